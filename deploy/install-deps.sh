@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package pushgate needs to build, run its demo and run its tests.
+# Idempotent: packages already present are left alone; apt-get update runs only when needed.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential meson ninja-build pkg-config
+  # libraries (see meson.build)
+  libstrophe-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev
+  libcurl4-openssl-dev libexpat1-dev libsqlite3-dev libtomlplusplus-dev
+  # real peers for the demo and the integration tests
+  prosody prosody-modules lua-unbound python3-slixmpp python3-h2 openssl curl procps
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps.sh: installing ${missing[*]}" >&2
+apt-get update -q >/dev/null
+# Prosody's package starts a system service on install; we only need its binaries.
+# policy-rc.d keeps the package from starting (and holding port 5222/5269) on this machine.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,333 @@
+// TOML parsing and validation of the configuration contract. Unknown keys are errors with
+// a suggestion, so a typo never silently turns a setting off.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "common/secret.hpp"
+
+namespace pushgate {
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The closest candidate within edit distance 2, or "" when none is that close.
+std::string closest(const std::string& key, const std::set<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& cand : candidates) {
+    size_t d = edit_distance(key, cand);
+    if (d < best_d) {
+      best_d = d;
+      best = cand;
+    }
+  }
+  return best;
+}
+
+// Reads one TOML table, remembering which keys were asked for; finish() rejects the rest.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string where, const std::string& source)
+      : table_(table), where_(std::move(where)), source_(source) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    std::string at = source_;
+    if (const toml::node* n = table_.get(key)) at += ":" + std::to_string(n->source().begin.line);
+    throw ConfigError(at + ": " + where_ + " " + key + ": " + why);
+  }
+
+  std::optional<std::string> str(const std::string& key) {
+    known_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_string()) fail(key, "must be a string in quotes");
+    return n->as_string()->get();
+  }
+  std::optional<std::int64_t> integer(const std::string& key) {
+    known_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_integer()) fail(key, "must be a whole number");
+    return n->as_integer()->get();
+  }
+  std::optional<bool> boolean(const std::string& key) {
+    known_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_boolean()) fail(key, "must be true or false");
+    return n->as_boolean()->get();
+  }
+
+  void finish() const {
+    for (const auto& [k, v] : table_) {
+      std::string key(k.str());
+      if (known_.count(key)) continue;
+      std::string best = closest(key, known_);
+      std::string msg = source_ + ":" + std::to_string(v.source().begin.line) + ": unknown key '" + key + "' in " + where_;
+      msg += best.empty() ? "; remove it (see deploy/pushgate.toml.example for the keys)" : "; did you mean '" + best + "'?";
+      throw ConfigError(msg);
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string where_;
+  const std::string& source_;
+  std::set<std::string> known_;
+};
+
+// secret_file wins; else the environment variable; nullopt when neither is set.
+std::optional<std::string> resolve_secret(TableReader& r, const std::string& file_key, const std::string& env_name) {
+  if (auto path = r.str(file_key)) {
+    try {
+      return read_secret_file(*path);
+    } catch (const SecretError& e) {
+      r.fail(file_key, e.what());
+    }
+  }
+  try {
+    return secret_from_env(env_name);
+  } catch (const SecretError& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+std::string env_name_for_app(const std::string& app) {
+  std::string out = "PUSHGATE_APP_";
+  for (char c : app) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
+  return out + "_SECRET";
+}
+
+bool valid_jid_domain(const std::string& s) {
+  if (s.empty() || s.size() > 1023) return false;
+  for (char c : s) {
+    if (c == '@' || c == '/' || c == ' ' || static_cast<unsigned char>(c) < 0x21) return false;
+  }
+  return true;
+}
+
+void read_component(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("component");
+  if (n == nullptr || !n->is_table()) {
+    throw ConfigError(cfg.source + ": [component] is missing; add it with jid, host, port and secret_file");
+  }
+  TableReader r(*n->as_table(), "[component]", cfg.source);
+  auto& c = cfg.component;
+  auto jid = r.str("jid");
+  if (!jid) r.fail("jid", "is required: the component's domain, as in Prosody's Component \"push.example.com\"");
+  if (!valid_jid_domain(*jid)) r.fail("jid", "'" + *jid + "' is not a bare domain (no '@', '/' or spaces)");
+  c.jid = *jid;
+  if (auto host = r.str("host")) c.host = *host;
+  if (auto port = r.integer("port")) {
+    if (*port < 1 || *port > 65535) r.fail("port", "must be between 1 and 65535 (Prosody's component_ports, 5347 by default)");
+    c.port = static_cast<std::uint16_t>(*port);
+  }
+  if (auto v = r.integer("ping_interval")) {
+    if (*v < 5 || *v > 3600) r.fail("ping_interval", "must be between 5 and 3600 seconds");
+    c.ping_interval_seconds = static_cast<int>(*v);
+  }
+  if (auto v = r.integer("ping_timeout")) {
+    if (*v < 1 || *v > 600) r.fail("ping_timeout", "must be between 1 and 600 seconds");
+    c.ping_timeout_seconds = static_cast<int>(*v);
+  }
+  auto secret = resolve_secret(r, "secret_file", "PUSHGATE_COMPONENT_SECRET");
+  if (!secret) {
+    throw ConfigError(cfg.source + ": [component] has no secret: set secret_file (a file holding Prosody's "
+                      "component_secret, chmod 600) or the environment variable PUSHGATE_COMPONENT_SECRET");
+  }
+  c.secret = *secret;
+  r.finish();
+}
+
+void read_http(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("http");
+  if (n == nullptr) return;
+  if (!n->is_table()) throw ConfigError(cfg.source + ": [http] must be a table");
+  cfg.http_enabled = true;
+  TableReader r(*n->as_table(), "[http]", cfg.source);
+  if (auto v = r.str("listen")) cfg.http.listen = *v;
+  cfg.http.push_secret = resolve_secret(r, "push_secret_file", "PUSHGATE_PUSH_SECRET");
+  if (auto v = r.str("tls_cert")) cfg.http.tls_cert = *v;
+  if (auto v = r.str("tls_key")) cfg.http.tls_key = *v;
+  if (auto v = r.str("client_ca")) cfg.http.client_ca = *v;
+  r.finish();
+  cfg.warnings.push_back("[http] is configured, but this version does not serve the local HTTP API yet; "
+                         "the section is validated and otherwise ignored");
+}
+
+AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
+  AppConfig app;
+  const toml::node* name = t.get("name");
+  if (name == nullptr || !name->is_string() || name->as_string()->get().empty()) {
+    throw ConfigError(cfg.source + ": [[app]] #" + std::to_string(index + 1) +
+                      " name: is required: a short name clients select with the 'app' field");
+  }
+  app.name = name->as_string()->get();
+  std::string where = "[[app]] '" + app.name + "'";
+  TableReader rr(t, where, cfg.source);
+  rr.str("name");
+  auto service = rr.str("service");
+  if (!service) rr.fail("service", "is required: \"apns\", \"fcm\" or \"log\"");
+  if (*service == "log") app.service = ServiceKind::Log;
+  else if (*service == "apns") app.service = ServiceKind::Apns;
+  else if (*service == "fcm") app.service = ServiceKind::Fcm;
+  else rr.fail("service", "'" + *service + "' is not a service; use \"apns\", \"fcm\" or \"log\"");
+
+  app.secret = resolve_secret(rr, "secret_file", env_name_for_app(app.name));
+  if (auto v = rr.str("topic")) app.topic = *v;
+  if (auto v = rr.str("environment")) {
+    if (*v != "production" && *v != "sandbox") rr.fail("environment", "must be \"production\" or \"sandbox\"");
+    app.environment = *v;
+  }
+  if (auto v = rr.str("key_file")) app.key_file = *v;
+  if (auto v = rr.str("key_id")) app.key_id = *v;
+  if (auto v = rr.str("team_id")) app.team_id = *v;
+  if (auto v = rr.str("credentials_file")) app.credentials_file = *v;
+  if (auto v = rr.str("endpoint")) app.endpoint = *v;
+  if (auto v = rr.str("ca_file")) app.ca_file = *v;
+  if (auto v = rr.str("output")) {
+    if (app.service != ServiceKind::Log) rr.fail("output", "only applies to service = \"log\"");
+    app.output = *v;
+  }
+  if (auto v = rr.boolean("include_body")) app.include_body = *v;
+  if (auto v = rr.boolean("include_sender")) app.include_sender = *v;
+  rr.finish();
+
+  if (app.service != ServiceKind::Log) {
+    throw ConfigError(cfg.source + ": " + where + " service = \"" + *service +
+                      "\" is not available in this version of pushgate yet; use service = \"log\" to "
+                      "record pushes until the " + *service + " provider ships");
+  }
+  if (!app.secret) {
+    throw ConfigError(cfg.source + ": " + where + " has no secret: clients put it in their publish-options; set "
+                      "secret_file (chmod 600) or the environment variable " + env_name_for_app(app.name));
+  }
+  return app;
+}
+
+void read_apps(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("app");
+  if (n == nullptr) throw ConfigError(cfg.source + ": no [[app]] is configured; add one (service = \"log\" needs no credentials)");
+  const toml::array* arr = n->as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    throw ConfigError(cfg.source + ": 'app' must be written as [[app]] tables, one per app");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    AppConfig app = read_app(*arr->get(i)->as_table(), i, cfg);
+    if (!names.insert(app.name).second) {
+      throw ConfigError(cfg.source + ": two [[app]] tables are named '" + app.name + "'; names must be unique");
+    }
+    cfg.apps.push_back(std::move(app));
+  }
+}
+
+void read_store(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("store");
+  if (n == nullptr) return;
+  if (!n->is_table()) throw ConfigError(cfg.source + ": [store] must be a table");
+  TableReader r(*n->as_table(), "[store]", cfg.source);
+  if (auto v = r.str("path")) cfg.store.path = *v;
+  if (auto v = r.str("url")) cfg.store.url = *v;
+  r.finish();
+  cfg.warnings.push_back("[store] is configured, but this version keeps no registrations yet (token-as-node only)");
+}
+
+void read_legacy(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("legacy_tls");
+  if (n == nullptr) return;
+  if (!n->is_table()) throw ConfigError(cfg.source + ": [legacy_tls] must be a table");
+  TableReader r(*n->as_table(), "[legacy_tls]", cfg.source);
+  auto& l = cfg.legacy_tls;
+  l.enabled = true;
+  if (auto v = r.str("listen")) l.listen = *v;
+  if (auto v = r.str("backend")) l.backend = *v;
+  if (auto v = r.str("backend_mode")) {
+    if (*v != "plain" && *v != "starttls") r.fail("backend_mode", "must be \"plain\" or \"starttls\"");
+    l.backend_mode = *v;
+  }
+  if (auto v = r.str("cert_file")) l.cert_file = *v;
+  if (auto v = r.str("key_file")) l.key_file = *v;
+  if (auto v = r.str("min_version")) l.min_version = *v;
+  r.finish();
+  cfg.warnings.push_back("[legacy_tls] is configured, but this version does not run the legacy TLS listener yet");
+}
+
+void read_push(const toml::table& root, Config& cfg) {
+  const toml::node* n = root.get("push");
+  if (n == nullptr) return;
+  if (!n->is_table()) throw ConfigError(cfg.source + ": [push] must be a table");
+  TableReader r(*n->as_table(), "[push]", cfg.source);
+  if (auto v = r.integer("queue_size")) {
+    if (*v < 1 || *v > 1000000) r.fail("queue_size", "must be between 1 and 1000000");
+    cfg.push.queue_size = static_cast<size_t>(*v);
+  }
+  r.finish();
+}
+
+}  // namespace
+
+const char* to_string(ServiceKind kind) {
+  switch (kind) {
+    case ServiceKind::Apns: return "apns";
+    case ServiceKind::Fcm: return "fcm";
+    case ServiceKind::Log: return "log";
+  }
+  return "log";
+}
+
+Config parse_config(const std::string& text, const std::string& source) {
+  Config cfg;
+  cfg.source = source;
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(source + ":" + std::to_string(e.source().begin.line) + ": not valid TOML: " +
+                      std::string(e.description()));
+  }
+  static const std::set<std::string> kSections = {"component", "http", "app", "store", "legacy_tls", "push"};
+  for (const auto& [k, v] : root) {
+    std::string key(k.str());
+    if (kSections.count(key)) continue;
+    std::string best = closest(key, kSections);
+    throw ConfigError(source + ":" + std::to_string(v.source().begin.line) + ": unknown section or key '" + key + "'" +
+                      (best.empty() ? "; the sections are [component], [http], [[app]], [store], [legacy_tls], [push]"
+                                    : "; did you mean '" + best + "'?"));
+  }
+  read_component(root, cfg);
+  read_http(root, cfg);
+  read_apps(root, cfg);
+  read_store(root, cfg);
+  read_legacy(root, cfg);
+  read_push(root, cfg);
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("config file " + path + " cannot be read; pass an existing file with --config FILE");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str(), path);
+}
+
+}  // namespace pushgate

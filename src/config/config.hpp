@@ -1,0 +1,89 @@
+// The configuration contract (TOML, see DESIGN.md): parsed and validated once into plain
+// structs. Secrets are resolved here, so a Config in hand means every secret exists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pushgate {
+
+// A configuration error: the message names the file, the key and the fix.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ComponentConfig {
+  std::string jid;                 // e.g. push.example.com
+  std::string host = "127.0.0.1";  // Prosody's component listener
+  std::uint16_t port = 5347;
+  std::string secret;              // from secret_file or PUSHGATE_COMPONENT_SECRET
+  int ping_interval_seconds = 60;  // XEP-0199 ping to the server; a missed reply reconnects
+  int ping_timeout_seconds = 20;
+};
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:5281";
+  std::optional<std::string> push_secret;  // from push_secret_file or PUSHGATE_PUSH_SECRET
+  std::string tls_cert, tls_key, client_ca;
+};
+
+enum class ServiceKind { Apns, Fcm, Log };
+
+struct AppConfig {
+  std::string name;
+  ServiceKind service = ServiceKind::Log;
+  std::optional<std::string> secret;  // publish-options secret (secret_file or PUSHGATE_APP_<NAME>_SECRET)
+  // apns
+  std::string topic, environment = "production", key_file, key_id, team_id;
+  // fcm
+  std::string credentials_file;
+  // apns / fcm tests
+  std::string endpoint, ca_file;
+  // log: file path; empty means stdout
+  std::string output;
+  // Whether payloads may carry the message body / sender when Prosody sends them.
+  bool include_body = false;
+  bool include_sender = false;
+};
+
+struct StoreConfig {
+  std::string path;
+  std::string url;
+};
+
+struct LegacyTlsConfig {
+  bool enabled = false;
+  std::string listen = "0.0.0.0:5222";
+  std::string backend;
+  std::string backend_mode = "plain";
+  std::string cert_file, key_file;
+  std::string min_version = "TLSv1";
+};
+
+struct PushConfig {
+  std::size_t queue_size = 10000;  // pushes in flight at once; past it: wait/resource-constraint
+};
+
+struct Config {
+  std::string source;  // file name, for messages
+  ComponentConfig component;
+  HttpConfig http;
+  bool http_enabled = false;
+  std::vector<AppConfig> apps;  // the first is the default app
+  StoreConfig store;
+  LegacyTlsConfig legacy_tls;
+  PushConfig push;
+  std::vector<std::string> warnings;  // accepted but worth telling the operator
+};
+
+// Parses TOML text. `source` names it in messages. Throws ConfigError on the first problem.
+Config parse_config(const std::string& toml_text, const std::string& source);
+// Reads and parses a file. Throws ConfigError.
+Config load_config(const std::string& path);
+
+const char* to_string(ServiceKind kind);
+
+}  // namespace pushgate

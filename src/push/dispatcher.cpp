@@ -1,0 +1,71 @@
+// Resolution of publish-options to an app and push kind, and the in-flight bound.
+#include "push/dispatcher.hpp"
+
+#include "common/log.hpp"
+#include "common/secret.hpp"
+
+namespace pushgate {
+
+std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps) {
+  if (apps.empty()) return Outcome{OutcomeKind::OperatorError, "no app is configured"};
+  std::size_t index = 0;
+  // fpush names the app `pushModule`; the CommEazy gateway names it `app`.
+  const std::string* selector = request.option("app");
+  if (selector == nullptr) selector = request.option("pushModule");
+  if (selector != nullptr && !selector->empty()) {
+    bool found = false;
+    for (std::size_t i = 0; i < apps.size(); ++i) {
+      if (apps[i].name == *selector) {
+        index = i;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return Outcome{OutcomeKind::BadRequest, "unknown app '" + selector->substr(0, 64) + "'"};
+  }
+  const AppConfig& app = apps[index];
+  const std::string* secret = request.option("secret");
+  if (secret == nullptr || !app.secret || !constant_time_equal(*secret, *app.secret)) {
+    return Outcome{OutcomeKind::Forbidden, secret == nullptr ? "publish-options carry no secret" : "wrong secret"};
+  }
+  PushKind kind = PushKind::Alert;
+  if (const std::string* type = request.option("type"); type != nullptr && !type->empty()) {
+    auto parsed = parse_push_kind(*type);
+    if (!parsed) {
+      return Outcome{OutcomeKind::BadRequest,
+                     "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
+    }
+    kind = *parsed;
+  }
+  return Resolved{index, kind};
+}
+
+Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
+    : config_(config), providers_(std::move(providers)) {}
+
+void Dispatcher::finish(const Outcome& outcome, const Done& done) {
+  ++counts_[static_cast<std::size_t>(outcome.kind)];
+  done(outcome);
+}
+
+void Dispatcher::dispatch(PushRequest request, Done done) {
+  // Refusals first: they cost nothing and must not be reported as a full queue.
+  auto resolved = resolve_token_as_node(request, config_.apps);
+  if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
+    finish(*refused, done);
+    return;
+  }
+  if (in_flight_ >= config_.push.queue_size) {
+    finish(Outcome{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"}, done);
+    return;
+  }
+  const Resolved& r = std::get<Resolved>(resolved);
+  PushJob job{&config_.apps[r.app_index], r.kind, std::move(request)};
+  ++in_flight_;
+  providers_[r.app_index]->send(std::move(job), [this, done = std::move(done)](const Outcome& outcome) {
+    --in_flight_;
+    finish(outcome, done);
+  });
+}
+
+}  // namespace pushgate

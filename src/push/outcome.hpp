@@ -1,0 +1,28 @@
+// The result of one push, over a closed set (DESIGN.md "Outcomes"). Every front door maps
+// it to its own answer; `cancel` is reserved for a device that is really gone.
+#pragma once
+
+#include <string>
+
+namespace pushgate {
+
+enum class OutcomeKind { Delivered, Coalesced, TokenDead, UnknownNode, Forbidden, BadRequest, Retry, QueueFull, OperatorError };
+
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::Retry;
+  std::string reason;  // short, for logs and error text; never holds a token or secret
+};
+
+const char* to_string(OutcomeKind kind);
+
+// The XMPP error an IQ reply carries; `type` is empty for a `result`.
+struct XmppErrorCondition {
+  const char* type;       // "", "cancel", "auth", "modify", "wait"
+  const char* condition;  // RFC 6120 defined condition, "" for a result
+};
+XmppErrorCondition xmpp_error_for(OutcomeKind kind);
+
+// The HTTP status /push answers with.
+int http_status_for(OutcomeKind kind);
+
+}  // namespace pushgate

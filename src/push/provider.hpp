@@ -1,0 +1,30 @@
+// The back-door interface: a provider turns one resolved push into a delivery attempt and
+// reports exactly one Outcome. Providers know nothing about XMPP or HTTP front doors.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "config/config.hpp"
+#include "push/outcome.hpp"
+#include "push/push_request.hpp"
+
+namespace pushgate {
+
+// A push the dispatcher has accepted: the app it goes to and its kind are settled.
+struct PushJob {
+  const AppConfig* app = nullptr;  // owned by the Config, which outlives every job
+  PushKind kind = PushKind::Alert;
+  PushRequest request;
+};
+
+class Provider {
+ public:
+  // Called exactly once, on the event-loop thread, never from inside send().
+  using Completion = std::function<void(const Outcome&)>;
+  virtual ~Provider() = default;
+  // Starts the attempt and returns at once: never blocks the loop on I/O.
+  virtual void send(PushJob job, Completion done) = 0;
+};
+
+}  // namespace pushgate

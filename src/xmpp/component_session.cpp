@@ -1,0 +1,331 @@
+// The component session: libstrophe driven by our event loop with xmpp_run_once(ctx, 0),
+// so the loop never blocks on XMPP and replies need no cross-thread queue.
+#include "xmpp/component_session.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "common/log.hpp"
+#include "xmpp/publish_parser.hpp"
+
+namespace pushgate::xmpp {
+namespace {
+
+constexpr std::chrono::seconds kHandshakeTimeout{15};
+
+// libstrophe logs whole stanzas at debug level (tokens, secrets): only its warnings and
+// errors are forwarded, and those carry no stanza.
+void strophe_log(void*, xmpp_log_level_t level, const char* area, const char* msg) {
+  if (level == XMPP_LEVEL_ERROR) log::warn("libstrophe", {{"area", area}, {"message", msg}});
+  else if (level == XMPP_LEVEL_WARN) log::debug("libstrophe", {{"area", area}, {"message", msg}});
+}
+const xmpp_log_t kStropheLog = {strophe_log, nullptr};
+
+// libstrophe exposes a connection's socket only through its sockopt callback. Loop thread only.
+std::unordered_map<xmpp_conn_t*, int>& sockets_by_conn() {
+  static std::unordered_map<xmpp_conn_t*, int> map;
+  return map;
+}
+
+std::string stream_error_name(xmpp_error_type_t t) {
+  switch (t) {
+    case XMPP_SE_NOT_AUTHORIZED: return "not-authorized";
+    case XMPP_SE_HOST_UNKNOWN: return "host-unknown";
+    case XMPP_SE_CONFLICT: return "conflict";
+    case XMPP_SE_SYSTEM_SHUTDOWN: return "system-shutdown";
+    case XMPP_SE_CONN_TIMEOUT: return "connection-timeout";
+    case XMPP_SE_POLICY_VIOLATION: return "policy-violation";
+    case XMPP_SE_XML_NOT_WELL_FORMED: return "not-well-formed";
+    case XMPP_SE_INVALID_NS: return "invalid-namespace";
+    case XMPP_SE_IMPROPER_ADDR: return "improper-addressing";
+    case XMPP_SE_REMOTE_CONN_FAILED: return "remote-connection-failed";
+    case XMPP_SE_RESOURCE_CONSTRAINT: return "resource-constraint";
+    case XMPP_SE_INTERNAL_SERVER_ERROR: return "internal-server-error";
+    default: return "undefined-condition";
+  }
+}
+
+}  // namespace
+
+std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
+  constexpr std::int64_t kFirstMs = 1000, kCapMs = 30000;
+  std::int64_t base = kFirstMs;
+  for (unsigned i = 0; i < attempt && base < kCapMs; ++i) base *= 2;
+  if (base > kCapMs) base = kCapMs;
+  std::uniform_int_distribution<std::int64_t> dist(base / 2, base);
+  return std::chrono::milliseconds(dist(rng));
+}
+
+ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher)
+    : loop_(loop), config_(config), dispatcher_(dispatcher), rng_(std::random_device{}()) {
+  xmpp_initialize();
+  ctx_.reset(xmpp_ctx_new(nullptr, &kStropheLog));
+  if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
+  loop_.add_source(this);
+}
+
+ComponentSession::~ComponentSession() {
+  loop_.remove_source(this);
+  cancel_timers();
+  if (conn_) sockets_by_conn().erase(conn_.get());
+  conn_.reset();
+  retired_conn_.reset();
+  ctx_.reset();
+}
+
+void ComponentSession::cancel_timers() {
+  for (auto* t : {&reconnect_timer_, &ping_timer_, &ping_deadline_}) {
+    if (*t) loop_.cancel(*t);
+    *t = 0;
+  }
+}
+
+void ComponentSession::start() {
+  stopping_ = false;
+  connect();
+}
+
+void ComponentSession::connect() {
+  reconnect_timer_ = 0;
+  if (stopping_) return;
+  if (conn_) {
+    sockets_by_conn().erase(conn_.get());
+    retired_conn_ = std::move(conn_);
+  }
+  conn_.reset(xmpp_conn_new(ctx_.get()));
+  xmpp_conn_set_jid(conn_.get(), config_.jid.c_str());
+  xmpp_conn_set_pass(conn_.get(), config_.secret.c_str());
+  xmpp_conn_set_sockopt_callback(conn_.get(), &ComponentSession::on_sockopt);
+  xmpp_handler_add(conn_.get(), &ComponentSession::on_iq, nullptr, "iq", nullptr, this);
+  fd_ = -1;
+  ++generation_;
+  log::debug("component_connecting", {{"host", config_.host}, {"port", std::to_string(config_.port)}, {"jid", config_.jid}});
+  int rc = xmpp_connect_component(conn_.get(), config_.host.c_str(), config_.port, &ComponentSession::on_conn_event, this);
+  if (rc != XMPP_EOK) {
+    log::warn("component_connect_failed", {{"host", config_.host}, {"port", std::to_string(config_.port)},
+                                           {"cause", "could not start connecting (libstrophe error " + std::to_string(rc) + ")"}});
+    schedule_reconnect();
+    return;
+  }
+  // A server that accepts TCP but never completes the handshake must not hold us forever.
+  std::uint64_t gen = generation_;
+  ping_deadline_ = loop_.call_after(kHandshakeTimeout, [this, gen] {
+    ping_deadline_ = 0;
+    if (gen == generation_ && !connected_ && conn_) {
+      log::warn("component_handshake_timeout", {{"host", config_.host}, {"port", std::to_string(config_.port)},
+                                                {"fix", "the port answers but no XEP-0114 handshake completed: is it Prosody's component_ports?"}});
+      xmpp_disconnect(conn_.get());
+    }
+  });
+}
+
+int ComponentSession::on_sockopt(xmpp_conn_t* conn, void* sock) {
+  // The callback carries no user data: remember the socket by connection.
+  sockets_by_conn()[conn] = *static_cast<int*>(sock);
+  return 0;
+}
+
+void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int error,
+                                     xmpp_stream_error_t* stream_error, void* userdata) {
+  auto* self = static_cast<ComponentSession*>(userdata);
+  if (event == XMPP_CONN_CONNECT) {
+    self->connected_ = true;
+    if (self->ping_deadline_) self->loop_.cancel(self->ping_deadline_);
+    self->ping_deadline_ = 0;
+    self->attempt_ = 0;
+    self->ping_pending_.clear();
+    log::info("component_connected", {{"jid", self->config_.jid}, {"host", self->config_.host},
+                                       {"port", std::to_string(self->config_.port)}});
+    self->ping_timer_ = self->loop_.call_after(std::chrono::seconds(self->config_.ping_interval_seconds),
+                                               [self] { self->send_ping(); });
+    return;
+  }
+  bool was_connected = self->connected_;
+  self->connected_ = false;
+  self->handle_disconnect(error, stream_error, was_connected);
+}
+
+void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, bool was_connected) {
+  fd_ = -1;
+  sockets_by_conn().erase(conn_.get());
+  for (auto* t : {&ping_timer_, &ping_deadline_}) {
+    if (*t) loop_.cancel(*t);
+    *t = 0;
+  }
+  ping_pending_.clear();
+  std::string where = config_.host + ":" + std::to_string(config_.port);
+  std::string cause, fix;
+  if (se != nullptr) {
+    cause = "stream error " + stream_error_name(se->type) + (se->text ? std::string(": ") + se->text : "");
+    if (se->type == XMPP_SE_NOT_AUTHORIZED) {
+      fix = "handshake refused: the secret does not match Prosody's component_secret for Component \"" + config_.jid + "\"";
+    } else if (se->type == XMPP_SE_HOST_UNKNOWN || se->type == XMPP_SE_IMPROPER_ADDR) {
+      fix = "Prosody has no Component \"" + config_.jid + "\": check [component] jid and Prosody's config";
+    } else if (se->type == XMPP_SE_CONFLICT) {
+      fix = "another process is already connected as " + config_.jid;
+    } else if (se->type == XMPP_SE_SYSTEM_SHUTDOWN) {
+      fix = "Prosody is shutting down or restarting; reconnecting";
+    }
+  } else if (error != 0) {
+    cause = std::strerror(error);
+    if (error == ECONNREFUSED) fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config_.port) + "?";
+    else if (error == ETIMEDOUT) fix = "no answer from " + where + ": check host, port and firewalls";
+  } else {
+    cause = was_connected ? "stream closed" : "connection closed during the handshake";
+    if (!was_connected) fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
+  }
+  if (stopping_) {
+    log::info("component_disconnected", {{"peer", where}, {"cause", cause}});
+    return;
+  }
+  log::warn(was_connected ? "component_disconnected" : "component_connect_failed",
+            {{"peer", where}, {"jid", config_.jid}, {"cause", cause}, {"fix", fix.empty() ? "reconnecting" : fix}});
+  schedule_reconnect();
+}
+
+void ComponentSession::schedule_reconnect() {
+  if (stopping_ || reconnect_timer_) return;
+  auto delay = reconnect_delay(attempt_, rng_);
+  if (attempt_ < 16) ++attempt_;
+  ++reconnects_;
+  log::info("component_reconnect_scheduled", {{"in_ms", std::to_string(delay.count())}, {"attempt", std::to_string(attempt_)}});
+  reconnect_timer_ = loop_.call_after(delay, [this] { connect(); });
+}
+
+void ComponentSession::shutdown() {
+  stopping_ = true;
+  cancel_timers();
+  if (conn_ && connected_) {
+    xmpp_disconnect(conn_.get());
+    // Let libstrophe write </stream:stream> before the loop ends.
+    for (int i = 0; i < 50 && connected_; ++i) xmpp_run_once(ctx_.get(), 10);
+  }
+}
+
+void ComponentSession::collect_fds(std::vector<curl_waitfd>& fds) {
+  if (!conn_) return;
+  if (fd_ < 0) {
+    auto it = sockets_by_conn().find(conn_.get());
+    if (it != sockets_by_conn().end()) fd_ = it->second;
+  }
+  if (fd_ < 0) return;
+  curl_waitfd w{};
+  w.fd = fd_;
+  w.events = CURL_WAIT_POLLIN;
+  if (xmpp_conn_is_connecting(conn_.get()) || xmpp_conn_send_queue_len(conn_.get()) > 0) w.events |= CURL_WAIT_POLLOUT;
+  fds.push_back(w);
+}
+
+void ComponentSession::on_turn() {
+  retired_conn_.reset();
+  if (conn_) xmpp_run_once(ctx_.get(), 0);
+}
+
+int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
+  static_cast<ComponentSession*>(userdata)->handle_iq(stanza);
+  return 1;  // keep the handler
+}
+
+void ComponentSession::send(xmpp_stanza_t* stanza) {
+  if (conn_ && connected_) xmpp_send(conn_.get(), stanza);
+}
+
+void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
+  const char* type_c = xmpp_stanza_get_type(iq);
+  std::string type = type_c ? type_c : "";
+  std::string from = attr(iq, "from"), id = attr(iq, "id");
+  if (type == "result" || type == "error") {
+    if (!ping_pending_.empty() && id == ping_pending_) {
+      // Any answer, even an error, proves the stream and Prosody are alive.
+      ping_pending_.clear();
+      if (ping_deadline_) loop_.cancel(ping_deadline_);
+      ping_deadline_ = 0;
+    }
+    return;  // never answer a result or an error
+  }
+  if (type != "get" && type != "set") return;  // RFC 6120: no reply to an invalid type
+  if (from.empty() || id.empty()) {
+    log::warn("iq_ignored", {{"cause", "iq without from or id"}});
+    return;
+  }
+  xmpp_ctx_t* ctx = ctx_.get();
+  xmpp_stanza_t* first = xmpp_stanza_get_children(iq);
+  while (first && !xmpp_stanza_is_tag(first)) first = xmpp_stanza_get_next(first);
+  const char* ns = first ? xmpp_stanza_get_ns(first) : nullptr;
+  const char* name = first ? xmpp_stanza_get_name(first) : nullptr;
+  auto is_child = [&](const char* n, const char* want_ns) {
+    return name && ns && std::strcmp(name, n) == 0 && std::strcmp(ns, want_ns) == 0;
+  };
+  if (type == "get" && is_child("query", kNsDiscoInfo)) {
+    StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id);
+    send(reply.get());
+  } else if (type == "get" && is_child("query", kNsDiscoItems)) {
+    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"", ""});
+    StanzaPtr query(xmpp_stanza_new(ctx));
+    xmpp_stanza_set_name(query.get(), "query");
+    xmpp_stanza_set_ns(query.get(), kNsDiscoItems);
+    xmpp_stanza_add_child(reply.get(), query.get());
+    send(reply.get());
+  } else if (type == "get" && is_child("ping", kNsPing)) {
+    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"", ""});
+    send(reply.get());
+  } else if (is_publish(iq)) {
+    handle_publish(iq);
+  } else {
+    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"cancel", "service-unavailable"});
+    send(reply.get());
+    log::debug("iq_unsupported", {{"from", from}, {"child", name ? name : ""}, {"ns", ns ? ns : ""}});
+  }
+}
+
+void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
+  std::string from = attr(iq, "from"), id = attr(iq, "id");
+  auto parsed = parse_publish(iq);
+  if (auto* err = std::get_if<ParseError>(&parsed)) {
+    log::warn("publish_rejected", {{"from", from}, {"id", id}, {"cause", err->reason}});
+    StanzaPtr reply = make_iq_reply(ctx_.get(), config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err->reason);
+    send(reply.get());
+    return;
+  }
+  std::uint64_t gen = generation_;
+  dispatcher_.dispatch(std::move(std::get<PushRequest>(parsed)), [this, gen, from, id](const Outcome& outcome) {
+    if (gen != generation_ || !connected_) {
+      // The stream this IQ came on is gone; Prosody has already given up on it.
+      ++replies_lost_;
+      log::warn("reply_lost", {{"id", id}, {"outcome", to_string(outcome.kind)}, {"cause", "component session ended before the push finished"}});
+      return;
+    }
+    XmppErrorCondition cond = xmpp_error_for(outcome.kind);
+    StanzaPtr reply = make_iq_reply(ctx_.get(), config_.jid, from, id, cond, cond.type[0] ? outcome.reason : "");
+    send(reply.get());
+  });
+}
+
+void ComponentSession::send_ping() {
+  ping_timer_ = 0;
+  if (!connected_) return;
+  ping_pending_ = "pg-ping-" + std::to_string(++ping_seq_);
+  // Addressed to ourselves: the round trip through Prosody's router proves both directions.
+  StanzaPtr iq(xmpp_iq_new(ctx_.get(), "get", ping_pending_.c_str()));
+  xmpp_stanza_set_from(iq.get(), config_.jid.c_str());
+  xmpp_stanza_set_to(iq.get(), config_.jid.c_str());
+  StanzaPtr ping(xmpp_stanza_new(ctx_.get()));
+  xmpp_stanza_set_name(ping.get(), "ping");
+  xmpp_stanza_set_ns(ping.get(), kNsPing);
+  xmpp_stanza_add_child(iq.get(), ping.get());
+  send(iq.get());
+  std::uint64_t gen = generation_;
+  ping_deadline_ = loop_.call_after(std::chrono::seconds(config_.ping_timeout_seconds), [this, gen] {
+    ping_deadline_ = 0;
+    if (gen != generation_ || ping_pending_.empty() || !conn_) return;
+    log::warn("component_ping_timeout", {{"timeout_s", std::to_string(config_.ping_timeout_seconds)},
+                                         {"cause", "Prosody did not answer a ping; the stream is dead"}});
+    xmpp_disconnect(conn_.get());
+  });
+  ping_timer_ = loop_.call_after(std::chrono::seconds(config_.ping_interval_seconds), [this] { send_ping(); });
+}
+
+}  // namespace pushgate::xmpp

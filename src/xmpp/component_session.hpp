@@ -1,0 +1,77 @@
+// The XEP-0114 component session to Prosody: connects, reconnects with backoff, keeps the
+// session alive with XEP-0199 pings, answers disco/ping, and turns publishes into
+// dispatcher calls whose outcomes become exactly one IQ reply each.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "common/event_loop.hpp"
+#include "config/config.hpp"
+#include "push/dispatcher.hpp"
+#include "xmpp/stanza.hpp"
+
+namespace pushgate::xmpp {
+
+// Delay before reconnect attempt `attempt` (0 = first after a disconnect): uniformly
+// random in [base/2, base], base = min(1 s × 2^attempt, 30 s). Pure given the generator.
+std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
+
+class ComponentSession final : public IoSource {
+ public:
+  ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher);
+  ~ComponentSession() override;
+  ComponentSession(const ComponentSession&) = delete;
+  ComponentSession& operator=(const ComponentSession&) = delete;
+
+  // Starts connecting; failures are retried forever with backoff.
+  void start();
+  // Closes the stream politely (</stream:stream>) and stops reconnecting.
+  void shutdown();
+
+  bool connected() const { return connected_; }
+  std::uint64_t reconnects() const { return reconnects_; }
+  // Replies that could not be sent because the session they belonged to had ended.
+  std::uint64_t replies_lost() const { return replies_lost_; }
+
+  void collect_fds(std::vector<curl_waitfd>& fds) override;
+  void on_turn() override;
+
+ private:
+  static void on_conn_event(xmpp_conn_t* conn, xmpp_conn_event_t event, int error, xmpp_stream_error_t* stream_error,
+                            void* userdata);
+  static int on_iq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* userdata);
+  static int on_sockopt(xmpp_conn_t* conn, void* sock);
+
+  void connect();
+  void handle_disconnect(int error, xmpp_stream_error_t* stream_error, bool was_connected);
+  void schedule_reconnect();
+  void handle_iq(xmpp_stanza_t* iq);
+  void handle_publish(xmpp_stanza_t* iq);
+  void send(xmpp_stanza_t* stanza);
+  void send_ping();
+  void cancel_timers();
+
+  EventLoop& loop_;
+  const ComponentConfig& config_;
+  Dispatcher& dispatcher_;
+  CtxPtr ctx_;
+  ConnPtr conn_;
+  ConnPtr retired_conn_;  // released on the next turn, never inside its own callback
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool stopping_ = false;
+  std::uint64_t generation_ = 0;  // bumps per session, so late replies know theirs is gone
+  unsigned attempt_ = 0;
+  std::uint64_t reconnects_ = 0;
+  std::uint64_t replies_lost_ = 0;
+  std::uint64_t ping_seq_ = 0;
+  std::string ping_pending_;  // id of the ping awaiting its reply, "" when none
+  EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
+  std::mt19937 rng_;
+};
+
+}  // namespace pushgate::xmpp

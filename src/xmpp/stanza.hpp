@@ -1,0 +1,53 @@
+// Owning handles for libstrophe objects and the builders of the replies pushgate sends.
+// Builders are pure: a stanza in, a new stanza out, nothing sent.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <strophe.h>
+
+#include "push/outcome.hpp"
+
+namespace pushgate::xmpp {
+
+inline constexpr const char* kNsPubsub = "http://jabber.org/protocol/pubsub";
+inline constexpr const char* kNsPush = "urn:xmpp:push:0";
+inline constexpr const char* kNsData = "jabber:x:data";
+inline constexpr const char* kNsDiscoInfo = "http://jabber.org/protocol/disco#info";
+inline constexpr const char* kNsDiscoItems = "http://jabber.org/protocol/disco#items";
+inline constexpr const char* kNsPing = "urn:xmpp:ping";
+inline constexpr const char* kNsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+inline constexpr const char* kNsTigasePriority = "tigase:push:priority:0";
+inline constexpr const char* kNsTigaseEncrypt = "tigase:push:encrypt:0";
+
+struct StanzaDeleter {
+  void operator()(xmpp_stanza_t* s) const { xmpp_stanza_release(s); }
+};
+using StanzaPtr = std::unique_ptr<xmpp_stanza_t, StanzaDeleter>;
+
+struct CtxDeleter {
+  void operator()(xmpp_ctx_t* c) const { xmpp_ctx_free(c); }
+};
+using CtxPtr = std::unique_ptr<xmpp_ctx_t, CtxDeleter>;
+
+struct ConnDeleter {
+  void operator()(xmpp_conn_t* c) const { xmpp_conn_release(c); }
+};
+using ConnPtr = std::unique_ptr<xmpp_conn_t, ConnDeleter>;
+
+// An attribute or "" when absent.
+std::string attr(xmpp_stanza_t* stanza, const char* name);
+// The text content of a stanza, or "" when it has none.
+std::string text_of(xmpp_stanza_t* stanza);
+
+// An IQ reply to (to, id): `result` when `error.type` is empty, else `error` carrying the
+// condition and an optional human-readable text (never a token or secret).
+StanzaPtr make_iq_reply(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id,
+                        XmppErrorCondition error, const std::string& text = "");
+
+// disco#info result: identity pubsub/push, features push, ping, disco#info.
+StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id);
+
+}  // namespace pushgate::xmpp

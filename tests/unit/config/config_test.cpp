@@ -1,0 +1,125 @@
+// Tests for src/config/config.cpp: the contract's keys, clear errors, secrets.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "config/config.hpp"
+
+using namespace pushgate;
+
+namespace {
+struct SecretFile {
+  explicit SecretFile(const std::string& value, mode_t mode = 0600) {
+    char tmpl[] = "/tmp/pushgate-cfg-XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size()));
+    close(fd);
+    chmod(tmpl, mode);
+    path = tmpl;
+  }
+  ~SecretFile() { unlink(path.c_str()); }
+  std::string path;
+};
+
+std::string error_of(const std::string& toml) {
+  try {
+    parse_config(toml, "test.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("the DESIGN.md contract for a log app parses") {
+  SecretFile comp("compsecret\n"), app("appsecret\n");
+  auto cfg = parse_config("[component]\njid = \"push.example.com\"\nhost = \"127.0.0.1\"\nport = 5347\nsecret_file = \"" +
+                              comp.path + "\"\n\n[[app]]\nname = \"demo\"\nservice = \"log\"\nsecret_file = \"" + app.path +
+                              "\"\noutput = \"/tmp/x.jsonl\"\n",
+                          "test.toml");
+  CHECK(cfg.component.jid == "push.example.com");
+  CHECK(cfg.component.port == 5347);
+  CHECK(cfg.component.secret == "compsecret");
+  REQUIRE(cfg.apps.size() == 1);
+  CHECK(cfg.apps[0].name == "demo");
+  CHECK(cfg.apps[0].service == ServiceKind::Log);
+  CHECK(cfg.apps[0].secret.value() == "appsecret");
+  CHECK(cfg.apps[0].output == "/tmp/x.jsonl");
+  CHECK(cfg.push.queue_size == 10000);
+}
+
+TEST_CASE("secrets come from PUSHGATE_* environment variables when no file is named") {
+  setenv("PUSHGATE_COMPONENT_SECRET", "from-env", 1);
+  setenv("PUSHGATE_APP_MY_APP_SECRET", "app-env", 1);
+  auto cfg = parse_config("[component]\njid = \"push.example.com\"\n[[app]]\nname = \"my-app\"\nservice = \"log\"\n", "t");
+  CHECK(cfg.component.secret == "from-env");
+  CHECK(cfg.apps[0].secret.value() == "app-env");
+  unsetenv("PUSHGATE_COMPONENT_SECRET");
+  unsetenv("PUSHGATE_APP_MY_APP_SECRET");
+}
+
+TEST_CASE("no component secret, no start") {
+  unsetenv("PUSHGATE_COMPONENT_SECRET");
+  auto e = error_of("[component]\njid = \"push.example.com\"\n[[app]]\nname = \"a\"\nservice = \"log\"\n");
+  CHECK(e.find("[component] has no secret") != std::string::npos);
+  CHECK(e.find("PUSHGATE_COMPONENT_SECRET") != std::string::npos);
+}
+
+TEST_CASE("a typo in a key is named with a suggestion and its line") {
+  SecretFile comp("c");
+  auto e = error_of("[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path + "\"\nprot = 5347\n");
+  CHECK(e.find("test.toml:4") != std::string::npos);
+  CHECK(e.find("unknown key 'prot'") != std::string::npos);
+  CHECK(e.find("did you mean 'port'") != std::string::npos);
+  auto e2 = error_of("[compnent]\njid = \"x\"\n");
+  CHECK(e2.find("did you mean 'component'") != std::string::npos);
+}
+
+TEST_CASE("a world-readable secret file is refused at config time") {
+  SecretFile comp("c", 0644);
+  auto e = error_of("[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path + "\"\n");
+  CHECK(e.find("secret_file") != std::string::npos);
+  CHECK(e.find("chmod") != std::string::npos);
+}
+
+TEST_CASE("wrong types, bad ports and bad TOML are explained") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path + "\"\n";
+  CHECK(error_of(base + "port = \"5347\"\n").find("whole number") != std::string::npos);
+  CHECK(error_of(base + "port = 70000\n").find("between 1 and 65535") != std::string::npos);
+  CHECK(error_of("[component\njid=1").find("not valid TOML") != std::string::npos);
+  CHECK(error_of(base).find("no [[app]]") != std::string::npos);
+  CHECK(error_of(base + "[[app]]\nname = \"a\"\nservice = \"sms\"\nsecret_file = \"" + app.path + "\"\n").find("not a service") !=
+        std::string::npos);
+  CHECK(error_of(base + "[[app]]\nname = \"a\"\nservice = \"log\"\n").find("has no secret") != std::string::npos);
+  CHECK(error_of("[component]\njid = \"user@push.example.com\"\n").find("not a bare domain") != std::string::npos);
+}
+
+TEST_CASE("duplicate app names are refused") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
+  std::string a = "[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n";
+  CHECK(error_of(base + a + a).find("named 'x'") != std::string::npos);
+}
+
+TEST_CASE("services this version cannot deliver are refused, not silently ignored") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
+  auto e = error_of(base + "[[app]]\nname = \"ios\"\nservice = \"apns\"\ntopic = \"com.example\"\nsecret_file = \"" + app.path + "\"\n");
+  CHECK(e.find("not available in this version") != std::string::npos);
+}
+
+TEST_CASE("sections not yet served are validated and reported as warnings") {
+  SecretFile comp("c"), app("a");
+  auto cfg = parse_config("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
+                              "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path +
+                              "\"\n[store]\npath = \"/var/lib/pushgate/pushgate.db\"\n[legacy_tls]\nlisten = \"0.0.0.0:5222\"\n",
+                          "t");
+  CHECK(cfg.warnings.size() == 2);
+  CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
+                 app.path + "\"\n[store]\npth = \"x\"\n")
+            .find("did you mean 'path'") != std::string::npos);
+}

@@ -1,0 +1,112 @@
+// Tests for src/push/dispatcher.cpp: token-as-node resolution, secrets, kinds, the bound.
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "push/dispatcher.hpp"
+#include "test_config.hpp"
+
+using namespace pushgate;
+
+namespace {
+PushRequest request(std::map<std::string, std::string> options) {
+  PushRequest r;
+  r.node = "abcdef0123456789";
+  r.sender_domain = "example.org";
+  r.options = std::move(options);
+  return r;
+}
+
+// A provider that holds jobs until the test completes them.
+class HeldProvider final : public Provider {
+ public:
+  void send(PushJob job, Completion done) override { held.emplace_back(std::move(job), std::move(done)); }
+  std::deque<std::pair<PushJob, Completion>> held;
+};
+}  // namespace
+
+TEST_CASE("the first app is the default and its secret must match") {
+  auto cfg = test::two_app_config();
+  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).app_index == 0);
+  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
+}
+
+TEST_CASE("app and fpush's pushModule select the app") {
+  auto cfg = test::two_app_config();
+  auto r = resolve_token_as_node(request({{"secret", "android-secret"}, {"app", "android"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).app_index == 1);
+  r = resolve_token_as_node(request({{"secret", "android-secret"}, {"pushModule", "android"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).app_index == 1);
+}
+
+TEST_CASE("a secret of another app, a wrong or a missing secret is forbidden") {
+  auto cfg = test::two_app_config();
+  for (auto opts : std::vector<std::map<std::string, std::string>>{
+           {{"secret", "android-secret"}}, {{"secret", "ios-secre"}}, {{"secret", ""}}, {}, {{"app", "android"}, {"secret", "ios-secret"}}}) {
+    auto r = resolve_token_as_node(request(opts), cfg.apps);
+    REQUIRE(std::holds_alternative<Outcome>(r));
+    CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+  }
+}
+
+TEST_CASE("an unknown app is a bad request that names it") {
+  auto cfg = test::two_app_config();
+  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"app", "windows"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Outcome>(r));
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
+  CHECK(std::get<Outcome>(r).reason.find("windows") != std::string::npos);
+}
+
+TEST_CASE("type selects the push kind") {
+  auto cfg = test::two_app_config();
+  std::vector<std::pair<std::string, PushKind>> rows = {{"voip", PushKind::Voip},       {"call", PushKind::Voip},
+                                                        {"message", PushKind::Alert},   {"alert", PushKind::Alert},
+                                                        {"background", PushKind::Background}, {"silent", PushKind::Background},
+                                                        {"", PushKind::Alert}};
+  for (const auto& [type, kind] : rows) {
+    auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", type}}), cfg.apps);
+    REQUIRE(std::holds_alternative<Resolved>(r));
+    CHECK(std::get<Resolved>(r).kind == kind);
+  }
+  auto bad = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", "fax"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Outcome>(bad));
+  CHECK(std::get<Outcome>(bad).kind == OutcomeKind::BadRequest);
+}
+
+TEST_CASE("the dispatcher answers each push exactly once and bounds what is in flight") {
+  auto cfg = test::two_app_config();
+  cfg.push.queue_size = 2;
+  auto p0 = std::make_unique<HeldProvider>();
+  auto* ios = p0.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(p0));
+  providers.push_back(std::make_unique<HeldProvider>());
+  Dispatcher d(cfg, std::move(providers));
+
+  std::vector<OutcomeKind> answers;
+  auto record = [&](const Outcome& o) { answers.push_back(o.kind); };
+  d.dispatch(request({{"secret", "ios-secret"}, {"type", "voip"}}), record);
+  d.dispatch(request({{"secret", "ios-secret"}}), record);
+  CHECK(d.in_flight() == 2);
+  CHECK(answers.empty());
+  d.dispatch(request({{"secret", "ios-secret"}}), record);  // over the bound
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0] == OutcomeKind::QueueFull);
+  d.dispatch(request({{"secret", "nope"}}), record);  // refused pushes never reach a provider
+  CHECK(answers.back() == OutcomeKind::Forbidden);
+  REQUIRE(ios->held.size() == 2);
+  CHECK(ios->held[0].first.kind == PushKind::Voip);
+  CHECK(ios->held[0].first.app->name == "ios");
+  ios->held[0].second(Outcome{OutcomeKind::Delivered, ""});
+  ios->held[1].second(Outcome{OutcomeKind::TokenDead, "Unregistered"});
+  CHECK(d.in_flight() == 0);
+  CHECK(answers.size() == 4);
+  CHECK(d.count(OutcomeKind::Delivered) == 1);
+  CHECK(d.count(OutcomeKind::TokenDead) == 1);
+  CHECK(d.count(OutcomeKind::QueueFull) == 1);
+  CHECK(d.count(OutcomeKind::Forbidden) == 1);
+}

@@ -1,0 +1,128 @@
+// Tests for src/push/log_provider.cpp: honest, redacted JSON records written off the loop.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "push/log_provider.hpp"
+#include "test_config.hpp"
+
+using namespace pushgate;
+
+namespace {
+PushJob job(const AppConfig& app, PushKind kind) {
+  PushJob j;
+  j.app = &app;
+  j.kind = kind;
+  j.request.node = "a1b2c3d4e5f6DEVICETOKEN987654";
+  j.request.sender_domain = "example.org";
+  j.request.summary = {{"message-count", "1"}, {"last-message-body", "hello secret words"}, {"last-message-sender", "bob@example.org"}};
+  j.request.options = {{"secret", "ios-secret"}, {"type", "voip"}};
+  return j;
+}
+std::string temp_path() {
+  char tmpl[] = "/tmp/pushgate-log-XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  unlink(tmpl);
+  return tmpl;
+}
+}  // namespace
+
+TEST_CASE("a record redacts the token to its last 6 characters and says nothing was sent") {
+  auto cfg = test::two_app_config();
+  auto line = LogProvider::record(job(cfg.apps[0], PushKind::Voip));
+  auto j = nlohmann::json::parse(line);
+  CHECK(j["token"] == "…987654");
+  CHECK(line.find("DEVICETOKEN") == std::string::npos);
+  CHECK(line.find("ios-secret") == std::string::npos);
+  CHECK(j["sent"] == false);
+  CHECK(j["app"] == "ios");
+  CHECK(j["service"] == "log");
+  CHECK(j["kind"] == "voip");
+  CHECK(j["priority"] == "high");
+  CHECK(j["ttl"] == 30);
+  CHECK(j["data"]["type"] == "call");
+  CHECK(j["data"]["message-count"] == "1");
+}
+
+TEST_CASE("body and sender stay out of the payload unless the app allows them") {
+  auto cfg = test::two_app_config();
+  auto plain = nlohmann::json::parse(LogProvider::record(job(cfg.apps[0], PushKind::Alert)));
+  CHECK_FALSE(plain["data"].contains("body"));
+  CHECK_FALSE(plain["data"].contains("sender"));
+  cfg.apps[0].include_body = true;
+  cfg.apps[0].include_sender = true;
+  auto open = nlohmann::json::parse(LogProvider::record(job(cfg.apps[0], PushKind::Alert)));
+  CHECK(open["data"]["body"] == "hello secret words");
+  CHECK(open["data"]["sender"] == "bob@example.org");
+}
+
+TEST_CASE("background pushes are normal priority; tigase fields pass through") {
+  auto cfg = test::two_app_config();
+  auto j = job(cfg.apps[0], PushKind::Background);
+  j.request.priority = "high";
+  j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "CIPHER"};
+  auto rec = nlohmann::json::parse(LogProvider::record(j));
+  CHECK(rec["priority"] == "normal");
+  CHECK(rec["data"]["type"] == "background");
+  CHECK(rec["data"]["priority"] == "high");
+  CHECK(rec["data"]["encrypted"]["iv"] == "aXY=");
+  CHECK(rec["data"]["encrypted"]["payload"] == "CIPHER");
+}
+
+TEST_CASE("the provider writes one line per push and reports on the loop thread") {
+  auto cfg = test::two_app_config();
+  std::string path = temp_path();
+  EventLoop loop;
+  std::vector<OutcomeKind> outcomes;
+  {
+    LogProvider p(loop, path, 100);
+    for (int i = 0; i < 3; ++i) {
+      p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
+    }
+    CHECK(outcomes.empty());  // never from inside send()
+    for (int i = 0; i < 200 && outcomes.size() < 3; ++i) loop.run_once(std::chrono::milliseconds(10));
+  }
+  REQUIRE(outcomes.size() == 3);
+  for (auto k : outcomes) CHECK(k == OutcomeKind::Delivered);
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    CHECK(nlohmann::json::parse(line)["token"] == "…987654");
+  }
+  CHECK(lines == 3);
+  struct stat st{};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & S_IROTH) == 0);
+  unlink(path.c_str());
+}
+
+TEST_CASE("an output that cannot be opened is a clear error naming the path") {
+  EventLoop loop;
+  try {
+    LogProvider p(loop, "/nonexistent-dir/pushes.jsonl", 10);
+    FAIL("expected an exception");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("/nonexistent-dir/pushes.jsonl") != std::string::npos);
+  }
+}
+
+TEST_CASE("a failing output reports Retry, not Delivered") {
+  auto cfg = test::two_app_config();
+  EventLoop loop;
+  std::vector<OutcomeKind> outcomes;
+  {
+    LogProvider p(loop, "/dev/full", 10);
+    p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
+    for (int i = 0; i < 200 && outcomes.empty(); ++i) loop.run_once(std::chrono::milliseconds(10));
+  }
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0] == OutcomeKind::Retry);
+}

@@ -1,0 +1,31 @@
+// Tests for the pure parts of src/xmpp/component_session.cpp.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "xmpp/component_session.hpp"
+
+using namespace pushgate;
+
+TEST_CASE("the first reconnect comes within 1 s and the delay is capped at 30 s") {
+  std::mt19937 rng(42);
+  for (int i = 0; i < 200; ++i) {
+    auto d = xmpp::reconnect_delay(0, rng);
+    CHECK(d.count() >= 500);
+    CHECK(d.count() <= 1000);
+  }
+  for (unsigned attempt = 0; attempt < 40; ++attempt) {
+    auto d = xmpp::reconnect_delay(attempt, rng);
+    CHECK(d.count() <= 30000);
+  }
+  auto late = xmpp::reconnect_delay(20, rng);
+  CHECK(late.count() >= 15000);
+}
+
+TEST_CASE("reconnect delays grow and are jittered") {
+  std::mt19937 rng(7);
+  CHECK(xmpp::reconnect_delay(3, rng).count() >= 4000);  // base 8 s → [4 s, 8 s]
+  std::set<long> seen;
+  for (int i = 0; i < 20; ++i) seen.insert(static_cast<long>(xmpp::reconnect_delay(2, rng).count()));
+  CHECK(seen.size() > 5);
+}
