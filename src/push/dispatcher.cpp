@@ -1,6 +1,8 @@
 // Resolution of publish-options to an app and push kind, and the in-flight bound.
 #include "push/dispatcher.hpp"
 
+#include <chrono>
+
 #include "common/log.hpp"
 #include "common/secret.hpp"
 
@@ -48,22 +50,45 @@ void Dispatcher::finish(const Outcome& outcome, const Done& done) {
   done(outcome);
 }
 
+namespace {
+// One line per push: enough to follow a device (last 6 characters) and never the token.
+void log_push(const PushRequest& request, const char* app, const char* kind, const Outcome& outcome,
+              std::chrono::steady_clock::time_point started) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  bool failed = outcome.kind != OutcomeKind::Delivered && outcome.kind != OutcomeKind::Coalesced;
+  log::write(failed ? log::Level::Warn : log::Level::Info, "push",
+             {{"app", app}, {"kind", kind}, {"token", log::redact(request.node)}, {"from", request.sender_domain},
+              {"outcome", to_string(outcome.kind)}, {"reason", outcome.reason}, {"ms", std::to_string(us / 1000.0)}});
+}
+}  // namespace
+
 void Dispatcher::dispatch(PushRequest request, Done done) {
+  auto started = std::chrono::steady_clock::now();
   // Refusals first: they cost nothing and must not be reported as a full queue.
   auto resolved = resolve_token_as_node(request, config_.apps);
   if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
+    log_push(request, "-", "-", *refused, started);
     finish(*refused, done);
     return;
   }
+  const Resolved& r = std::get<Resolved>(resolved);
+  const AppConfig& app = config_.apps[r.app_index];
   if (in_flight_ >= config_.push.queue_size) {
-    finish(Outcome{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"}, done);
+    Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"};
+    log_push(request, app.name.c_str(), to_string(r.kind), full, started);
+    finish(full, done);
     return;
   }
-  const Resolved& r = std::get<Resolved>(resolved);
-  PushJob job{&config_.apps[r.app_index], r.kind, std::move(request)};
   ++in_flight_;
-  providers_[r.app_index]->send(std::move(job), [this, done = std::move(done)](const Outcome& outcome) {
+  // The log line needs the request after the provider took it: keep the few fields it uses.
+  PushRequest summary;
+  summary.node = request.node;
+  summary.sender_domain = request.sender_domain;
+  PushJob job{&app, r.kind, std::move(request)};
+  providers_[r.app_index]->send(std::move(job), [this, &app, kind = r.kind, summary = std::move(summary), started,
+                                                 done = std::move(done)](const Outcome& outcome) {
     --in_flight_;
+    log_push(summary, app.name.c_str(), to_string(kind), outcome, started);
     finish(outcome, done);
   });
 }

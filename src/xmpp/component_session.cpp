@@ -5,6 +5,8 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <unordered_map>
 
@@ -48,6 +50,25 @@ std::string stream_error_name(xmpp_error_type_t t) {
   }
 }
 
+// libstrophe 0.12.0–0.12.2 (Debian 12 ships 0.12.2) allocate the stream-management state
+// only in xmpp_connect_client(), yet dereference it for every stanza and on every
+// disconnect: a component connection crashes on its first stanza. We hand the connection a
+// zeroed state (SM off) through the public xmpp_conn_set_sm_state(). Its only field we set
+// is the owning context, which is the struct's first member in every release that has SM;
+// the block is freed by libstrophe with the context's allocator, which is plain malloc/free.
+void give_component_sm_state(xmpp_ctx_t* ctx, xmpp_conn_t* conn) {
+  constexpr std::size_t kGenerous = 512;  // the real struct is about 100 bytes
+  void* block = std::calloc(1, kGenerous);
+  if (block == nullptr) throw std::bad_alloc();
+  std::memcpy(block, &ctx, sizeof ctx);
+  if (xmpp_conn_set_sm_state(conn, static_cast<xmpp_sm_state_t*>(block)) != XMPP_EOK) std::free(block);
+}
+
+void* mem_alloc(size_t size, void*) { return std::malloc(size); }
+void mem_free(void* p, void*) { std::free(p); }
+void* mem_realloc(void* p, size_t size, void*) { return std::realloc(p, size); }
+const xmpp_mem_t kMallocMem = {mem_alloc, mem_free, mem_realloc, nullptr};
+
 }  // namespace
 
 std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
@@ -62,7 +83,7 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
 ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher)
     : loop_(loop), config_(config), dispatcher_(dispatcher), rng_(std::random_device{}()) {
   xmpp_initialize();
-  ctx_.reset(xmpp_ctx_new(nullptr, &kStropheLog));
+  ctx_.reset(xmpp_ctx_new(&kMallocMem, &kStropheLog));
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
   loop_.add_source(this);
 }
@@ -96,6 +117,7 @@ void ComponentSession::connect() {
     retired_conn_ = std::move(conn_);
   }
   conn_.reset(xmpp_conn_new(ctx_.get()));
+  give_component_sm_state(ctx_.get(), conn_.get());
   xmpp_conn_set_jid(conn_.get(), config_.jid.c_str());
   xmpp_conn_set_pass(conn_.get(), config_.secret.c_str());
   xmpp_conn_set_sockopt_callback(conn_.get(), &ComponentSession::on_sockopt);

@@ -1,0 +1,286 @@
+"""Real peers for integration tests: Debian's Prosody with mod_cloud_notify, the pushgate
+binary, and slixmpp clients. Every port is a free port on 127.0.0.1; everything lives in a
+temp dir that is removed afterwards."""
+
+import asyncio
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+import logging
+
+import slixmpp
+
+logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PUSHGATE = os.environ.get("PUSHGATE_BIN", os.path.join(ROOT, "build", "pushgate"))
+SNIPPET = os.path.join(ROOT, "prosody-config", "pushgate.cfg.lua")
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WorkDir:
+    """A temp dir the prosody user can write (Prosody runs as that user, not root)."""
+
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="pushgate-it-")
+        os.chmod(self.path, 0o755)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Prosody:
+    def __init__(self, workdir, component_jid="push.localhost", component_secret=None):
+        self.dir = os.path.join(workdir.path, "prosody")
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        user = pwd.getpwnam("prosody")
+        for d in (self.dir, os.path.join(self.dir, "data")):
+            os.chown(d, user.pw_uid, user.pw_gid)
+        self.component_jid = component_jid
+        self.component_secret = component_secret or secrets.token_hex(16)
+        self.c2s_port = free_port()
+        self.s2s_port = free_port()
+        self.component_port = free_port()
+        self.config = os.path.join(self.dir, "prosody.cfg.lua")
+        self.proc = None
+        self._write_config()
+
+    def _write_config(self):
+        with open(SNIPPET) as f:
+            snippet = f.read()
+        snippet = (snippet.replace("push.example.com", self.component_jid)
+                   .replace("CHANGE-ME-component-secret", self.component_secret)
+                   .replace("component_ports = { 5347 }", f"component_ports = {{ {self.component_port} }}"))
+        with open(os.path.join(self.dir, "pushgate.cfg.lua"), "w") as f:
+            f.write(snippet)
+        with open(os.path.join(TEMPLATES, "prosody.cfg.lua")) as f:
+            cfg = f.read()
+        cfg = (cfg.replace("@DIR@", self.dir).replace("@C2S_PORT@", str(self.c2s_port))
+               .replace("@S2S_PORT@", str(self.s2s_port)))
+        with open(self.config, "w") as f:
+            f.write(cfg)
+        for name in ("prosody.cfg.lua", "pushgate.cfg.lua"):
+            os.chmod(os.path.join(self.dir, name), 0o644)
+
+    def prosodyctl(self, *args, check=True):
+        return subprocess.run(["runuser", "-u", "prosody", "--", "prosodyctl", "--config", self.config, *args],
+                              capture_output=True, text=True, timeout=60, check=check)
+
+    def register(self, user, password, host="localhost"):
+        self.prosodyctl("register", user, host, password)
+
+    def start(self):
+        self.proc = subprocess.Popen(["runuser", "-u", "prosody", "--", "prosody", "--config", self.config],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.c2s_port)
+        wait_port(self.component_port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "prosody.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class Pushgate:
+    """The daemon under test with the `log` provider writing JSON lines to a file."""
+
+    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra=""):
+        self.workdir = workdir
+        self.prosody = prosody
+        self.app_secret = app_secret or secrets.token_hex(16)
+        self.output = workdir.file("pushes.jsonl")
+        self.stderr_path = workdir.file("pushgate.log")
+        self.config = workdir.file("pushgate.toml")
+        self.proc = None
+        comp_secret = workdir.file("component.secret")
+        self._secret_file(comp_secret, prosody.component_secret)
+        app_file = workdir.file("app.secret")
+        self._secret_file(app_file, self.app_secret)
+        apps = apps or [("demo", app_file)]
+        text = (f'[component]\njid = "{prosody.component_jid}"\nhost = "127.0.0.1"\nport = {prosody.component_port}\n'
+                f'secret_file = "{comp_secret}"\nping_interval = 5\nping_timeout = 3\n\n')
+        for name, secret_file in apps:
+            text += (f'[[app]]\nname = "{name}"\nservice = "log"\nsecret_file = "{secret_file}"\n'
+                     f'output = "{self.output}"\n\n')
+        text += extra
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    @staticmethod
+    def _secret_file(path, value):
+        with open(path, "w") as f:
+            f.write(value + "\n")
+        os.chmod(path, 0o600)
+
+    def start(self, wait_connected=True):
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([PUSHGATE, "--config", self.config, "--log-level", "debug"],
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if wait_connected:
+            self.wait_log(r"event=component_connected", timeout=15)
+
+    def log(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        rx = re.compile(pattern)
+
+        def found():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"pushgate exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            return len(rx.findall(self.log())) >= count
+        try:
+            wait_for(found, timeout, f"pushgate log /{pattern}/ x{count}")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- pushgate log ---\n{self.log()[-4000:]}") from None
+
+    def records(self):
+        try:
+            with open(self.output) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def wait_records(self, n, timeout=10.0):
+        try:
+            return wait_for(lambda: len(self.records()) >= n and self.records(), timeout, f"{n} push records")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- pushgate log ---\n{self.log()[-4000:]}\n--- prosody log (tail) ---\n"
+                                 f"{self.prosody.log()[-4000:]}") from None
+
+    def stop(self):
+        """SIGTERM and return the exit code (must be 0 for a clean stop)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self._stderr.close()
+        return rc
+
+
+def xmpp_session(jid, password, port, action, timeout=20.0):
+    """Logs in a slixmpp client, awaits action(client), logs out, returns its result."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    client = slixmpp.ClientXMPP(jid, password)
+    client.register_plugin("xep_0030")
+    done = loop.create_future()
+
+    async def on_start(_event):
+        try:
+            result = await action(client)
+            if not done.done():
+                done.set_result(result)
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            if not done.done():
+                done.set_exception(e)
+
+    def on_failed(_event):
+        if not done.done():
+            done.set_exception(AssertionError(f"login failed for {jid}"))
+
+    client.add_event_handler("session_start", on_start)
+    client.add_event_handler("failed_auth", on_failed)
+    client.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
+    try:
+        return loop.run_until_complete(asyncio.wait_for(done, timeout))
+    finally:
+        client.disconnect(wait=2.0)
+        try:
+            loop.run_until_complete(asyncio.wait_for(client.disconnected, 5))
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+def enable_push(service_jid, node, fields):
+    """An action that sends XEP-0357 <enable/> with a publish-options form."""
+
+    async def action(client):
+        iq = client.make_iq_set()
+        enable = ET.Element("{urn:xmpp:push:0}enable", {"jid": service_jid, "node": node})
+        form = ET.SubElement(enable, "{jabber:x:data}x", {"type": "submit"})
+        all_fields = [("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options")] + list(fields.items())
+        for var, value in all_fields:
+            f = ET.SubElement(form, "{jabber:x:data}field", {"var": var})
+            ET.SubElement(f, "{jabber:x:data}value").text = value
+        iq.xml.append(enable)
+        await iq.send(timeout=10)
+        return True
+    return action
+
+
+def send_message(to, body):
+    async def action(client):
+        client.send_message(mto=to, mbody=body, mtype="chat")
+        await asyncio.sleep(0.2)
+        return True
+    return action
+
+
+def device_token():
+    return secrets.token_hex(32)
