@@ -2,7 +2,10 @@
 // so the loop never blocks on XMPP and replies need no cross-thread queue.
 #include "xmpp/component_session.hpp"
 
+#include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -62,6 +65,37 @@ void give_component_sm_state(xmpp_ctx_t* ctx, xmpp_conn_t* conn) {
   if (block == nullptr) throw std::bad_alloc();
   std::memcpy(block, &ctx, sizeof ctx);
   if (xmpp_conn_set_sm_state(conn, static_cast<xmpp_sm_state_t*>(block)) != XMPP_EOK) std::free(block);
+}
+
+// libstrophe 0.12.2 drops the errno of a failed TCP connect. When a connection ends
+// without a cause, one short non-blocking connect tells "nothing listens" apart from
+// "Prosody closed the stream". Returns 0 when the port accepts, else the errno.
+// Only numeric addresses are probed: resolving a name could block the loop.
+int probe_tcp(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || res == nullptr) return 0;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int err = 0;
+  if (fd >= 0) {
+    if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        if (poll(&p, 1, 300) == 1) {
+          socklen_t len = sizeof err;
+          getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        } else {
+          err = ETIMEDOUT;
+        }
+      }
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return err;
 }
 
 void* mem_alloc(size_t size, void*) { return std::malloc(size); }
@@ -139,7 +173,7 @@ void ComponentSession::connect() {
     if (gen == generation_ && !connected_ && conn_) {
       log::warn("component_handshake_timeout", {{"host", config_.host}, {"port", std::to_string(config_.port)},
                                                 {"fix", "the port answers but no XEP-0114 handshake completed: is it Prosody's component_ports?"}});
-      xmpp_disconnect(conn_.get());
+      close_stream();
     }
   });
 }
@@ -172,6 +206,7 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
 
 void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, bool was_connected) {
   fd_ = -1;
+  closing_ = false;
   sockets_by_conn().erase(conn_.get());
   for (auto* t : {&ping_timer_, &ping_deadline_}) {
     if (*t) loop_.cancel(*t);
@@ -191,13 +226,9 @@ void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, boo
     } else if (se->type == XMPP_SE_SYSTEM_SHUTDOWN) {
       fix = "Prosody is shutting down or restarting; reconnecting";
     }
-  } else if (error != 0) {
-    cause = std::strerror(error);
-    if (error == ECONNREFUSED) fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config_.port) + "?";
-    else if (error == ETIMEDOUT) fix = "no answer from " + where + ": check host, port and firewalls";
   } else {
-    cause = was_connected ? "stream closed" : "connection closed during the handshake";
-    if (!was_connected) fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
+    if (error == 0 && !was_connected) error = probe_tcp(config_.host, config_.port);
+    describe_socket_end(error, was_connected, cause, fix);
   }
   if (stopping_) {
     log::info("component_disconnected", {{"peer", where}, {"cause", cause}});
@@ -206,6 +237,23 @@ void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, boo
   log::warn(was_connected ? "component_disconnected" : "component_connect_failed",
             {{"peer", where}, {"jid", config_.jid}, {"cause", cause}, {"fix", fix.empty() ? "reconnecting" : fix}});
   schedule_reconnect();
+}
+
+void ComponentSession::describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const {
+  std::string where = config_.host + ":" + std::to_string(config_.port);
+  if (error != 0) {
+    cause = std::strerror(error);
+    if (error == ECONNREFUSED) {
+      fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config_.port) + "?";
+    } else if (error == ETIMEDOUT) {
+      fix = "no answer from " + where + ": check host, port and firewalls";
+    }
+  } else if (was_connected) {
+    cause = "stream closed";
+  } else {
+    cause = "connection closed during the handshake";
+    fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
+  }
 }
 
 void ComponentSession::schedule_reconnect() {
@@ -239,6 +287,17 @@ void ComponentSession::collect_fds(std::vector<curl_waitfd>& fds) {
   w.events = CURL_WAIT_POLLIN;
   if (xmpp_conn_is_connecting(conn_.get()) || xmpp_conn_send_queue_len(conn_.get()) > 0) w.events |= CURL_WAIT_POLLOUT;
   fds.push_back(w);
+}
+
+std::chrono::milliseconds ComponentSession::max_wait() {
+  if (conn_ && (!connected_ || closing_) && !reconnect_timer_) return std::chrono::milliseconds(10);
+  return std::chrono::milliseconds(1000);
+}
+
+void ComponentSession::close_stream() {
+  if (!conn_) return;
+  closing_ = true;
+  xmpp_disconnect(conn_.get());
 }
 
 void ComponentSession::on_turn() {
@@ -345,7 +404,7 @@ void ComponentSession::send_ping() {
     if (gen != generation_ || ping_pending_.empty() || !conn_) return;
     log::warn("component_ping_timeout", {{"timeout_s", std::to_string(config_.ping_timeout_seconds)},
                                          {"cause", "Prosody did not answer a ping; the stream is dead"}});
-    xmpp_disconnect(conn_.get());
+    close_stream();
   });
   ping_timer_ = loop_.call_after(std::chrono::seconds(config_.ping_interval_seconds), [this] { send_ping(); });
 }

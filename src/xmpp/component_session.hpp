@@ -38,6 +38,9 @@ class ComponentSession final : public IoSource {
 
   void collect_fds(std::vector<curl_waitfd>& fds) override;
   void on_turn() override;
+  // While the handshake or a close is under way libstrophe queues bytes we cannot see
+  // (no send-queue query covers them), so the loop wakes every 10 ms until it is done.
+  std::chrono::milliseconds max_wait() override;
 
  private:
   static void on_conn_event(xmpp_conn_t* conn, xmpp_conn_event_t event, int error, xmpp_stream_error_t* stream_error,
@@ -48,11 +51,14 @@ class ComponentSession final : public IoSource {
   void connect();
   void handle_disconnect(int error, xmpp_stream_error_t* stream_error, bool was_connected);
   void schedule_reconnect();
+  // The cause and fix of a connection that ended without a stream error.
+  void describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const;
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
   void send(xmpp_stanza_t* stanza);
   void send_ping();
   void cancel_timers();
+  void close_stream();
 
   EventLoop& loop_;
   const ComponentConfig& config_;
@@ -64,6 +70,7 @@ class ComponentSession final : public IoSource {
   int fd_ = -1;
   bool connected_ = false;
   bool stopping_ = false;
+  bool closing_ = false;  // xmpp_disconnect() called, waiting for the stream to end
   std::uint64_t generation_ = 0;  // bumps per session, so late replies know theirs is gone
   unsigned attempt_ = 0;
   std::uint64_t reconnects_ = 0;

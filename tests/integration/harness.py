@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 import logging
 
 import slixmpp
+import slixmpp.exceptions
 
 logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
 
@@ -284,3 +285,56 @@ def send_message(to, body):
 
 def device_token():
     return secrets.token_hex(32)
+
+
+class Stack:
+    """Prosody with users alice and bob, and pushgate connected to it."""
+
+    def __init__(self, start_pushgate=True, **pushgate_args):
+        self.workdir = WorkDir()
+        self.prosody = Prosody(self.workdir)
+        self.prosody.register("alice", "alicepw")
+        self.prosody.register("bob", "bobpw")
+        self.prosody.start()
+        self.pushgate = Pushgate(self.workdir, self.prosody, **pushgate_args)
+        if start_pushgate:
+            self.pushgate.start()
+
+    def as_alice(self, action):
+        return xmpp_session("alice@localhost", "alicepw", self.prosody.c2s_port, action)
+
+    def as_bob(self, action):
+        return xmpp_session("bob@localhost", "bobpw", self.prosody.c2s_port, action)
+
+    def enable(self, node, **fields):
+        fields.setdefault("secret", self.pushgate.app_secret)
+        return self.as_alice(enable_push(self.prosody.component_jid, node, fields))
+
+    def message_alice(self, body="hello"):
+        return self.as_bob(send_message("alice@localhost", body))
+
+    def close(self):
+        rc = self.pushgate.stop()
+        self.prosody.stop()
+        self.workdir.cleanup()
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def iq_round_trip(xml_text, timeout=10):
+    """An action that sends a raw IQ (with its own to/type) and returns the reply as text."""
+
+    async def action(client):
+        iq = client.Iq()
+        iq.xml = ET.fromstring(xml_text)
+        iq["id"] = client.new_id()
+        try:
+            return str(await iq.send(timeout=timeout))
+        except slixmpp.exceptions.IqError as e:
+            return str(e.iq)
+    return action

@@ -1,0 +1,169 @@
+"""prosody_* : the push pipeline end to end, with Debian's Prosody and mod_cloud_notify,
+slixmpp clients, and pushgate's `log` provider."""
+
+import re
+import time
+
+from harness import Stack, device_token, wait_for
+
+
+def _results_for_pushes(prosody_log):
+    return re.findall(r"Received\[component\]: <iq [^>]*type='result'[^>]*>", prosody_log)
+
+
+def test_prosody_publish_to_log_voip():
+    with Stack() as s:
+        token = device_token()
+        s.enable(token, type="voip")
+        s.message_alice("ring ring")
+        rec = s.pushgate.wait_records(1)[0]
+        assert rec["kind"] == "voip", rec
+        assert rec["app"] == "demo"
+        assert rec["token"] == "…" + token[-6:]
+        assert rec["sent"] is False
+        assert rec["priority"] == "high" and rec["ttl"] == 30
+        assert rec["data"]["type"] == "call"
+        assert rec["from"] == "localhost"
+        # Prosody's privacy settings from the snippet: no body, no sender in the payload.
+        assert "ring ring" not in str(rec)
+        s.pushgate.wait_log(r"event=push app=demo kind=voip token=…%s from=localhost outcome=delivered" % token[-6:])
+        wait_for(lambda: _results_for_pushes(s.prosody.log()), 5, "Prosody receiving the IQ result")
+        # The full token and the secrets never reach pushgate's log or the record.
+        log = s.pushgate.log()
+        for secret in (token, s.pushgate.app_secret, s.prosody.component_secret):
+            assert secret not in log
+            assert secret not in str(s.pushgate.records())
+
+
+def test_prosody_wrong_secret_is_auth_forbidden():
+    with Stack() as s:
+        token = device_token()
+        s.enable(token, secret="not-the-secret", type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push .*outcome=forbidden reason=\"wrong secret\"")
+        wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret>", s.prosody.log()), 5,
+                 "Prosody logging auth:forbidden")
+        assert s.pushgate.records() == []
+        assert "not-the-secret" not in s.pushgate.log()
+
+
+def test_prosody_missing_secret_is_forbidden():
+    with Stack() as s:
+        s.as_alice(__import__("harness").enable_push(s.prosody.component_jid, device_token(), {"type": "voip"}))
+        s.message_alice()
+        wait_for(lambda: "Got error <auth:forbidden:publish-options carry no secret>" in s.prosody.log(), 8,
+                 "auth:forbidden for a publish without secret")
+
+
+def test_prosody_several_nodes_one_push_each():
+    with Stack() as s:
+        tokens = [device_token(), device_token()]
+        for t in tokens:
+            s.enable(t, type="message")
+        s.message_alice()
+        recs = s.pushgate.wait_records(2)
+        time.sleep(0.5)
+        recs = s.pushgate.records()
+        assert len(recs) == 2, recs
+        assert sorted(r["token"] for r in recs) == sorted("…" + t[-6:] for t in tokens)
+        assert all(r["kind"] == "alert" for r in recs)
+
+
+def test_prosody_push_types_and_app_selection():
+    import os
+    from harness import Pushgate  # noqa: F401 - documents where apps come from
+    with Stack(start_pushgate=False) as s:
+        # Two apps; fpush's pushModule selects the second, whose secret differs.
+        second = s.workdir.file("android.secret")
+        Pushgate._secret_file(second, "android-secret-value")
+        first = s.workdir.file("app.secret")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_secret=None, apps=None)
+        s.pushgate.__init__(s.workdir, s.prosody, apps=[("ios", first), ("android", second)])
+        s.pushgate.start()
+        t1, t2, t3 = device_token(), device_token(), device_token()
+        s.enable(t1, type="background")
+        s.enable(t2, pushModule="android", secret="android-secret-value", type="call")
+        s.enable(t3, app="android", secret="android-secret-value")  # no type: message
+        s.message_alice()
+        s.pushgate.wait_records(3)
+        time.sleep(0.3)
+        by_token = {r["token"]: r for r in s.pushgate.records()}
+        assert by_token["…" + t1[-6:]]["app"] == "ios" and by_token["…" + t1[-6:]]["kind"] == "background"
+        assert by_token["…" + t1[-6:]]["priority"] == "normal"
+        assert by_token["…" + t2[-6:]]["app"] == "android" and by_token["…" + t2[-6:]]["kind"] == "voip"
+        assert by_token["…" + t3[-6:]]["app"] == "android" and by_token["…" + t3[-6:]]["kind"] == "alert"
+        assert os.path.exists(second)
+
+
+def test_prosody_restart_reconnects_and_next_push_flows():
+    with Stack() as s:
+        token = device_token()
+        s.enable(token, type="voip")
+        s.prosody.stop()
+        s.pushgate.wait_log(r"event=component_disconnected", timeout=10)
+        s.prosody.start()
+        s.pushgate.wait_log(r"event=component_connected", count=2, timeout=15)
+        s.message_alice()
+        rec = s.pushgate.wait_records(1)[0]
+        assert rec["token"] == "…" + token[-6:]
+
+
+def test_prosody_down_at_start_then_up():
+    with Stack(start_pushgate=False) as s:
+        s.prosody.stop()
+        s.pushgate.start(wait_connected=False)
+        s.pushgate.wait_log(r"event=component_connect_failed .*cause=\"Connection refused\" fix=\"nothing listens on", timeout=10)
+        s.prosody.start()
+        s.pushgate.wait_log(r"event=component_connected", timeout=40)
+
+
+def test_wrong_component_secret_is_named_and_retried():
+    with Stack(start_pushgate=False) as s:
+        with open(s.workdir.file("component.secret"), "w") as f:
+            f.write("wrong-component-secret\n")
+        s.pushgate.start(wait_connected=False)
+        s.pushgate.wait_log(r"event=component_connect_failed .*does not match Prosody's component_secret", timeout=10)
+        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
+        assert "wrong-component-secret" not in s.pushgate.log()
+        assert s.pushgate.proc.poll() is None
+
+
+def test_component_answers_disco_ping_and_unknown_iqs():
+    from harness import iq_round_trip
+    with Stack() as s:
+        disco = s.as_bob(iq_round_trip(
+            "<iq xmlns='jabber:client' type='get' to='push.localhost'>"
+            "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+        assert 'category="pubsub"' in disco and 'type="push"' in disco, disco
+        assert 'var="urn:xmpp:push:0"' in disco
+        ping = s.as_bob(iq_round_trip("<iq xmlns='jabber:client' type='get' to='push.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
+        assert 'type="result"' in ping, ping
+        version = s.as_bob(iq_round_trip("<iq xmlns='jabber:client' type='get' to='push.localhost'><query xmlns='jabber:iq:version'/></iq>"))
+        assert 'type="error"' in version and "service-unavailable" in version, version
+
+
+def test_malformed_and_huge_publishes_are_bad_request():
+    from harness import iq_round_trip
+    with Stack() as s:
+        no_item = s.as_bob(iq_round_trip(
+            "<iq xmlns='jabber:client' type='set' to='push.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+            "<publish node='abc'/></pubsub></iq>"))
+        assert "bad-request" in no_item and 'type="modify"' in no_item, no_item
+        big = "x" * (70 * 1024)
+        huge = s.as_bob(iq_round_trip(
+            "<iq xmlns='jabber:client' type='set' to='push.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+            "<publish node='abc'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data'>"
+            f"<field var='last-message-body'><value>{big}</value></field></x></notification></item></publish>"
+            "</pubsub></iq>"))
+        assert "bad-request" in huge and "64 KiB" in huge, huge[:300]
+        # The daemon is still there and still delivers.
+        token = device_token()
+        s.enable(token)
+        s.message_alice()
+        assert s.pushgate.wait_records(1)[0]["token"] == "…" + token[-6:]
+
+
+def test_sigterm_exits_zero():
+    with Stack() as s:
+        assert s.pushgate.stop() == 0
+        assert "event=stopped" in s.pushgate.log()
