@@ -111,7 +111,7 @@ class Prosody:
         self.prosodyctl("register", user, host, password)
 
     def start(self):
-        self.proc = subprocess.Popen(["runuser", "-u", "prosody", "--", "prosody", "--config", self.config],
+        self.proc = subprocess.Popen(["runuser", "-u", "prosody", "--", "prosody", "-F", "--config", self.config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.c2s_port)
         wait_port(self.component_port)

@@ -1,3 +1,12 @@
-// The doctest runner for every unit test; links the pushgate library.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+// The doctest runner for every unit test; links the pushgate library. Log lines from the
+// code under test are silenced below error level so the test report stays readable.
+#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+
+#include "common/log.hpp"
+
+int main(int argc, char** argv) {
+  pushgate::log::set_level(pushgate::log::Level::Error);
+  doctest::Context context(argc, argv);
+  return context.run();
+}

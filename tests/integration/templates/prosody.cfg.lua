@@ -1,5 +1,4 @@
 -- Test Prosody: every port on 127.0.0.1, everything in the test's temp dir.
-daemonize = false
 pidfile = "@DIR@/prosody.pid"
 data_path = "@DIR@/data"
 log = { { levels = { min = "debug" }, to = "file", filename = "@DIR@/prosody.log" } }

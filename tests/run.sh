@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs (Debian packages), builds
+# pushgate with AddressSanitizer and UBSan, runs the unit tests and the integration tests
+# against real Prosody, and ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash deploy/install-deps.sh || { echo "tests: installing dependencies failed"; exit 1; }
+
+build=build-test
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null \
+    || { echo "tests: meson setup failed"; exit 1; }
+fi
+ninja -C "$build" || { echo "tests: build failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"
+
+passed=0
+failed=0
+
+echo "== unit tests (doctest)"
+unit_out=$("$build/tests/unit_tests" 2>&1)
+unit_rc=$?
+echo "$unit_out" | grep -vE '^ts=.*event=log_provider_write_failed' | tail -n 25
+line=$(echo "$unit_out" | grep -E '^\[doctest\] test cases:' | tail -n 1)
+if [ -n "$line" ]; then
+  passed=$((passed + $(echo "$line" | sed -E 's/.*\| *([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')))
+fi
+if [ $unit_rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); fi
+
+echo "== integration tests (Prosody $(dpkg-query -W -f='${Version}' prosody), slixmpp)"
+PUSHGATE_BIN="$PWD/$build/pushgate" /usr/bin/python3 -u tests/integration/run.py "$@" 2>&1 \
+  | grep -v 'Using slower stringprep' | tee /tmp/pushgate-integration.$$ 
+line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' /tmp/pushgate-integration.$$ | tail -n 1)
+rm -f /tmp/pushgate-integration.$$
+if [ -n "$line" ]; then
+  passed=$((passed + $(echo "$line" | sed -E 's/integration: ([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed/\1/')))
+else
+  failed=$((failed + 1))
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
