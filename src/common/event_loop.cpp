@@ -47,6 +47,8 @@ void EventLoop::post(std::function<void()> fn) {
   curl_multi_wakeup(multi_.get());
 }
 
+void EventLoop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
 void EventLoop::stop() {
   {
     std::lock_guard lock(posted_mutex_);
@@ -83,6 +85,9 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
     tasks.swap(posted_);
   }
   for (auto& task : tasks) task();
+  tasks.clear();
+  tasks.swap(deferred_);
+  for (auto& task : tasks) task();
 
   for (IoSource* s : std::vector<IoSource*>(sources_)) s->on_turn();
 
@@ -96,6 +101,7 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
     std::lock_guard lock(posted_mutex_);
     if (!posted_.empty() || stop_requested_) wait = std::chrono::milliseconds(0);
   }
+  if (!deferred_.empty()) wait = std::chrono::milliseconds(0);
 
   fds_.clear();
   for (IoSource* s : sources_) s->collect_fds(fds_);

@@ -50,6 +50,9 @@ class EventLoop {
 
   // Thread-safe: queues fn to run on the loop thread and wakes the loop.
   void post(std::function<void()> fn);
+  // Loop thread only: runs fn at the start of the next turn, which then does not sleep.
+  // Cheaper than post(): no lock, no wake-up. For work batched over one turn.
+  void defer(std::function<void()> fn);
 
   // Runs until stop(). stop() is thread-safe.
   void run();
@@ -70,6 +73,7 @@ class EventLoop {
   std::mutex posted_mutex_;  // guards posted_ and stop_requested_
   std::vector<std::function<void()>> posted_;
   bool stop_requested_ = false;
+  std::vector<std::function<void()>> deferred_;
   std::vector<curl_waitfd> fds_;  // scratch, reused each turn
 };
 

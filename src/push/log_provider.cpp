@@ -1,8 +1,10 @@
-// The log provider: JSON records written by a writer thread, so a slow output never
-// blocks the event loop.
+// The log provider: JSON records written once per loop turn (files) or by a writer thread
+// (pipes, sockets, terminals), so a slow reader never blocks the event loop.
 #include "push/log_provider.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "push/payload.hpp"
 
@@ -19,58 +22,132 @@ namespace pushgate {
 LogProvider::LogProvider(EventLoop& loop, const std::string& output, std::size_t capacity)
     : loop_(loop), output_name_(output.empty() ? "stdout" : output), capacity_(capacity) {
   if (output.empty()) {
-    out_ = stdout;
+    fd_ = STDOUT_FILENO;
   } else {
-    int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
+    fd_ = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd_ < 0) {
       throw std::runtime_error("log provider output " + output + " cannot be opened: " + std::strerror(errno) +
                                "; check the directory exists and pushgate may write there");
     }
-    out_ = ::fdopen(fd, "a");
-    owns_out_ = true;
+    owns_fd_ = true;
   }
-  writer_ = std::thread([this] { writer_main(); });
+  struct stat st{};
+  if (fstat(fd_, &st) == 0) {
+    bool dev_null = S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+    inline_ = S_ISREG(st.st_mode) || dev_null;
+  }
+  if (!inline_) writer_ = std::thread([this] { writer_main(); });
 }
 
 LogProvider::~LogProvider() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
   }
-  cv_.notify_one();
-  writer_.join();
-  if (owns_out_) std::fclose(out_);
+  if (owns_fd_) ::close(fd_);
+}
+
+std::string LogProvider::write_out(const std::string& data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? std::strerror(errno) : "short write";
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return "";
 }
 
 std::string LogProvider::record(const PushJob& job) {
-  nlohmann::json j;
+  // Built by hand: this runs once per push, and a JSON tree would cost more than the push.
+  std::string out;
+  out.reserve(384);
+  auto key = [&out](const char* k) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    out += k;
+    out += "\":";
+  };
+  auto str = [&out, &key](const char* k, std::string_view v) {
+    key(k);
+    append_json_string(out, v);
+  };
+  out += '{';
   auto now = std::chrono::system_clock::now();
-  j["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() / 1000.0;
-  j["app"] = job.app->name;
-  j["service"] = "log";
-  j["kind"] = to_string(job.kind);
-  j["token"] = log::redact(job.request.node);
-  j["from"] = job.request.sender_domain;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  char ts[32];
+  std::snprintf(ts, sizeof ts, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+  key("ts");
+  out += ts;
+  str("app", job.app->name);
+  str("service", "log");
+  str("kind", to_string(job.kind));
+  str("token", log::redact(job.request.node));
+  str("from", job.request.sender_domain);
   // What a real provider would have been asked to deliver.
-  j["priority"] = delivery_priority(job);
-  j["ttl"] = default_ttl_seconds(job.kind);
-  j["data"] = push_payload(job);
-  j["sent"] = false;
-  j["note"] = "recorded by the log provider; nothing was sent to a device";
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  str("priority", delivery_priority(job));
+  key("ttl");
+  out += std::to_string(default_ttl_seconds(job.kind));
+  key("data");
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : push_data(job)) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, k);
+    out += ':';
+    append_json_string(out, v);
+  }
+  out += '}';
+  key("sent");
+  out += "false";
+  str("note", "recorded by the log provider; nothing was sent to a device");
+  out += '}';
+  return out;
 }
 
 void LogProvider::send(PushJob job, Completion done) {
+  if (inline_) {
+    if (pending_.size() >= capacity_) {
+      loop_.defer([done = std::move(done)] { done(Outcome{OutcomeKind::QueueFull, "log provider queue is full"}); });
+      return;
+    }
+    if (pending_.empty()) loop_.defer([this] { flush_inline(); });
+    buffer_ += record(job);
+    buffer_ += '\n';
+    pending_.push_back(std::move(done));
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() < capacity_) {
+      bool was_empty = queue_.empty();
       queue_.push_back(Entry{std::move(job), std::move(done)});
-      cv_.notify_one();
+      // The writer drains the whole queue per wake-up: only an empty queue needs a wake-up.
+      if (was_empty) cv_.notify_one();
       return;
     }
   }
   // Full: answer on the loop thread, never from inside send().
   loop_.post([done = std::move(done)] { done(Outcome{OutcomeKind::QueueFull, "log provider queue is full"}); });
+}
+
+void LogProvider::flush_inline() {
+  std::string why = write_out(buffer_);
+  buffer_.clear();
+  Outcome outcome{OutcomeKind::Delivered, "recorded"};
+  if (!why.empty()) {
+    log::error("log_provider_write_failed", {{"output", output_name_}, {"error", why}});
+    outcome = Outcome{OutcomeKind::Retry, "log output write failed: " + why};
+  }
+  std::vector<Completion> dones;
+  dones.swap(pending_);
+  for (const auto& d : dones) d(outcome);
 }
 
 void LogProvider::writer_main() {
@@ -89,11 +166,9 @@ void LogProvider::writer_main() {
       buf += record(e.job);
       buf += '\n';
     }
-    bool ok = std::fwrite(buf.data(), 1, buf.size(), out_) == buf.size() && std::fflush(out_) == 0;
+    std::string why = write_out(buf);
     Outcome outcome{OutcomeKind::Delivered, "recorded"};
-    if (!ok) {
-      std::string why = std::strerror(errno);
-      std::clearerr(out_);
+    if (!why.empty()) {
       log::error("log_provider_write_failed", {{"output", output_name_}, {"error", why}});
       outcome = Outcome{OutcomeKind::Retry, "log output write failed: " + why};
     }

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/event_loop.hpp"
 #include "push/provider.hpp"
@@ -18,30 +18,45 @@ class LogProvider final : public Provider {
  public:
   // `output`: a file path (appended to, created 0640) or "" for stdout. Throws
   // std::runtime_error naming the path when it cannot be opened. `capacity` bounds the
-  // queue of unwritten lines; past it a push gets QueueFull.
+  // records not yet written; past it a push gets QueueFull.
+  //
+  // A regular file or /dev/null is written on the loop thread, once per loop turn for all
+  // records of that turn. Anything that can block indefinitely (a pipe, a socket such as
+  // journald's stdout, a terminal) is written by a writer thread instead.
   LogProvider(EventLoop& loop, const std::string& output, std::size_t capacity);
   ~LogProvider() override;
 
-  // Queues the record; a writer thread writes and flushes it, then reports Delivered
-  // ("recorded") on the loop thread, or Retry when the write failed.
+  // Queues the record; once written, reports Delivered ("recorded") on the loop thread,
+  // or Retry when the write failed.
   void send(PushJob job, Completion done) override;
 
   // The JSON line for a job, without the newline. Pure; unit-tested.
   static std::string record(const PushJob& job);
 
- private:
-  void writer_main();
+  bool writes_inline() const { return inline_; }
 
+ private:
   struct Entry {
     PushJob job;
     Completion done;
   };
+  // Writes `data` fully; returns "" or the reason it failed.
+  std::string write_out(const std::string& data);
+  void flush_inline();
+  void writer_main();
+
   EventLoop& loop_;
   std::string output_name_;
-  std::FILE* out_ = nullptr;
-  bool owns_out_ = false;
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  bool inline_ = false;
   std::size_t capacity_;
 
+  // Inline mode, loop thread only.
+  std::string buffer_;
+  std::vector<Completion> pending_;
+
+  // Thread mode.
   std::mutex mutex_;  // guards queue_ and stopping_
   std::condition_variable cv_;
   std::deque<Entry> queue_;

@@ -3,24 +3,23 @@
 
 namespace pushgate {
 
-nlohmann::json push_payload(const PushJob& job) {
-  nlohmann::json data = nlohmann::json::object();
+std::vector<std::pair<std::string, std::string>> push_data(const PushJob& job) {
+  std::vector<std::pair<std::string, std::string>> data;
+  data.reserve(6);
   const PushRequest& r = job.request;
-  data["type"] = job.kind == PushKind::Voip ? "call" : (job.kind == PushKind::Background ? "background" : "message");
+  data.emplace_back("type", job.kind == PushKind::Voip ? "call" : (job.kind == PushKind::Background ? "background" : "message"));
   auto count = r.summary.find("message-count");
-  data["message-count"] = count != r.summary.end() ? count->second : "1";
+  data.emplace_back("message-count", count != r.summary.end() ? count->second : "1");
   if (job.app->include_body) {
-    if (auto it = r.summary.find("last-message-body"); it != r.summary.end()) data["body"] = it->second;
+    if (auto it = r.summary.find("last-message-body"); it != r.summary.end()) data.emplace_back("body", it->second);
   }
   if (job.app->include_sender) {
-    if (auto it = r.summary.find("last-message-sender"); it != r.summary.end()) data["sender"] = it->second;
+    if (auto it = r.summary.find("last-message-sender"); it != r.summary.end()) data.emplace_back("sender", it->second);
   }
-  if (r.priority) data["priority"] = *r.priority;
+  if (r.priority) data.emplace_back("priority", *r.priority);
   if (r.encrypted) {
-    nlohmann::json enc = nlohmann::json::object();
-    for (const auto& [k, v] : r.encrypted->attributes) enc[k] = v;
-    enc["payload"] = r.encrypted->content;
-    data["encrypted"] = enc;
+    data.emplace_back("encrypted", r.encrypted->content);
+    for (const auto& [k, v] : r.encrypted->attributes) data.emplace_back("encrypted-" + k, v);
   }
   return data;
 }

@@ -2,16 +2,19 @@
 // a PushJob with the app's privacy settings applied.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "push/provider.hpp"
 
 namespace pushgate {
 
-// Data fields, all strings (FCM requires string values): type, message-count, and only
-// when the app allows it and Prosody sent them, body and sender. Tigase's encrypted
-// payload and priority are copied unchanged.
-nlohmann::json push_payload(const PushJob& job);
+// Data fields, all strings (FCM requires string values), in a stable order: type,
+// message-count, and only when the app allows it and Prosody sent them, body and sender.
+// Tigase's priority is copied as `priority`; its encrypted payload as `encrypted` (the
+// ciphertext, untouched) plus one `encrypted-<attribute>` field per attribute (iv, type…).
+std::vector<std::pair<std::string, std::string>> push_data(const PushJob& job);
 
 // "high" for calls and important messages, "normal" otherwise.
 const char* delivery_priority(const PushJob& job);

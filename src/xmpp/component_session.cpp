@@ -4,6 +4,9 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 
 #include "common/log.hpp"
 #include "xmpp/publish_parser.hpp"
+#include "xmpp/stanza_pool.hpp"
 
 namespace pushgate::xmpp {
 namespace {
@@ -58,13 +62,14 @@ std::string stream_error_name(xmpp_error_type_t t) {
 // disconnect: a component connection crashes on its first stanza. We hand the connection a
 // zeroed state (SM off) through the public xmpp_conn_set_sm_state(). Its only field we set
 // is the owning context, which is the struct's first member in every release that has SM;
-// the block is freed by libstrophe with the context's allocator, which is plain malloc/free.
+// the block comes from the context's own allocator, which libstrophe frees it with.
 void give_component_sm_state(xmpp_ctx_t* ctx, xmpp_conn_t* conn) {
   constexpr std::size_t kGenerous = 512;  // the real struct is about 100 bytes
-  void* block = std::calloc(1, kGenerous);
-  if (block == nullptr) throw std::bad_alloc();
+  void* block = pooled_calloc(kGenerous);
   std::memcpy(block, &ctx, sizeof ctx);
-  if (xmpp_conn_set_sm_state(conn, static_cast<xmpp_sm_state_t*>(block)) != XMPP_EOK) std::free(block);
+  if (xmpp_conn_set_sm_state(conn, static_cast<xmpp_sm_state_t*>(block)) != XMPP_EOK) {
+    pooled_memory()->free(block, nullptr);
+  }
 }
 
 // libstrophe 0.12.2 drops the errno of a failed TCP connect. When a connection ends
@@ -98,11 +103,6 @@ int probe_tcp(const std::string& host, std::uint16_t port) {
   return err;
 }
 
-void* mem_alloc(size_t size, void*) { return std::malloc(size); }
-void mem_free(void* p, void*) { std::free(p); }
-void* mem_realloc(void* p, size_t size, void*) { return std::realloc(p, size); }
-const xmpp_mem_t kMallocMem = {mem_alloc, mem_free, mem_realloc, nullptr};
-
 }  // namespace
 
 std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
@@ -117,7 +117,7 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
 ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher)
     : loop_(loop), config_(config), dispatcher_(dispatcher), rng_(std::random_device{}()) {
   xmpp_initialize();
-  ctx_.reset(xmpp_ctx_new(&kMallocMem, &kStropheLog));
+  ctx_.reset(xmpp_ctx_new(pooled_memory(), &kStropheLog));
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
   loop_.add_source(this);
 }
@@ -180,8 +180,13 @@ void ComponentSession::connect() {
 
 int ComponentSession::on_sockopt(xmpp_conn_t* conn, void* sock) {
   // The callback carries no user data: remember the socket by connection.
-  sockets_by_conn()[conn] = *static_cast<int*>(sock);
-  return 0;
+  int fd = *static_cast<int*>(sock);
+  sockets_by_conn()[conn] = fd;
+  // Replies are small and latency matters more than segment count; keepalive finds a
+  // peer that vanished without a FIN (our XEP-0199 ping finds a hung Prosody).
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return xmpp_sockopt_cb_keepalive(conn, sock);
 }
 
 void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int error,
@@ -302,7 +307,16 @@ void ComponentSession::close_stream() {
 
 void ComponentSession::on_turn() {
   retired_conn_.reset();
-  if (conn_) xmpp_run_once(ctx_.get(), 0);
+  if (!conn_) return;
+  // libstrophe reads at most 4 KiB per call: under load, keep reading while bytes wait,
+  // so a turn of the loop handles a batch of stanzas rather than two or three. Bounded,
+  // so timers and replies still get their turn.
+  constexpr int kMaxReadsPerTurn = 16;
+  for (int i = 0; i < kMaxReadsPerTurn && conn_; ++i) {
+    xmpp_run_once(ctx_.get(), 0);
+    int waiting = 0;
+    if (fd_ < 0 || !connected_ || ioctl(fd_, FIONREAD, &waiting) != 0 || waiting == 0) break;
+  }
 }
 
 int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
@@ -312,6 +326,10 @@ int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata)
 
 void ComponentSession::send(xmpp_stanza_t* stanza) {
   if (conn_ && connected_) xmpp_send(conn_.get(), stanza);
+}
+
+void ComponentSession::send_raw(const std::string& xml) {
+  if (conn_ && connected_) xmpp_send_raw(conn_.get(), xml.data(), xml.size());
 }
 
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
@@ -344,20 +362,15 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id);
     send(reply.get());
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
-    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"", ""});
-    StanzaPtr query(xmpp_stanza_new(ctx));
-    xmpp_stanza_set_name(query.get(), "query");
-    xmpp_stanza_set_ns(query.get(), kNsDiscoItems);
-    xmpp_stanza_add_child(reply.get(), query.get());
-    send(reply.get());
+    std::string reply = iq_reply_xml(config_.jid, from, id, {"", ""});
+    reply.insert(reply.size() - 2, "><query xmlns=\"http://jabber.org/protocol/disco#items\"/></iq");
+    send_raw(reply);
   } else if (type == "get" && is_child("ping", kNsPing)) {
-    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"", ""});
-    send(reply.get());
+    send_raw(iq_reply_xml(config_.jid, from, id, {"", ""}));
   } else if (is_publish(iq)) {
     handle_publish(iq);
   } else {
-    StanzaPtr reply = make_iq_reply(ctx, config_.jid, from, id, {"cancel", "service-unavailable"});
-    send(reply.get());
+    send_raw(iq_reply_xml(config_.jid, from, id, {"cancel", "service-unavailable"}));
     log::debug("iq_unsupported", {{"from", from}, {"child", name ? name : ""}, {"ns", ns ? ns : ""}});
   }
 }
@@ -367,8 +380,7 @@ void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
   auto parsed = parse_publish(iq);
   if (auto* err = std::get_if<ParseError>(&parsed)) {
     log::warn("publish_rejected", {{"from", from}, {"id", id}, {"cause", err->reason}});
-    StanzaPtr reply = make_iq_reply(ctx_.get(), config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err->reason);
-    send(reply.get());
+    send_raw(iq_reply_xml(config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err->reason));
     return;
   }
   std::uint64_t gen = generation_;
@@ -380,8 +392,7 @@ void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
       return;
     }
     XmppErrorCondition cond = xmpp_error_for(outcome.kind);
-    StanzaPtr reply = make_iq_reply(ctx_.get(), config_.jid, from, id, cond, cond.type[0] ? outcome.reason : "");
-    send(reply.get());
+    send_raw(iq_reply_xml(config_.jid, from, id, cond, cond.type[0] ? outcome.reason : ""));
   });
 }
 

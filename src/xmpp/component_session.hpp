@@ -56,6 +56,7 @@ class ComponentSession final : public IoSource {
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
   void send(xmpp_stanza_t* stanza);
+  void send_raw(const std::string& xml);  // one complete stanza as XML text
   void send_ping();
   void cancel_timers();
   void close_stream();

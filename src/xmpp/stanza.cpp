@@ -34,21 +34,50 @@ StanzaPtr new_iq(xmpp_ctx_t* ctx, const char* type, const std::string& from, con
 }
 }  // namespace
 
-StanzaPtr make_iq_reply(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id,
-                        XmppErrorCondition error, const std::string& text) {
-  bool is_error = error.type != nullptr && error.type[0] != '\0';
-  StanzaPtr iq = new_iq(ctx, is_error ? "error" : "result", from, to, id);
-  if (!is_error) return iq;
-  StanzaPtr err = new_child(ctx, iq.get(), "error", nullptr);
-  xmpp_stanza_set_type(err.get(), error.type);
-  new_child(ctx, err.get(), error.condition, kNsStanzas);
-  if (!text.empty()) {
-    StanzaPtr t = new_child(ctx, err.get(), "text", kNsStanzas);
-    StanzaPtr body(xmpp_stanza_new(ctx));
-    xmpp_stanza_set_text(body.get(), text.c_str());
-    xmpp_stanza_add_child(t.get(), body.get());
+void append_xml_escaped(std::string& out, const std::string& value) {
+  for (char c : value) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters even escaped: drop them.
+        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n' || c == '\r') out += c;
+    }
   }
-  return iq;
+}
+
+std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
+                         XmppErrorCondition error, const std::string& text) {
+  bool is_error = error.type != nullptr && error.type[0] != '\0';
+  std::string out;
+  out.reserve(160 + text.size());
+  out += "<iq type=\"";
+  out += is_error ? "error" : "result";
+  out += "\" id=\"";
+  append_xml_escaped(out, id);
+  out += "\" from=\"";
+  append_xml_escaped(out, from);
+  out += "\" to=\"";
+  append_xml_escaped(out, to);
+  if (!is_error) {
+    out += "\"/>";
+    return out;
+  }
+  out += "\"><error type=\"";
+  out += error.type;
+  out += "\"><";
+  out += error.condition;
+  out += " xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+  if (!text.empty()) {
+    out += "<text xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\">";
+    append_xml_escaped(out, text);
+    out += "</text>";
+  }
+  out += "</error></iq>";
+  return out;
 }
 
 StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,

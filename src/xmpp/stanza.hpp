@@ -42,10 +42,14 @@ std::string attr(xmpp_stanza_t* stanza, const char* name);
 // The text content of a stanza, or "" when it has none.
 std::string text_of(xmpp_stanza_t* stanza);
 
-// An IQ reply to (to, id): `result` when `error.type` is empty, else `error` carrying the
-// condition and an optional human-readable text (never a token or secret).
-StanzaPtr make_iq_reply(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id,
-                        XmppErrorCondition error, const std::string& text = "");
+// The XML text of an IQ reply to (to, id): `result` when `error.type` is empty, else
+// `error` carrying the condition and an optional human-readable text (never a token or
+// secret). Built as text, not as a stanza tree: one is sent for every push.
+std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
+                         XmppErrorCondition error, const std::string& text = "");
+
+// Appends `value` with XML's five special characters escaped (attribute- and text-safe).
+void append_xml_escaped(std::string& out, const std::string& value);
 
 // disco#info result: identity pubsub/push, features push, ping, disco#info.
 StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id);

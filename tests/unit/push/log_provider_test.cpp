@@ -2,9 +2,12 @@
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -71,8 +74,10 @@ TEST_CASE("background pushes are normal priority; tigase fields pass through") {
   CHECK(rec["priority"] == "normal");
   CHECK(rec["data"]["type"] == "background");
   CHECK(rec["data"]["priority"] == "high");
-  CHECK(rec["data"]["encrypted"]["iv"] == "aXY=");
-  CHECK(rec["data"]["encrypted"]["payload"] == "CIPHER");
+  CHECK(rec["data"]["encrypted"] == "CIPHER");
+  CHECK(rec["data"]["encrypted-iv"] == "aXY=");
+  CHECK(rec["data"]["encrypted-type"] == "voip");
+  for (const auto& [k, v] : rec["data"].items()) CHECK(v.is_string());  // FCM takes strings only
 }
 
 TEST_CASE("the provider writes one line per push and reports on the loop thread") {
@@ -102,6 +107,53 @@ TEST_CASE("the provider writes one line per push and reports on the loop thread"
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & S_IROTH) == 0);
   unlink(path.c_str());
+}
+
+TEST_CASE("records stay valid JSON for quotes, control characters and broken UTF-8") {
+  auto cfg = test::two_app_config();
+  cfg.apps[0].include_body = true;
+  auto j = job(cfg.apps[0], PushKind::Alert);
+  j.request.summary["last-message-body"] = std::string("say \"hi\"\n\x01 caf\xc3\xa9 \xff\xfe end");
+  auto rec = nlohmann::json::parse(LogProvider::record(j));
+  CHECK(rec["data"]["body"] == "say \"hi\"\n\x01 café \xEF\xBF\xBD\xEF\xBF\xBD end");
+}
+
+TEST_CASE("files and /dev/null are written on the loop; a pipe goes through the writer thread") {
+  auto cfg = test::two_app_config();
+  EventLoop loop;
+  CHECK(LogProvider(loop, "/dev/null", 10).writes_inline());
+  std::string fifo = temp_path();
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream in(fifo);  // blocks until the provider opens the write end
+    std::getline(in, received);
+  });
+  std::vector<OutcomeKind> outcomes;
+  {
+    LogProvider p(loop, fifo, 10);
+    CHECK_FALSE(p.writes_inline());
+    p.send(job(cfg.apps[0], PushKind::Voip), [&](const Outcome& o) { outcomes.push_back(o.kind); });
+    for (int i = 0; i < 200 && outcomes.empty(); ++i) loop.run_once(std::chrono::milliseconds(10));
+  }
+  reader.join();
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0] == OutcomeKind::Delivered);
+  CHECK(nlohmann::json::parse(received)["kind"] == "voip");
+  unlink(fifo.c_str());
+}
+
+TEST_CASE("past its capacity the provider answers QueueFull, never silently drops") {
+  auto cfg = test::two_app_config();
+  EventLoop loop;
+  std::vector<OutcomeKind> outcomes;
+  LogProvider p(loop, "/dev/null", 2);
+  for (int i = 0; i < 3; ++i) p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
+  CHECK(outcomes.empty());
+  for (int i = 0; i < 20 && outcomes.size() < 3; ++i) loop.run_once(std::chrono::milliseconds(10));
+  REQUIRE(outcomes.size() == 3);
+  CHECK(std::count(outcomes.begin(), outcomes.end(), OutcomeKind::Delivered) == 2);
+  CHECK(std::count(outcomes.begin(), outcomes.end(), OutcomeKind::QueueFull) == 1);
 }
 
 TEST_CASE("an output that cannot be opened is a clear error naming the path") {

@@ -8,8 +8,11 @@ using pushgate::test::strophe_ctx;
 using pushgate::test::to_text;
 
 TEST_CASE("a result reply goes from the component to the IQ's sender with the same id") {
-  auto r = xmpp::make_iq_reply(strophe_ctx(), "push.example.org", "example.org", "id-7", {"", ""});
-  std::string t = to_text(r.get());
+  std::string t = xmpp::iq_reply_xml("push.example.org", "example.org", "id-7", {"", ""});
+  auto parsed = pushgate::test::stanza(t);
+  REQUIRE(parsed != nullptr);
+  CHECK(std::string(xmpp_stanza_get_type(parsed.get())) == "result");
+  CHECK(std::string(xmpp_stanza_get_id(parsed.get())) == "id-7");
   CHECK(t.find("type=\"result\"") != std::string::npos);
   CHECK(t.find("from=\"push.example.org\"") != std::string::npos);
   CHECK(t.find("to=\"example.org\"") != std::string::npos);
@@ -18,17 +21,24 @@ TEST_CASE("a result reply goes from the component to the IQ's sender with the sa
 }
 
 TEST_CASE("an error reply carries type, condition and text in the stanzas namespace") {
-  auto r = xmpp::make_iq_reply(strophe_ctx(), "push.example.org", "example.org", "x1", {"cancel", "item-not-found"}, "gone");
-  std::string t = to_text(r.get());
+  std::string t = xmpp::iq_reply_xml("push.example.org", "example.org", "x1", {"cancel", "item-not-found"}, "gone");
+  auto parsed = pushgate::test::stanza(t);
+  REQUIRE(parsed != nullptr);
+  xmpp_stanza_t* err = xmpp_stanza_get_child_by_name(parsed.get(), "error");
+  REQUIRE(err != nullptr);
+  CHECK(std::string(xmpp_stanza_get_type(err)) == "cancel");
+  CHECK(xmpp_stanza_get_child_by_name_and_ns(err, "item-not-found", "urn:ietf:params:xml:ns:xmpp-stanzas") != nullptr);
   CHECK(t.find("type=\"error\"") != std::string::npos);
   CHECK(t.find("<error type=\"cancel\"><item-not-found xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>") != std::string::npos);
   CHECK(t.find("<text xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\">gone</text>") != std::string::npos);
 }
 
 TEST_CASE("error text is XML-escaped") {
-  auto r = xmpp::make_iq_reply(strophe_ctx(), "p", "s", "1", {"modify", "bad-request"}, "unknown app '<x>&'");
-  std::string t = to_text(r.get());
+  std::string t = xmpp::iq_reply_xml("p", "s", "1\"'<>", {"modify", "bad-request"}, "unknown app '<x>&'\x01");
   CHECK(t.find("&lt;x&gt;&amp;") != std::string::npos);
+  auto parsed = pushgate::test::stanza(t);
+  REQUIRE(parsed != nullptr);  // still well-formed XML
+  CHECK(std::string(xmpp_stanza_get_id(parsed.get())) == "1\"'<>");
 }
 
 TEST_CASE("disco#info names a pubsub/push identity and the push feature") {
