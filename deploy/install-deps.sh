@@ -5,7 +5,9 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential meson ninja-build pkg-config
+  build-essential meson ninja-build pkg-config cmake
+  # fuzz targets (tests/fuzz): clang with libFuzzer
+  clang libclang-rt-14-dev
   # libraries (see meson.build)
   libstrophe-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev
   libcurl4-openssl-dev libexpat1-dev libsqlite3-dev libtomlplusplus-dev

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs (Debian packages), builds
-# pushgate with AddressSanitizer and UBSan, runs the unit tests and the integration tests
-# against real Prosody, and ends with one line: "N passed, N failed".
+# pushgate with AddressSanitizer and UBSan, runs the unit tests, the integration tests
+# against real Prosody and a short run of each fuzz target, and ends with one line:
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,12 @@ if [ -n "$line" ]; then
 else
   failed=$((failed + 1))
 fi
+
+echo "== fuzz targets (libFuzzer, 20 s each)"
+fuzz_out=$(bash tests/fuzz/run.sh 20 2>&1)
+echo "$fuzz_out"
+passed=$((passed + $(echo "$fuzz_out" | grep -c '^PASS ')))
+failed=$((failed + $(echo "$fuzz_out" | grep -c '^FAIL ')))
 
 echo
 echo "$passed passed, $failed failed"
