@@ -24,12 +24,19 @@ LogProvider::LogProvider(EventLoop& loop, const std::string& output, std::size_t
   if (output.empty()) {
     fd_ = STDOUT_FILENO;
   } else {
-    fd_ = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    // O_NONBLOCK so that a FIFO without a reader fails here instead of hanging start-up.
+    fd_ = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
+    if (fd_ < 0 && errno == ENXIO) {
+      throw std::runtime_error("log provider output " + output +
+                               " is a FIFO with no reader; start the reader first or use a file");
+    }
     if (fd_ < 0) {
       throw std::runtime_error("log provider output " + output + " cannot be opened: " + std::strerror(errno) +
                                "; check the directory exists and pushgate may write there");
     }
     owns_fd_ = true;
+    // Writes block from here on; only the writer thread writes to outputs that can stall.
+    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
   }
   struct stat st{};
   if (fstat(fd_, &st) == 0) {

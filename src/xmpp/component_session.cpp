@@ -192,6 +192,7 @@ int ComponentSession::on_sockopt(xmpp_conn_t* conn, void* sock) {
 void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int error,
                                      xmpp_stream_error_t* stream_error, void* userdata) {
   auto* self = static_cast<ComponentSession*>(userdata);
+  AllowStanzaText allow;
   if (event == XMPP_CONN_CONNECT) {
     self->connected_ = true;
     if (self->ping_deadline_) self->loop_.cancel(self->ping_deadline_);
@@ -312,6 +313,7 @@ void ComponentSession::on_turn() {
   // so a turn of the loop handles a batch of stanzas rather than two or three. Bounded,
   // so timers and replies still get their turn.
   constexpr int kMaxReadsPerTurn = 16;
+  SkipReceivedStanzaText skip_debug_rendering;
   for (int i = 0; i < kMaxReadsPerTurn && conn_; ++i) {
     xmpp_run_once(ctx_.get(), 0);
     int waiting = 0;
@@ -320,6 +322,7 @@ void ComponentSession::on_turn() {
 }
 
 int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
+  AllowStanzaText our_sends_render;  // xmpp_send() renders the stanza it sends
   static_cast<ComponentSession*>(userdata)->handle_iq(stanza);
   return 1;  // keep the handler
 }

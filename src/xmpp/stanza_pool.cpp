@@ -1,6 +1,9 @@
 // Size-class free lists behind libstrophe's xmpp_mem_t.
 #include "xmpp/stanza_pool.hpp"
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -39,7 +42,40 @@ struct Header {
 };
 static_assert(sizeof(Header) <= kHeader);
 
-void* pool_alloc(std::size_t size, void* = nullptr) {
+thread_local bool g_skip_text = false;
+
+struct CodeRange {
+  std::uintptr_t lo = 0, hi = 0;
+};
+
+// Where xmpp_stanza_to_text's code lies, from the dynamic symbol table; empty if unknown.
+const CodeRange& stanza_to_text_code() {
+  static const CodeRange range = [] {
+    CodeRange r;
+    void* addr = dlsym(RTLD_DEFAULT, "xmpp_stanza_to_text");
+    Dl_info info{};
+    void* extra = nullptr;
+    bool found = addr != nullptr && dladdr1(addr, &info, &extra, RTLD_DL_SYMENT) != 0;
+    const auto* sym = static_cast<const ElfW(Sym)*>(extra);
+    if (found &&
+        sym != nullptr && sym->st_size > 0 && info.dli_saddr == addr) {
+      r.lo = reinterpret_cast<std::uintptr_t>(addr);
+      r.hi = r.lo + sym->st_size;
+    }
+    return r;
+  }();
+  return range;
+}
+
+constexpr std::size_t kStanzaTextFirstBuffer = 1024;  // libstrophe's stanza.c, every release
+
+// Called only through xmpp_mem_t, so its return address is its real caller.
+__attribute__((noinline)) void* pool_alloc(std::size_t size, void* = nullptr) {
+  if (g_skip_text && size == kStanzaTextFirstBuffer) {
+    auto ret = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+    const CodeRange& r = stanza_to_text_code();
+    if (ret >= r.lo && ret < r.hi) return nullptr;
+  }
   std::uint32_t cls = class_for(size);
   void* raw = nullptr;
   if (cls != kLarge && g_lists[cls].head != nullptr) {
@@ -91,6 +127,13 @@ const xmpp_mem_t kPooled = {pool_alloc, pool_free, pool_realloc, nullptr};
 }  // namespace
 
 const xmpp_mem_t* pooled_memory() { return &kPooled; }
+
+SkipReceivedStanzaText::SkipReceivedStanzaText() : previous_(g_skip_text) { g_skip_text = true; }
+SkipReceivedStanzaText::~SkipReceivedStanzaText() { g_skip_text = previous_; }
+AllowStanzaText::AllowStanzaText() : previous_(g_skip_text) { g_skip_text = false; }
+AllowStanzaText::~AllowStanzaText() { g_skip_text = previous_; }
+
+bool can_skip_received_stanza_text() { return stanza_to_text_code().hi != 0; }
 
 void* pooled_calloc(std::size_t size) {
   void* p = pool_alloc(size);

@@ -137,11 +137,11 @@ class Prosody:
 class Pushgate:
     """The daemon under test with the `log` provider writing JSON lines to a file."""
 
-    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra=""):
+    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra="", output=None):
         self.workdir = workdir
         self.prosody = prosody
         self.app_secret = app_secret or secrets.token_hex(16)
-        self.output = workdir.file("pushes.jsonl")
+        self.output = output or workdir.file("pushes.jsonl")
         self.stderr_path = workdir.file("pushgate.log")
         self.config = workdir.file("pushgate.toml")
         self.proc = None

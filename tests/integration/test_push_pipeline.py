@@ -167,3 +167,73 @@ def test_sigterm_exits_zero():
     with Stack() as s:
         assert s.pushgate.stop() == 0
         assert "event=stopped" in s.pushgate.log()
+
+
+def test_prosody_full_queue_is_wait_resource_constraint_and_loop_stays_free():
+    """A stalled output (a FIFO nobody reads) holds one push; with queue_size = 1 the next
+    push is answered wait/resource-constraint at once, so Prosody keeps the registration."""
+    import os
+    import stat
+    from harness import Pushgate
+    with Stack(start_pushgate=False) as s:
+        fifo = s.workdir.file("pushes.fifo")
+        os.mkfifo(fifo, 0o600)
+        read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        fill = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            while True:  # fill the pipe buffer so pushgate's first write blocks
+                os.write(fill, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        s.pushgate = Pushgate(s.workdir, s.prosody, output=fifo, extra="[push]\nqueue_size = 1\n")
+        s.pushgate.start()
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+        s.enable(device_token(), type="message")
+        s.enable(device_token(), type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push .*outcome=queue_full", timeout=10)
+        wait_for(lambda: "Got error <wait:resource-constraint:push queue is full (1)>" in s.prosody.log(), 8,
+                 "Prosody receiving wait/resource-constraint")
+        # The stalled push completes once the reader drains the pipe: nothing was lost.
+        drained = b""
+        deadline = time.time() + 10
+        while b'"sent":false' not in drained and time.time() < deadline:
+            try:
+                drained += os.read(read_end, 65536)
+            except BlockingIOError:
+                time.sleep(0.05)
+        assert b'"sent":false' in drained
+        s.pushgate.wait_log(r"event=push .*outcome=delivered", timeout=10)
+        os.close(fill)
+        os.close(read_end)
+
+
+def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
+    """SIGSTOP freezes Prosody without closing the socket: only the XEP-0199 ping notices.
+    pushgate reconnects once Prosody runs again, and the next push flows."""
+    import signal
+    import subprocess as sp
+    with Stack() as s:
+        token = device_token()
+        s.enable(token, type="voip")
+        lua = sp.run(["pgrep", "-f", f"prosody -F --config {s.prosody.config}"], capture_output=True, text=True)
+        pids = [int(p) for p in lua.stdout.split()]
+        assert pids, "prosody process not found"
+        for pid in pids:
+            os_kill(pid, signal.SIGSTOP)
+        try:
+            s.pushgate.wait_log(r"event=component_ping_timeout", timeout=15)
+        finally:
+            for pid in pids:
+                os_kill(pid, signal.SIGCONT)
+        s.pushgate.wait_log(r"event=component_connected", count=2, timeout=30)
+        s.message_alice()
+        assert s.pushgate.wait_records(1)[0]["token"] == "…" + token[-6:]
+
+
+def os_kill(pid, sig):
+    import os
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

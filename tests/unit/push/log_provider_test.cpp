@@ -1,6 +1,7 @@
 // Tests for src/push/log_provider.cpp: honest, redacted JSON records written off the loop.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -124,10 +125,18 @@ TEST_CASE("files and /dev/null are written on the loop; a pipe goes through the 
   CHECK(LogProvider(loop, "/dev/null", 10).writes_inline());
   std::string fifo = temp_path();
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(LogProvider(loop, fifo, 10), doctest::Contains("FIFO with no reader"), std::runtime_error);
+  int read_end = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  REQUIRE(read_end >= 0);
   std::string received;
   std::thread reader([&] {
-    std::ifstream in(fifo);  // blocks until the provider opens the write end
-    std::getline(in, received);
+    char c;
+    for (;;) {
+      ssize_t n = read(read_end, &c, 1);
+      if (n == 1 && c == '\n') break;
+      if (n == 1) received += c;
+      if (n <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
   });
   std::vector<OutcomeKind> outcomes;
   {
@@ -137,6 +146,7 @@ TEST_CASE("files and /dev/null are written on the loop; a pipe goes through the 
     for (int i = 0; i < 200 && outcomes.empty(); ++i) loop.run_once(std::chrono::milliseconds(10));
   }
   reader.join();
+  close(read_end);
   REQUIRE(outcomes.size() == 1);
   CHECK(outcomes[0] == OutcomeKind::Delivered);
   CHECK(nlohmann::json::parse(received)["kind"] == "voip");

@@ -54,3 +54,36 @@ TEST_CASE("a libstrophe context runs on the pool") {
   }
   xmpp_ctx_free(ctx);
 }
+
+TEST_CASE("inside SkipReceivedStanzaText only xmpp_stanza_to_text's buffer is declined") {
+  REQUIRE(xmpp::can_skip_received_stanza_text());
+  xmpp_initialize();
+  xmpp_ctx_t* ctx = xmpp_ctx_new(xmpp::pooled_memory(), nullptr);
+  std::string long_text(1023, 'y');  // its copy is exactly a 1 KiB allocation too
+  std::string xml = "<iq type='set' id='" + std::string(1023, 'i') + "'><b>" + long_text + "</b></iq>";
+  char* buf = nullptr;
+  size_t len = 0;
+  {
+    xmpp::SkipReceivedStanzaText skip;
+    xmpp_stanza_t* s = xmpp_stanza_new_from_string(ctx, xml.c_str());
+    REQUIRE(s != nullptr);
+    CHECK(std::string(xmpp_stanza_get_id(s)) == std::string(1023, 'i'));
+    char* text = xmpp_stanza_get_text(xmpp_stanza_get_child_by_name(s, "b"));
+    CHECK(std::string(text) == long_text);
+    xmpp_free(ctx, text);
+    CHECK(xmpp_stanza_to_text(s, &buf, &len) == XMPP_EMEM);  // the debug rendering is skipped
+    {
+      xmpp::AllowStanzaText allow;  // a handler sending a stanza renders as usual
+      REQUIRE(xmpp_stanza_to_text(s, &buf, &len) == XMPP_EOK);
+      CHECK(std::string(buf, len).find(long_text) != std::string::npos);
+      xmpp_free(ctx, buf);
+    }
+    CHECK(xmpp_stanza_to_text(s, &buf, &len) == XMPP_EMEM);
+    xmpp_stanza_release(s);
+  }
+  xmpp_stanza_t* s = xmpp_stanza_new_from_string(ctx, "<a/>");
+  REQUIRE(xmpp_stanza_to_text(s, &buf, &len) == XMPP_EOK);  // outside the guard: normal
+  xmpp_free(ctx, buf);
+  xmpp_stanza_release(s);
+  xmpp_ctx_free(ctx);
+}
