@@ -22,8 +22,8 @@ std::string read_secret_file(const std::string& path);
 // An empty value throws SecretError (an empty secret is never valid).
 std::optional<std::string> secret_from_env(const std::string& name);
 
-// True when a == b. Runs in time independent of where they differ and of b's length
-// (both are hashed first), so a remote peer cannot learn the secret byte by byte.
-bool constant_time_equal(std::string_view a, std::string_view b);
+// True when candidate == secret. Runs in time independent of where they differ and of
+// the candidate's length, so a remote peer cannot learn the secret byte by byte.
+bool constant_time_equal(std::string_view candidate, std::string_view secret);
 
 }  // namespace pushgate

@@ -71,6 +71,7 @@ TEST_CASE("constant_time_equal compares whole values") {
   CHECK(constant_time_equal("secret", "secret"));
   CHECK_FALSE(constant_time_equal("secret", "secreT"));
   CHECK_FALSE(constant_time_equal("secret", "secret2"));
+  CHECK_FALSE(constant_time_equal("secret2", "secret"));  // the secret as a prefix is not enough
   CHECK_FALSE(constant_time_equal("", "x"));
   CHECK(constant_time_equal("", ""));
 }
