@@ -2,6 +2,7 @@
 #include "push/dispatcher.hpp"
 
 #include <chrono>
+#include <cstdio>
 
 #include "common/log.hpp"
 #include "common/secret.hpp"
@@ -58,9 +59,11 @@ void log_push(const PushRequest& request, const char* app, const char* kind, con
   log::Level level = failed ? log::Level::Warn : log::Level::Info;
   if (level < log::level()) return;  // skip building the fields of a line nobody reads
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(us) / 1000.0);
   log::write(level, "push",
              {{"app", app}, {"kind", kind}, {"token", log::redact(request.node)}, {"from", request.sender_domain},
-              {"outcome", to_string(outcome.kind)}, {"reason", outcome.reason}, {"ms", std::to_string(us / 1000.0)}});
+              {"outcome", to_string(outcome.kind)}, {"reason", outcome.reason}, {"ms", ms}});
 }
 }  // namespace
 

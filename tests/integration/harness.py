@@ -56,6 +56,18 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class WorkDir:
     """A temp dir the prosody user can write (Prosody runs as that user, not root)."""
 
@@ -117,13 +129,8 @@ class Prosody:
         wait_port(self.component_port)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
         self.proc = None
 
     def log(self):
@@ -206,14 +213,7 @@ class Pushgate:
         """SIGTERM and return the exit code (must be 0 for a clean stop)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
+        rc = terminate(self.proc)
         self.proc = None
         self._stderr.close()
         return rc
