@@ -124,6 +124,14 @@ bool valid_jid_domain(const std::string& s) {
   return true;
 }
 
+// The table [name], nullptr when absent; a non-table value under that name is an error.
+const toml::table* optional_section(const toml::table& root, const char* name, const Config& cfg) {
+  const toml::node* n = root.get(name);
+  if (n == nullptr) return nullptr;
+  if (!n->is_table()) throw ConfigError(cfg.source + ": [" + name + "] must be a table");
+  return n->as_table();
+}
+
 void read_component(const toml::table& root, Config& cfg) {
   const toml::node* n = root.get("component");
   if (n == nullptr || !n->is_table()) {
@@ -158,11 +166,10 @@ void read_component(const toml::table& root, Config& cfg) {
 }
 
 void read_http(const toml::table& root, Config& cfg) {
-  const toml::node* n = root.get("http");
-  if (n == nullptr) return;
-  if (!n->is_table()) throw ConfigError(cfg.source + ": [http] must be a table");
+  const toml::table* t = optional_section(root, "http", cfg);
+  if (t == nullptr) return;
   cfg.http_enabled = true;
-  TableReader r(*n->as_table(), "[http]", cfg.source);
+  TableReader r(*t, "[http]", cfg.source);
   if (auto v = r.str("listen")) cfg.http.listen = *v;
   cfg.http.push_secret = resolve_secret(r, "push_secret_file", "PUSHGATE_PUSH_SECRET");
   if (auto v = r.str("tls_cert")) cfg.http.tls_cert = *v;
@@ -241,10 +248,9 @@ void read_apps(const toml::table& root, Config& cfg) {
 }
 
 void read_store(const toml::table& root, Config& cfg) {
-  const toml::node* n = root.get("store");
-  if (n == nullptr) return;
-  if (!n->is_table()) throw ConfigError(cfg.source + ": [store] must be a table");
-  TableReader r(*n->as_table(), "[store]", cfg.source);
+  const toml::table* t = optional_section(root, "store", cfg);
+  if (t == nullptr) return;
+  TableReader r(*t, "[store]", cfg.source);
   if (auto v = r.str("path")) cfg.store.path = *v;
   if (auto v = r.str("url")) cfg.store.url = *v;
   r.finish();
@@ -252,10 +258,9 @@ void read_store(const toml::table& root, Config& cfg) {
 }
 
 void read_legacy(const toml::table& root, Config& cfg) {
-  const toml::node* n = root.get("legacy_tls");
-  if (n == nullptr) return;
-  if (!n->is_table()) throw ConfigError(cfg.source + ": [legacy_tls] must be a table");
-  TableReader r(*n->as_table(), "[legacy_tls]", cfg.source);
+  const toml::table* t = optional_section(root, "legacy_tls", cfg);
+  if (t == nullptr) return;
+  TableReader r(*t, "[legacy_tls]", cfg.source);
   auto& l = cfg.legacy_tls;
   l.enabled = true;
   if (auto v = r.str("listen")) l.listen = *v;
@@ -272,10 +277,9 @@ void read_legacy(const toml::table& root, Config& cfg) {
 }
 
 void read_push(const toml::table& root, Config& cfg) {
-  const toml::node* n = root.get("push");
-  if (n == nullptr) return;
-  if (!n->is_table()) throw ConfigError(cfg.source + ": [push] must be a table");
-  TableReader r(*n->as_table(), "[push]", cfg.source);
+  const toml::table* t = optional_section(root, "push", cfg);
+  if (t == nullptr) return;
+  TableReader r(*t, "[push]", cfg.source);
   if (auto v = r.integer("queue_size")) {
     if (*v < 1 || *v > 1000000) r.fail("queue_size", "must be between 1 and 1000000");
     cfg.push.queue_size = static_cast<size_t>(*v);
