@@ -15,7 +15,7 @@
 #include "config/config.hpp"
 #include "pushgate_version.hpp"
 #include "push/dispatcher.hpp"
-#include "push/log_provider.hpp"
+#include "push/providers.hpp"
 #include "xmpp/component_session.hpp"
 
 namespace {
@@ -62,13 +62,8 @@ class SignalSource final : public IoSource {
 
 int run_daemon(const Config& config) {
   EventLoop loop;
-  std::vector<std::unique_ptr<Provider>> providers;
-  for (const AppConfig& app : config.apps) {
-    providers.push_back(std::make_unique<LogProvider>(loop, app.output, config.push.queue_size));
-    log::info("app_ready", {{"app", app.name}, {"service", to_string(app.service)},
-                            {"output", app.output.empty() ? "stdout" : app.output}});
-  }
-  Dispatcher dispatcher(config, std::move(providers));
+  ProviderSet providers = make_providers(loop, config);
+  Dispatcher dispatcher(config, std::move(providers.providers));
   xmpp::ComponentSession session(loop, config.component, dispatcher);
 
   bool stopping = false;

@@ -2,6 +2,8 @@
 // a suggestion, so a typo never silently turns a setting off.
 #include "config/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -10,6 +12,7 @@
 
 #include <toml++/toml.h>
 
+#include "common/keys.hpp"
 #include "common/secret.hpp"
 
 namespace pushgate {
@@ -180,6 +183,33 @@ void read_http(const toml::table& root, Config& cfg) {
                          "the section is validated and otherwise ignored");
 }
 
+// An apns app needs its topic, team, key id and a readable P-256 .p8 key.
+void check_apns_app(TableReader& r, AppConfig& app) {
+  if (app.topic.empty()) r.fail("topic", "is required for apns: the app's bundle id, e.g. \"com.example.chat\"");
+  if (app.topic.size() > 200 || app.topic.find_first_of(" /") != std::string::npos) {
+    r.fail("topic", "'" + app.topic + "' is not a bundle id");
+  }
+  auto ten_chars = [](const std::string& s) {
+    return s.size() == 10 && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+  };
+  if (!ten_chars(app.team_id)) r.fail("team_id", "must be the 10-character Team ID from the Apple developer account");
+  if (!ten_chars(app.key_id)) r.fail("key_id", "must be the 10-character Key ID of the .p8 key (its file name: AuthKey_<KEYID>.p8)");
+  if (app.key_file.empty()) r.fail("key_file", "is required for apns: the .p8 key file (chmod 600)");
+  try {
+    load_apns_p8_key(app.key_file);
+  } catch (const KeyError& e) {
+    r.fail("key_file", e.what());
+  }
+  if (app.endpoint.empty()) {
+    app.endpoint = app.environment == "sandbox" ? "https://api.sandbox.push.apple.com:443" : "https://api.push.apple.com:443";
+  } else if (app.endpoint.rfind("https://", 0) != 0) {
+    r.fail("endpoint", "must start with https:// (APNs speaks HTTP/2 over TLS only)");
+  }
+  if (!app.ca_file.empty() && ::access(app.ca_file.c_str(), R_OK) != 0) {
+    r.fail("ca_file", "cannot be read: " + app.ca_file);
+  }
+}
+
 AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   AppConfig app;
   const toml::node* name = t.get("name");
@@ -216,13 +246,30 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   }
   if (auto v = rr.boolean("include_body")) app.include_body = *v;
   if (auto v = rr.boolean("include_sender")) app.include_sender = *v;
+  auto seconds = [&rr](const char* key, int lo, int hi, int& out) {
+    if (auto v = rr.integer(key)) {
+      if (*v < lo || *v > hi) rr.fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      out = static_cast<int>(*v);
+    }
+  };
+  seconds("voip_ttl", 0, 86400 * 30, app.voip_ttl);
+  seconds("alert_ttl", 0, 86400 * 30, app.alert_ttl);
+  seconds("background_ttl", 0, 86400 * 30, app.background_ttl);
+  seconds("voip_deadline_ms", 100, 600000, app.voip_deadline_ms);
+  seconds("deadline_ms", 100, 600000, app.deadline_ms);
+  seconds("max_connections", 1, 64, app.max_connections);
+  if (auto v = rr.str("collapse_id")) {
+    if (*v != "none" && *v != "kind") rr.fail("collapse_id", "must be \"none\" or \"kind\"");
+    app.collapse_id = *v;
+  }
+  if (auto v = rr.str("alert_title")) app.alert_title = *v;
   rr.finish();
 
-  if (app.service != ServiceKind::Log) {
-    throw ConfigError(cfg.source + ": " + where + " service = \"" + *service +
-                      "\" is not available in this version of pushgate yet; use service = \"log\" to "
-                      "record pushes until the " + *service + " provider ships");
+  if (app.service == ServiceKind::Fcm) {
+    throw ConfigError(cfg.source + ": " + where + " service = \"fcm\" is not available in this version of "
+                      "pushgate yet; use service = \"log\" to record pushes until the fcm provider ships");
   }
+  if (app.service == ServiceKind::Apns) check_apns_app(rr, app);
   if (!app.secret) {
     throw ConfigError(cfg.source + ": " + where + " has no secret: clients put it in their publish-options; set "
                       "secret_file (chmod 600) or the environment variable " + env_name_for_app(app.name));

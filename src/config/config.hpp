@@ -38,6 +38,15 @@ struct AppConfig {
   std::optional<std::string> secret;  // publish-options secret (secret_file or PUSHGATE_APP_<NAME>_SECRET)
   // apns
   std::string topic, environment = "production", key_file, key_id, team_id;
+  int voip_ttl = 30;             // seconds APNs may hold a call push; a late ring is worse than none
+  int alert_ttl = 86400;         // and an alert / background push
+  int background_ttl = 3600;
+  std::string collapse_id = "none";  // "none" or "kind": pushes of one kind replace each other on the device
+  std::string alert_title = "New message";  // shown when no body may be sent
+  // Retry budget per push, from the publish to the last attempt.
+  int voip_deadline_ms = 5000;
+  int deadline_ms = 30000;
+  int max_connections = 2;       // HTTP/2 connections per endpoint, each multiplexing many pushes
   // fcm
   std::string credentials_file;
   // apns / fcm tests

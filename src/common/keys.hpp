@@ -1,0 +1,32 @@
+// Private keys for provider authentication, loaded with OpenSSL and checked for the curve
+// or type the provider requires. Errors name the file and the fix.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <openssl/evp.h>
+
+namespace pushgate {
+
+struct KeyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct EvpKeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using EvpKeyPtr = std::unique_ptr<EVP_PKEY, EvpKeyDeleter>;
+
+// Reads an Apple .p8 key (PKCS#8 PEM, EC P-256). Throws KeyError when the file is missing,
+// readable by everyone, not PEM, or not a P-256 key.
+EvpKeyPtr load_apns_p8_key(const std::string& path);
+
+// base64url without padding (RFC 7515), as JWTs use it.
+std::string base64url(const unsigned char* data, std::size_t size);
+inline std::string base64url(const std::string& s) {
+  return base64url(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+}
+
+}  // namespace pushgate

@@ -1,0 +1,153 @@
+// libcurl multi + nghttp2: one multiplexing client shared by the providers of an origin.
+#include "push/http2_client.hpp"
+
+#include <memory>
+
+#include "common/log.hpp"
+
+namespace pushgate {
+
+struct Http2Client::Transfer {
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  Http2Request request;
+  Http2Response response;
+  Done done;
+  std::chrono::steady_clock::time_point started;
+  char error[CURL_ERROR_SIZE] = {0};
+};
+
+namespace {
+// curl_global_init is not thread-safe; done once, before any handle exists.
+void global_init() {
+  static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)done;
+}
+}  // namespace
+
+Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(loop), options_(std::move(options)) {
+  global_init();
+  CURLM* multi = loop_.multi();
+  curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections);
+  // Our own upper bound per connection; the server's SETTINGS lower it (APNs can say 1).
+  curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  loop_.add_source(this);
+}
+
+Http2Client::~Http2Client() {
+  loop_.remove_source(this);
+  for (Transfer* t : live_) {
+    curl_multi_remove_handle(loop_.multi(), t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    delete t;
+  }
+  for (CURL* h : idle_handles_) curl_easy_cleanup(h);
+}
+
+int Http2Client::on_open_socket_count(void* clientp, curl_socket_t, curlsocktype purpose) {
+  if (purpose == CURLSOCKTYPE_IPCXN) ++static_cast<Http2Client*>(clientp)->connections_opened_;
+  return CURL_SOCKOPT_OK;
+}
+
+std::size_t Http2Client::on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  constexpr std::size_t kMaxBody = 64 * 1024;  // provider answers are small JSON; cap a hostile one
+  if (t->response.body.size() + size * n > kMaxBody) return 0;
+  t->response.body.append(data, size * n);
+  return size * n;
+}
+
+void Http2Client::submit(Http2Request request, Done done) {
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->done = std::move(done);
+  t->started = std::chrono::steady_clock::now();
+  if (!idle_handles_.empty()) {
+    t->easy = idle_handles_.back();
+    idle_handles_.pop_back();
+    curl_easy_reset(t->easy);
+  } else {
+    t->easy = curl_easy_init();
+  }
+  if (t->easy == nullptr) {
+    Transfer* raw = t.release();
+    loop_.defer([raw] {
+      std::unique_ptr<Transfer> owned(raw);
+      owned->response.transport = CURLE_OUT_OF_MEMORY;
+      owned->response.transport_error = "curl_easy_init failed";
+      owned->done(std::move(owned->response));
+    });
+    return;
+  }
+  CURL* e = t->easy;
+  for (const auto& [k, v] : t->request.headers) t->headers = curl_slist_append(t->headers, (k + ": " + v).c_str());
+  // libcurl would add "Expect: 100-continue" to larger POSTs and a content type; APNs and FCM need neither.
+  t->headers = curl_slist_append(t->headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // wait for a multiplexed stream rather than open a connection
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->request.body.size()));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeout.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
+  if (!t->request.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, t->request.ca_file.c_str());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Http2Client::on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &Http2Client::on_open_socket_count);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  ++in_flight_;
+  CURLMcode rc = curl_multi_add_handle(loop_.multi(), e);
+  Transfer* raw = t.release();
+  live_.insert(raw);
+  if (rc != CURLM_OK) {
+    live_.erase(raw);
+    --in_flight_;
+    loop_.defer([this, raw, rc] {
+      std::unique_ptr<Transfer> owned(raw);
+      owned->response.transport = CURLE_FAILED_INIT;
+      owned->response.transport_error = curl_multi_strerror(rc);
+      curl_slist_free_all(owned->headers);
+      idle_handles_.push_back(owned->easy);
+      owned->done(std::move(owned->response));
+    });
+  }
+}
+
+void Http2Client::on_turn() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(loop_.multi(), &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* e = msg->easy_handle;
+    Transfer* raw = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
+    std::unique_ptr<Transfer> t(raw);
+    live_.erase(raw);
+    curl_multi_remove_handle(loop_.multi(), e);
+    --in_flight_;
+    Http2Response& r = t->response;
+    r.transport = msg->data.result;
+    if (r.transport != CURLE_OK) {
+      r.transport_error = t->error[0] ? t->error : curl_easy_strerror(r.transport);
+    }
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+    long version = 0;
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    r.http2 = version == CURL_HTTP_VERSION_2_0;
+    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t->started);
+    curl_slist_free_all(t->headers);
+    t->headers = nullptr;
+    idle_handles_.push_back(e);
+    t->done(std::move(r));
+  }
+}
+
+}  // namespace pushgate

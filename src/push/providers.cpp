@@ -1,0 +1,49 @@
+// Provider construction from the validated configuration.
+#include "push/providers.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "common/keys.hpp"
+#include "common/log.hpp"
+#include "push/apns_provider.hpp"
+#include "push/log_provider.hpp"
+
+namespace pushgate {
+
+ProviderSet make_providers(EventLoop& loop, const Config& config) {
+  ProviderSet set;
+  long connections = 1;
+  for (const AppConfig& app : config.apps) {
+    if (app.service == ServiceKind::Apns) connections = std::max<long>(connections, app.max_connections);
+  }
+  for (const AppConfig& app : config.apps) {
+    switch (app.service) {
+      case ServiceKind::Log:
+        set.providers.push_back(std::make_unique<LogProvider>(loop, app.output, config.push.queue_size));
+        log::info("app_ready", {{"app", app.name}, {"service", "log"}, {"output", app.output.empty() ? "stdout" : app.output}});
+        break;
+      case ServiceKind::Apns: {
+        if (!set.http) set.http = std::make_unique<Http2Client>(loop, Http2ClientOptions{connections});
+        std::string id = app.team_id + "/" + app.key_id + "/" + app.key_file;
+        auto& signer = set.signers[id];
+        if (!signer) {
+          try {
+            signer = std::make_shared<ApnsTokenSigner>(load_apns_p8_key(app.key_file), app.key_id, app.team_id);
+          } catch (const KeyError& e) {
+            throw std::runtime_error("[[app]] '" + app.name + "': " + e.what());
+          }
+        }
+        set.providers.push_back(std::make_unique<ApnsProvider>(loop, *set.http, signer, app));
+        log::info("app_ready", {{"app", app.name}, {"service", "apns"}, {"topic", app.topic},
+                                {"environment", app.environment}, {"endpoint", app.endpoint}});
+        break;
+      }
+      case ServiceKind::Fcm:
+        throw std::runtime_error("[[app]] '" + app.name + "': the fcm provider is not part of this version");
+    }
+  }
+  return set;
+}
+
+}  // namespace pushgate

@@ -1,0 +1,28 @@
+// Builds one provider per configured app, sharing what Apple and libcurl want shared: one
+// HTTP/2 client per event loop, one provider token per (team, key).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/event_loop.hpp"
+#include "config/config.hpp"
+#include "push/apns_token.hpp"
+#include "push/http2_client.hpp"
+#include "push/provider.hpp"
+
+namespace pushgate {
+
+struct ProviderSet {
+  std::unique_ptr<Http2Client> http;  // null when no app needs HTTP/2
+  std::map<std::string, std::shared_ptr<ApnsTokenSigner>> signers;  // by team/key id/key file
+  std::vector<std::unique_ptr<Provider>> providers;                 // providers[i] serves config.apps[i]
+};
+
+// Throws std::runtime_error (naming the app and the fix) when an app's resources cannot be
+// set up, e.g. an unreadable log output or key file.
+ProviderSet make_providers(EventLoop& loop, const Config& config);
+
+}  // namespace pushgate
