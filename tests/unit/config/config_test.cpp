@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "config/config.hpp"
+#include "../push/test_keys.hpp"
 
 using namespace pushgate;
 
@@ -108,8 +109,36 @@ TEST_CASE("duplicate app names are refused") {
 TEST_CASE("services this version cannot deliver are refused, not silently ignored") {
   SecretFile comp("c"), app("a");
   std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
-  auto e = error_of(base + "[[app]]\nname = \"ios\"\nservice = \"apns\"\ntopic = \"com.example\"\nsecret_file = \"" + app.path + "\"\n");
+  auto e = error_of(base + "[[app]]\nname = \"android\"\nservice = \"fcm\"\nsecret_file = \"" + app.path + "\"\n");
   CHECK(e.find("not available in this version") != std::string::npos);
+}
+
+TEST_CASE("an apns app: defaults, endpoints by environment, and what it requires") {
+  SecretFile comp("c"), app("a");
+  auto key = test::new_p256_key();
+  std::string p8 = test::write_p8(key.get());
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
+  std::string ios = "[[app]]\nname = \"ios\"\nservice = \"apns\"\nsecret_file = \"" + app.path + "\"\n";
+  std::string full = ios + "topic = \"com.example.chat\"\nteam_id = \"9ABCDE1234\"\nkey_id = \"ABC123DEF4\"\nkey_file = \"" + p8 + "\"\n";
+  auto cfg = parse_config(base + full, "t");
+  CHECK(cfg.apps[0].service == ServiceKind::Apns);
+  CHECK(cfg.apps[0].endpoint == "https://api.push.apple.com:443");
+  CHECK(cfg.apps[0].voip_ttl == 30);
+  CHECK(cfg.apps[0].voip_deadline_ms == 5000);
+  CHECK(cfg.apps[0].deadline_ms == 30000);
+  auto sandbox = parse_config(base + full + "environment = \"sandbox\"\nvoip_ttl = 10\ncollapse_id = \"kind\"\n", "t");
+  CHECK(sandbox.apps[0].endpoint == "https://api.sandbox.push.apple.com:443");
+  CHECK(sandbox.apps[0].voip_ttl == 10);
+  CHECK(sandbox.apps[0].collapse_id == "kind");
+  CHECK(error_of(base + ios + "team_id = \"9ABCDE1234\"\nkey_id = \"ABC123DEF4\"\nkey_file = \"" + p8 + "\"\n").find("topic") != std::string::npos);
+  CHECK(error_of(base + full + "team_id = \"x\"\n").find("not valid TOML") != std::string::npos);  // duplicate key
+  CHECK(error_of(base + ios + "topic = \"com.example.chat\"\nteam_id = \"short\"\nkey_id = \"ABC123DEF4\"\nkey_file = \"" + p8 + "\"\n")
+            .find("10-character Team ID") != std::string::npos);
+  CHECK(error_of(base + ios + "topic = \"com.example.chat\"\nteam_id = \"9ABCDE1234\"\nkey_id = \"ABC123DEF4\"\nkey_file = \"/nonexistent.p8\"\n")
+            .find("key_file") != std::string::npos);
+  CHECK(error_of(base + full + "endpoint = \"http://127.0.0.1:8443\"\n").find("https://") != std::string::npos);
+  CHECK(error_of(base + full + "collapse_id = \"always\"\n").find("\"none\" or \"kind\"") != std::string::npos);
+  unlink(p8.c_str());
 }
 
 TEST_CASE("sections not yet served are validated and reported as warnings") {
