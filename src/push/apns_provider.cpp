@@ -63,7 +63,8 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   auto now = std::chrono::steady_clock::now();
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(push->deadline - now);
   if (left.count() <= 0) {
-    finish(push, Outcome{OutcomeKind::Retry, "deadline passed: " + push->last_reason});
+    finish(push, Outcome{OutcomeKind::Retry, push->last_reason + " (deadline passed after " +
+                                                 std::to_string(push->attempt) + " attempts)"});
     return;
   }
   ++push->attempt;
@@ -105,7 +106,7 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
     auto delay = backoff(push->attempt, rng_);
     if (std::chrono::steady_clock::now() + delay >= push->deadline) {
       finish(push, Outcome{v.provider_token_expired ? OutcomeKind::OperatorError : OutcomeKind::Retry,
-                           v.reason + " after " + std::to_string(push->attempt) + " attempts"});
+                           v.reason + " (deadline passed after " + std::to_string(push->attempt) + " attempts)"});
       return;
     }
     log::debug("apns_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", v.reason},

@@ -144,7 +144,7 @@ class Prosody:
 class Pushgate:
     """The daemon under test with the `log` provider writing JSON lines to a file."""
 
-    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra="", output=None):
+    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra="", output=None, app_toml=None):
         self.workdir = workdir
         self.prosody = prosody
         self.app_secret = app_secret or secrets.token_hex(16)
@@ -159,9 +159,14 @@ class Pushgate:
         apps = apps or [("demo", app_file)]
         text = (f'[component]\njid = "{prosody.component_jid}"\nhost = "127.0.0.1"\nport = {prosody.component_port}\n'
                 f'secret_file = "{comp_secret}"\nping_interval = 5\nping_timeout = 3\n\n')
-        for name, secret_file in apps:
-            text += (f'[[app]]\nname = "{name}"\nservice = "log"\nsecret_file = "{secret_file}"\n'
-                     f'output = "{self.output}"\n\n')
+        self.app_secret_file = app_file
+        if app_toml is not None:
+            # Callers build [[app]] tables themselves; {secret_file} and {output} are filled in.
+            text += app_toml.format(secret_file=app_file, output=self.output)
+        else:
+            for name, secret_file in apps:
+                text += (f'[[app]]\nname = "{name}"\nservice = "log"\nsecret_file = "{secret_file}"\n'
+                         f'output = "{self.output}"\n\n')
         text += extra
         with open(self.config, "w") as f:
             f.write(text)
@@ -338,3 +343,91 @@ def iq_round_trip(xml_text, timeout=10):
         except slixmpp.exceptions.IqError as e:
             return str(e.iq)
     return action
+
+
+def run(cmd):
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+class TestPki:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost, and an APNs .p8 key."""
+
+    def __init__(self, workdir):
+        d = os.path.join(workdir.path, "pki")
+        os.makedirs(d, exist_ok=True)
+        self.ca = os.path.join(d, "ca.pem")
+        ca_key = os.path.join(d, "ca.key")
+        self.cert = os.path.join(d, "server.pem")
+        self.key = os.path.join(d, "server.key")
+        csr = os.path.join(d, "server.csr")
+        ext = os.path.join(d, "san.ext")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        run(["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca, "-days", "2",
+             "-subj", "/CN=pushgate test CA"])
+        run(["openssl", "req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost"])
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
+             "-out", self.cert, "-days", "2", "-extfile", ext])
+        self.p8 = os.path.join(d, "AuthKey_ABC123DEF4.p8")
+        self.p8_pub = os.path.join(d, "apns_pub.pem")
+        run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.p8])
+        os.chmod(self.p8, 0o600)
+        run(["openssl", "pkey", "-in", self.p8, "-pubout", "-out", self.p8_pub])
+
+
+MOCKS = os.path.join(ROOT, "tests", "mocks")
+TEAM_ID = "9ABCDE1234"
+KEY_ID = "ABC123DEF4"
+TOPIC = "com.example.chat"
+
+
+class ApnsMock:
+    """tests/mocks/apns_mock.js: HTTP/2 + TLS, Apple's checks, a control port."""
+
+    def __init__(self, pki, max_streams=1000, port=0):
+        self.pki = pki
+        self.max_streams = max_streams
+        self.port = port
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["node", os.path.join(MOCKS, "apns_mock.js"), "--port", str(self.port), "--control-port", "0",
+             "--cert", self.pki.cert, "--key", self.pki.key, "--pubkey", self.pki.p8_pub, "--team", TEAM_ID,
+             "--key-id", KEY_ID, "--topic", TOPIC, "--max-streams", str(self.max_streams)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise AssertionError("apns mock did not start")
+        self.port, self.control_port = int(line[1]), int(line[2])
+        return self
+
+    @property
+    def endpoint(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def _control(self, method, path, body=None):
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def script(self, token, responses, sticky=False):
+        return self._control("POST", "/script", {"token": token, "responses": responses, "sticky": sticky})
+
+    def stats(self):
+        return self._control("GET", "/stats")
+
+    def stop(self):
+        if self.proc:
+            terminate(self.proc)
+        self.proc = None
+
+
+def apns_app_toml(name, pki, mock_endpoint, secret_file, extra=""):
+    return (f'[[app]]\nname = "{name}"\nservice = "apns"\nsecret_file = "{secret_file}"\n'
+            f'topic = "{TOPIC}"\nteam_id = "{TEAM_ID}"\nkey_id = "{KEY_ID}"\nkey_file = "{pki.p8}"\n'
+            f'endpoint = "{mock_endpoint}"\nca_file = "{pki.ca}"\n{extra}\n')

@@ -16,6 +16,8 @@ c2s_interfaces = { "127.0.0.1" }
 s2s_ports = { @S2S_PORT@ }
 s2s_interfaces = { "127.0.0.1" }
 http_ports = { }
+-- Tests enable push for more devices per user than mod_cloud_notify's default of 5.
+push_max_devices = 20
 https_ports = { }
 
 VirtualHost "localhost"

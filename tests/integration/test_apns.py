@@ -1,0 +1,150 @@
+"""prosody_*_apns : real Prosody → pushgate → the HTTP/2 mock APNs (tests/mocks/apns_mock.js)."""
+
+import re
+import time
+
+from harness import (ApnsMock, Stack, TestPki, apns_app_toml, device_token, free_port, wait_for)
+
+
+class ApnsStack:
+    """Prosody + mock APNs + pushgate whose first app is `ios` (apns); optional log app `demo`."""
+
+    def __init__(self, app_extra="", with_log_app=False, mock=True, max_streams=1000, endpoint=None):
+        self.stack = Stack(start_pushgate=False)
+        s = self.stack
+        self.pki = TestPki(s.workdir)
+        self.mock = ApnsMock(self.pki, max_streams=max_streams).start() if mock else None
+        ep = endpoint or (self.mock.endpoint if self.mock else f"https://127.0.0.1:{free_port()}")
+        toml = apns_app_toml("ios", self.pki, ep, "{secret_file}", app_extra)
+        if with_log_app:
+            toml += '[[app]]\nname = "demo"\nservice = "log"\nsecret_file = "{secret_file}"\noutput = "{output}"\n'
+        from harness import Pushgate
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml.replace("{secret_file}", "{secret_file}"))
+        s.pushgate.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.mock:
+            self.mock.stop()
+        self.stack.close()
+
+
+def test_prosody_to_apns_voip_alert_background():
+    with ApnsStack() as a:
+        s = a.stack
+        tokens = {"voip": device_token(), "message": device_token(), "background": device_token()}
+        for kind, t in tokens.items():
+            s.enable(t, type=kind)
+        s.message_alice("hello there")
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=3, timeout=15)
+        st = a.mock.stats()
+        assert st["delivered"] == 3, st
+        assert st["by_push_type"] == {"voip": 1, "alert": 1, "background": 1}, st
+        assert st["rejected"] == {}, st
+        by_token = {r["token"]: r for r in st["recent"]}
+        voip = by_token[tokens["voip"]]
+        assert voip["headers"]["apns-topic"] == "com.example.chat.voip"
+        assert voip["headers"]["apns-priority"] == "10"
+        now = time.time()
+        assert now + 20 < int(voip["headers"]["apns-expiration"]) <= now + 31
+        alert = by_token[tokens["message"]]
+        assert '"mutable-content":1' in alert["body"] and alert["headers"]["apns-push-type"] == "alert"
+        assert "hello there" not in alert["body"]
+        bg = by_token[tokens["background"]]
+        assert bg["headers"]["apns-priority"] == "5" and '"content-available":1' in bg["body"]
+        wait_for(lambda: len(re.findall(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log())) >= 3, 5,
+                 "three IQ results at Prosody")
+
+
+def test_prosody_apns_410_is_cancel_item_not_found():
+    with ApnsStack() as a:
+        s = a.stack
+        token = device_token()
+        a.mock.script(token, [{"status": 410, "reason": "Unregistered", "timestamp": 1795320000123}])
+        s.enable(token, type="voip")
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()), 10,
+                 "Prosody logging cancel:item-not-found")
+        s.pushgate.wait_log(r"event=push app=ios kind=voip .*outcome=token_dead")
+
+
+def test_prosody_apns_503_is_wait_after_retries_within_deadline():
+    with ApnsStack(app_extra="voip_deadline_ms = 1500") as a:
+        s = a.stack
+        token = device_token()
+        a.mock.script(token, [{"status": 503, "reason": "ServiceUnavailable"}], sticky=True)
+        s.enable(token, type="voip")
+        start = time.time()
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:ServiceUnavailable", s.prosody.log()), 10,
+                 "Prosody logging a wait error")
+        assert time.time() - start < 6, "the retry deadline was not respected"
+        st = a.mock.stats()
+        assert st["rejected"].get("ServiceUnavailable", 0) >= 2, st  # it was retried
+        assert "NOT increasing error count" in s.prosody.log()
+
+
+def test_prosody_apns_one_provider_token_serves_many_pushes():
+    with ApnsStack() as a:
+        s = a.stack
+        for _ in range(6):
+            s.enable(device_token(), type="message")
+        for _ in range(3):
+            s.message_alice()
+        wait_for(lambda: a.mock.stats()["delivered"] >= 18, 15, "18 pushes at the mock")
+        assert a.mock.stats()["delivered"] == 18
+        st = a.mock.stats()
+        assert st["jwt_distinct"] == 1, st
+        assert st["connections"] <= 2, st  # never a connection per push
+
+
+def test_prosody_apns_goaway_mid_load_loses_no_push():
+    with ApnsStack() as a:
+        s = a.stack
+        tokens = [device_token() for _ in range(8)]
+        a.mock.script(tokens[3], [{"goaway": True}])
+        for t in tokens:
+            s.enable(t, type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=8, timeout=15)
+        st = a.mock.stats()
+        assert st["goaways"] == 1, st
+        assert st["delivered"] == 8, st
+        assert st["connections"] >= 2, st  # the refused streams went out on a new connection
+
+
+def test_prosody_apns_down_answers_wait_and_other_apps_still_serve():
+    with ApnsStack(app_extra="voip_deadline_ms = 1000", with_log_app=True, mock=False) as a:
+        s = a.stack
+        s.enable(device_token(), type="voip")
+        demo = device_token()
+        s.enable(demo, app="demo", type="message")
+        s.message_alice()
+        rec = s.pushgate.wait_records(1)[0]
+        assert rec["app"] == "demo" and rec["token"] == "…" + demo[-6:]
+        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:transport: .*\(deadline passed after \d+ attempts\)",
+                                   s.prosody.log()), 10, "Prosody logging a wait error for the unreachable APNs")
+
+
+def test_prosody_apns_wrong_key_is_operator_error_never_cancel():
+    import types
+    from harness import run
+    with ApnsStack() as a:
+        s = a.stack
+        # The mock now checks signatures against another team key: pushgate's token is invalid.
+        port = a.mock.port
+        a.mock.stop()
+        other_pub = s.workdir.file("other_pub.pem")
+        other_key = s.workdir.file("other.p8")
+        run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other_key])
+        run(["openssl", "pkey", "-in", other_key, "-pubout", "-out", other_pub])
+        pki = types.SimpleNamespace(cert=a.pki.cert, key=a.pki.key, p8_pub=other_pub)
+        a.mock = ApnsMock(pki, port=port).start()
+        s.enable(device_token(), type="message")
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:InvalidProviderToken", s.prosody.log()),
+                 10, "a wait error for InvalidProviderToken")
+        s.pushgate.wait_log(r"event=apns_operator_error app=ios reason=InvalidProviderToken")
+        assert "cancel" not in re.findall(r"Got error <(\w+):", s.prosody.log())
