@@ -89,7 +89,8 @@ int run_daemon(const Config& config) {
   session.shutdown();
   log::info("stopped", {{"delivered", std::to_string(dispatcher.count(OutcomeKind::Delivered))},
                         {"unfinished", std::to_string(dispatcher.in_flight())},
-                        {"replies_lost", std::to_string(session.replies_lost())}});
+                        {"replies_lost", std::to_string(session.replies_lost())},
+                        {"http2_connections_opened", std::to_string(providers.http ? providers.http->connections_opened() : 0)}});
   return 0;
 }
 

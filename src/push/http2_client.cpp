@@ -1,6 +1,8 @@
 // libcurl multi + nghttp2: one multiplexing client shared by the providers of an origin.
 #include "push/http2_client.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 #include "common/log.hpp"
@@ -30,8 +32,13 @@ Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(lo
   CURLM* multi = loop_.multi();
   curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections);
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_connections * 4);
+  // libcurl sizes its connection cache by the handles currently added (4 each) and closes
+  // what does not fit; between bursts that is none, so connections would not outlive a lull.
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, std::max(16L, options_.max_connections * 4));
   // Our own upper bound per connection; the server's SETTINGS lower it (APNs can say 1).
-  curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, kStreamsPerConnection);
+  max_active_ = static_cast<std::size_t>(options_.max_connections * kStreamsPerConnection);
   loop_.add_source(this);
 }
 
@@ -45,6 +52,8 @@ Http2Client::~Http2Client() {
   }
   for (CURL* h : idle_handles_) curl_easy_cleanup(h);
 }
+
+const long Http2Client::kStreamsPerConnection;
 
 int Http2Client::on_open_socket_count(void* clientp, curl_socket_t, curlsocktype purpose) {
   if (purpose == CURLSOCKTYPE_IPCXN) ++static_cast<Http2Client*>(clientp)->connections_opened_;
@@ -60,6 +69,17 @@ std::size_t Http2Client::on_body(char* data, std::size_t size, std::size_t n, vo
 }
 
 void Http2Client::submit(Http2Request request, Done done) {
+  // libcurl opens a new connection whenever the streams of the open ones are used up, past
+  // CURLMOPT_MAX_HOST_CONNECTIONS; we hand it no more than the connections can multiplex
+  // and keep the rest in order here.
+  if (in_flight_ >= max_active_) {
+    waiting_.emplace_back(std::move(request), std::move(done));
+    return;
+  }
+  start(std::move(request), std::move(done));
+}
+
+void Http2Client::start(Http2Request request, Done done) {
   auto t = std::make_unique<Transfer>();
   t->request = std::move(request);
   t->done = std::move(done);
@@ -85,6 +105,7 @@ void Http2Client::submit(Http2Request request, Done done) {
   for (const auto& [k, v] : t->request.headers) t->headers = curl_slist_append(t->headers, (k + ": " + v).c_str());
   // libcurl would add "Expect: 100-continue" to larger POSTs and a content type; APNs and FCM need neither.
   t->headers = curl_slist_append(t->headers, "Expect:");
+  t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
   curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // wait for a multiplexed stream rather than open a connection
@@ -104,6 +125,7 @@ void Http2Client::submit(Http2Request request, Done done) {
   curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &Http2Client::on_open_socket_count);
   curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  if (std::getenv("PUSHGATE_CURL_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
   ++in_flight_;
   CURLMcode rc = curl_multi_add_handle(loop_.multi(), e);
   Transfer* raw = t.release();
@@ -147,6 +169,11 @@ void Http2Client::on_turn() {
     t->headers = nullptr;
     idle_handles_.push_back(e);
     t->done(std::move(r));
+  }
+  while (!waiting_.empty() && in_flight_ < max_active_) {
+    auto [request, done] = std::move(waiting_.front());
+    waiting_.pop_front();
+    start(std::move(request), std::move(done));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <unordered_set>
 #include <string>
@@ -51,7 +52,11 @@ class Http2Client final : public IoSource {
   // Starts the request; `done` runs exactly once on the loop thread, never inside submit().
   void submit(Http2Request request, Done done);
 
+  // Streams we open per connection at most (the server may allow fewer).
+  static constexpr long kStreamsPerConnection = 100;
+
   std::size_t in_flight() const { return in_flight_; }
+  std::size_t waiting() const { return waiting_.size(); }
   std::uint64_t connections_opened() const { return connections_opened_; }
 
   void collect_fds(std::vector<curl_waitfd>&) override {}  // libcurl's own sockets are polled by the loop
@@ -59,6 +64,7 @@ class Http2Client final : public IoSource {
 
  private:
   struct Transfer;
+  void start(Http2Request request, Done done);
   static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user);
   static int on_open_socket_count(void* clientp, curl_socket_t, curlsocktype);
 
@@ -67,6 +73,8 @@ class Http2Client final : public IoSource {
   std::vector<CURL*> idle_handles_;  // reused: keeps TLS session and connection affinity
   std::unordered_set<Transfer*> live_;  // in libcurl's hands; freed unanswered at destruction
   std::size_t in_flight_ = 0;
+  std::size_t max_active_ = 200;
+  std::deque<std::pair<Http2Request, Done>> waiting_;  // bounded by the dispatcher's queue_size
   std::uint64_t connections_opened_ = 0;
 };
 

@@ -160,11 +160,19 @@ int main(int argc, char** argv) {
   const std::string comp_secret = "bench-component-secret", app_secret = "bench-app-secret";
   write_file(dir + "/component.secret", comp_secret + "\n", 0600);
   write_file(dir + "/app.secret", app_secret + "\n", 0600);
+  // PUSHGATE_BENCH_APP names a file with the [[app]] table to push through (e.g. apns to the
+  // mock); "@SECRET_FILE@" in it is replaced. Default: the log provider into /dev/null.
+  std::string app = "[[app]]\nname = \"bench\"\nservice = \"log\"\nsecret_file = \"@SECRET_FILE@\"\noutput = \"/dev/null\"\n";
+  if (const char* path = std::getenv("PUSHGATE_BENCH_APP")) {
+    std::ifstream in(path);
+    app.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  for (auto at = app.find("@SECRET_FILE@"); at != std::string::npos; at = app.find("@SECRET_FILE@")) {
+    app.replace(at, 13, dir + "/app.secret");
+  }
   write_file(dir + "/pushgate.toml",
              "[component]\njid = \"push.bench\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
-                 "\nsecret_file = \"" + dir + "/component.secret\"\n[push]\nqueue_size = 10000\n"
-                 "[[app]]\nname = \"bench\"\nservice = \"log\"\nsecret_file = \"" + dir +
-                 "/app.secret\"\noutput = \"/dev/null\"\n",
+                 "\nsecret_file = \"" + dir + "/component.secret\"\n[push]\nqueue_size = 10000\n" + app,
              0600);
 
   pid_t pid = fork();

@@ -385,7 +385,7 @@ TOPIC = "com.example.chat"
 class ApnsMock:
     """tests/mocks/apns_mock.js: HTTP/2 + TLS, Apple's checks, a control port."""
 
-    def __init__(self, pki, max_streams=1000, port=0):
+    def __init__(self, pki, max_streams=None, port=0):
         self.pki = pki
         self.max_streams = max_streams
         self.port = port
@@ -395,7 +395,7 @@ class ApnsMock:
         self.proc = subprocess.Popen(
             ["node", os.path.join(MOCKS, "apns_mock.js"), "--port", str(self.port), "--control-port", "0",
              "--cert", self.pki.cert, "--key", self.pki.key, "--pubkey", self.pki.p8_pub, "--team", TEAM_ID,
-             "--key-id", KEY_ID, "--topic", TOPIC, "--max-streams", str(self.max_streams)],
+             "--key-id", KEY_ID, "--topic", TOPIC] + (["--max-streams", str(self.max_streams)] if self.max_streams else []),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":

@@ -9,7 +9,7 @@ from harness import (ApnsMock, Stack, TestPki, apns_app_toml, device_token, free
 class ApnsStack:
     """Prosody + mock APNs + pushgate whose first app is `ios` (apns); optional log app `demo`."""
 
-    def __init__(self, app_extra="", with_log_app=False, mock=True, max_streams=1000, endpoint=None):
+    def __init__(self, app_extra="", with_log_app=False, mock=True, max_streams=None, endpoint=None):
         self.stack = Stack(start_pushgate=False)
         s = self.stack
         self.pki = TestPki(s.workdir)
@@ -148,3 +148,45 @@ def test_prosody_apns_wrong_key_is_operator_error_never_cancel():
                  10, "a wait error for InvalidProviderToken")
         s.pushgate.wait_log(r"event=apns_operator_error app=ios reason=InvalidProviderToken")
         assert "cancel" not in re.findall(r"Got error <(\w+):", s.prosody.log())
+
+
+def test_prosody_apns_max_concurrent_streams_1_still_delivers_everything():
+    with ApnsStack(max_streams=1) as a:
+        s = a.stack
+        for _ in range(6):
+            s.enable(device_token(), type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=6, timeout=15)
+        st = a.mock.stats()
+        assert st["delivered"] == 6 and st["rejected"] == {}, st
+        # Streams sent before the server's SETTINGS arrive are refused (REFUSED_STREAM) and
+        # retried by libcurl on a fresh connection; at most max_connections stay open.
+        assert st["sessions_open"] <= 2 and st["connections"] <= 4, st
+
+
+def test_prosody_apns_slow_answer_does_not_hold_other_pushes():
+    with ApnsStack() as a:
+        s = a.stack
+        slow, fast = device_token(), device_token()
+        a.mock.script(slow, [{"delay_ms": 3000}])
+        s.enable(slow, type="voip")
+        s.enable(fast, type="voip")
+        start = time.time()
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios kind=voip token=…%s .*outcome=delivered" % fast[-6:], timeout=10)
+        assert time.time() - start < 2.5, "the fast push waited for the slow one"
+        s.pushgate.wait_log(r"event=push app=ios kind=voip token=…%s .*outcome=delivered" % slow[-6:], timeout=10)
+
+
+def test_prosody_apns_expired_provider_token_younger_than_20_min_is_not_reminted():
+    with ApnsStack(app_extra="deadline_ms = 1500") as a:
+        s = a.stack
+        token = device_token()
+        a.mock.script(token, [{"status": 403, "reason": "ExpiredProviderToken"}], sticky=True)
+        s.enable(token, type="message")
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:ExpiredProviderToken", s.prosody.log()), 10,
+                 "a wait error after ExpiredProviderToken")
+        st = a.mock.stats()
+        assert st["jwt_distinct"] == 1, st  # a 1-second-old token is not re-minted (TooManyProviderTokenUpdates)
+        assert st["rejected"]["ExpiredProviderToken"] >= 2, st

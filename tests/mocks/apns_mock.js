@@ -151,12 +151,31 @@ function answer(stream, headers, token, body) {
 const server = http2.createSecureServer({
   cert: fs.readFileSync(args.cert), key: fs.readFileSync(args.key), allowHTTP1: false, ALPNProtocols: ['h2'],
   minVersion: 'TLSv1.2',
-  settings: { maxConcurrentStreams: Number(args['max-streams'] || 1000) },
+  // Node's default 10 MB per session makes it reset busy connections (ENHANCE_YOUR_CALM).
+  maxSessionMemory: 256,
+  // Node destroys a session after 1000 frames for closed streams (late WINDOW_UPDATEs are
+  // normal for a busy client); a real APNs connection carries millions of pushes.
+  maxSessionInvalidFrames: 1e9,
+  maxSessionRejectedStreams: 1e9,
+  // nghttp2's rapid-reset guard (1,000 resets, then GOAWAY INTERNAL_ERROR) counts libcurl's
+  // RST_STREAM(NO_ERROR) after each answered stream; Apple's servers do not count those.
+  streamResetBurst: 1e9,
+  streamResetRate: 1e9,
+  // Node counts closed streams until garbage collection against this limit and kills the
+  // session with INTERNAL_ERROR when it is reached (nodejs/node#56306): only lower it when
+  // a test asks for a small limit, as Apple can.
+  settings: args['max-streams'] ? { maxConcurrentStreams: Number(args['max-streams']) } : {},
 });
 server.on('session', (session) => {
   stats.connections++;
   stats.sessions_open++;
   session.on('close', () => { stats.sessions_open--; });
+  if (process.env.APNS_MOCK_DEBUG) {
+    session.on('error', (e) => console.error('session error', e.code, e.message));
+    session.on('goaway', (code, last) => console.error('client goaway', code, last));
+    session.on('close', () => console.error('session closed'));
+    session.on('frameError', (type, code, id) => console.error('frame error', type, code, id));
+  }
 });
 server.on('stream', (stream, headers) => {
   stats.requests++;
@@ -166,7 +185,10 @@ server.on('stream', (stream, headers) => {
   stream.on('data', (c) => chunks.push(c));
   stream.on('end', () => answer(stream, headers, token, Buffer.concat(chunks).toString('utf8')));
   stream.on('error', () => {});
+  if (process.env.APNS_MOCK_DEBUG) stream.on('close', () => { rstCodes[stream.rstCode] = (rstCodes[stream.rstCode] || 0) + 1; });
 });
+const rstCodes = {};
+if (process.env.APNS_MOCK_DEBUG) process.on('SIGTERM', () => { console.error('rst codes', JSON.stringify(rstCodes)); process.exit(0); });
 server.on('sessionError', () => {});
 
 const control = http.createServer((req, res) => {
