@@ -11,6 +11,8 @@ packages=(
   # libraries (see meson.build)
   libstrophe-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev
   libcurl4-openssl-dev libexpat1-dev libsqlite3-dev libtomlplusplus-dev
+  # the mock APNs server (tests/mocks) is a Node.js http2 server
+  nodejs
   # real peers for the demo and the integration tests
   prosody prosody-modules lua-unbound python3-slixmpp python3-h2 openssl curl procps
 )
