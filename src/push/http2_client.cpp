@@ -125,7 +125,6 @@ void Http2Client::start(Http2Request request, Done done) {
   curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &Http2Client::on_open_socket_count);
   curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-  if (std::getenv("PUSHGATE_CURL_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
   ++in_flight_;
   CURLMcode rc = curl_multi_add_handle(loop_.multi(), e);
   Transfer* raw = t.release();
