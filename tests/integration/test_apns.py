@@ -160,8 +160,8 @@ def test_prosody_apns_max_concurrent_streams_1_still_delivers_everything():
         st = a.mock.stats()
         assert st["delivered"] == 6 and st["rejected"] == {}, st
         # Streams sent before the server's SETTINGS arrive are refused (REFUSED_STREAM) and
-        # retried by libcurl on a fresh connection; at most max_connections stay open.
-        assert st["sessions_open"] <= 2 and st["connections"] <= 4, st
+        # libcurl retries each on a fresh connection; never more than max_connections at once.
+        assert st["max_sessions_open"] <= 2, st
 
 
 def test_prosody_apns_slow_answer_does_not_hold_other_pushes():

@@ -27,7 +27,7 @@ const verifiedJwts = new Map();  // jwt -> iat (Apple caches verified tokens too
 let stats;
 function resetStats() {
   stats = { requests: 0, delivered: 0, rejected: {}, by_push_type: {}, jwt_distinct: 0, connections: 0,
-            sessions_open: 0, max_streams_seen: 0, goaways: 0, recent: [] };
+            sessions_open: 0, max_sessions_open: 0, goaways: 0, recent: [] };
   verifiedJwts.clear();
 }
 resetStats();
@@ -169,6 +169,7 @@ const server = http2.createSecureServer({
 server.on('session', (session) => {
   stats.connections++;
   stats.sessions_open++;
+  stats.max_sessions_open = Math.max(stats.max_sessions_open, stats.sessions_open);
   session.on('close', () => { stats.sessions_open--; });
   if (process.env.APNS_MOCK_DEBUG) {
     session.on('error', (e) => console.error('session error', e.code, e.message));
