@@ -39,6 +39,7 @@ Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(lo
   // Our own upper bound per connection; the server's SETTINGS lower it (APNs can say 1).
   curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, kStreamsPerConnection);
   max_active_ = static_cast<std::size_t>(options_.max_connections * kStreamsPerConnection);
+  window_ = 1;  // until a connection has told us its limits
   loop_.add_source(this);
 }
 
@@ -56,7 +57,14 @@ Http2Client::~Http2Client() {
 const long Http2Client::kStreamsPerConnection;
 
 int Http2Client::on_open_socket_count(void* clientp, curl_socket_t, curlsocktype purpose) {
-  if (purpose == CURLSOCKTYPE_IPCXN) ++static_cast<Http2Client*>(clientp)->connections_opened_;
+  auto* self = static_cast<Http2Client*>(clientp);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
+  ++self->connections_opened_;
+  // A connection beyond the first ones replaces one the server closed or refused streams
+  // on (GOAWAY, REFUSED_STREAM past its MAX_CONCURRENT_STREAMS): send less at once.
+  if (self->connections_opened_ > static_cast<std::uint64_t>(self->options_.max_connections)) {
+    self->window_ = std::max<std::size_t>(1, self->window_ / 2);
+  }
   return CURL_SOCKOPT_OK;
 }
 
@@ -72,7 +80,7 @@ void Http2Client::submit(Http2Request request, Done done) {
   // libcurl opens a new connection whenever the streams of the open ones are used up, past
   // CURLMOPT_MAX_HOST_CONNECTIONS; we hand it no more than the connections can multiplex
   // and keep the rest in order here.
-  if (in_flight_ >= max_active_) {
+  if (in_flight_ >= window_) {
     waiting_.emplace_back(std::move(request), std::move(done));
     return;
   }
@@ -164,12 +172,14 @@ void Http2Client::on_turn() {
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
     r.http2 = version == CURL_HTTP_VERSION_2_0;
     r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t->started);
+    // Each answered stream widens what we send at once, up to what the connections carry.
+    if (r.transport == CURLE_OK && r.http2 && window_ < max_active_) ++window_;
     curl_slist_free_all(t->headers);
     t->headers = nullptr;
     idle_handles_.push_back(e);
     t->done(std::move(r));
   }
-  while (!waiting_.empty() && in_flight_ < max_active_) {
+  while (!waiting_.empty() && in_flight_ < window_) {
     auto [request, done] = std::move(waiting_.front());
     waiting_.pop_front();
     start(std::move(request), std::move(done));

@@ -57,6 +57,7 @@ class Http2Client final : public IoSource {
 
   std::size_t in_flight() const { return in_flight_; }
   std::size_t waiting() const { return waiting_.size(); }
+  std::size_t window() const { return window_; }
   std::uint64_t connections_opened() const { return connections_opened_; }
 
   void collect_fds(std::vector<curl_waitfd>&) override {}  // libcurl's own sockets are polled by the loop
@@ -74,6 +75,11 @@ class Http2Client final : public IoSource {
   std::unordered_set<Transfer*> live_;  // in libcurl's hands; freed unanswered at destruction
   std::size_t in_flight_ = 0;
   std::size_t max_active_ = 200;
+  // Streams handed to libcurl at once. libcurl sends new streams before the server's SETTINGS
+  // arrive and answers each REFUSED_STREAM with a new connection, so we start with one stream
+  // (until a connection has sent its SETTINGS), widen by one per answered stream, and halve when a connection had to be
+  // replaced (slow start, as TCP does).
+  std::size_t window_ = 1;
   std::deque<std::pair<Http2Request, Done>> waiting_;  // bounded by the dispatcher's queue_size
   std::uint64_t connections_opened_ = 0;
 };
