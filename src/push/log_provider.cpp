@@ -144,14 +144,16 @@ void LogProvider::send(PushJob job, Completion done) {
   loop_.post([done = std::move(done)] { done(Outcome{OutcomeKind::QueueFull, "log provider queue is full"}); });
 }
 
+Outcome LogProvider::write_records(const std::string& records) {
+  std::string why = write_out(records);
+  if (why.empty()) return Outcome{OutcomeKind::Delivered, "recorded"};
+  log::error("log_provider_write_failed", {{"output", output_name_}, {"error", why}});
+  return Outcome{OutcomeKind::Retry, "log output write failed: " + why};
+}
+
 void LogProvider::flush_inline() {
-  std::string why = write_out(buffer_);
+  Outcome outcome = write_records(buffer_);
   buffer_.clear();
-  Outcome outcome{OutcomeKind::Delivered, "recorded"};
-  if (!why.empty()) {
-    log::error("log_provider_write_failed", {{"output", output_name_}, {"error", why}});
-    outcome = Outcome{OutcomeKind::Retry, "log output write failed: " + why};
-  }
   std::vector<Completion> dones;
   dones.swap(pending_);
   for (const auto& d : dones) d(outcome);
@@ -173,12 +175,7 @@ void LogProvider::writer_main() {
       buf += record(e.job);
       buf += '\n';
     }
-    std::string why = write_out(buf);
-    Outcome outcome{OutcomeKind::Delivered, "recorded"};
-    if (!why.empty()) {
-      log::error("log_provider_write_failed", {{"output", output_name_}, {"error", why}});
-      outcome = Outcome{OutcomeKind::Retry, "log output write failed: " + why};
-    }
+    Outcome outcome = write_records(buf);
     std::vector<Completion> dones;
     dones.reserve(batch.size());
     for (Entry& e : batch) dones.push_back(std::move(e.done));

@@ -42,6 +42,8 @@ class LogProvider final : public Provider {
   };
   // Writes `data` fully; returns "" or the reason it failed.
   std::string write_out(const std::string& data);
+  // Writes a batch of records and says what it means for their pushes.
+  Outcome write_records(const std::string& records);
   void flush_inline();
   void writer_main();
 

@@ -15,11 +15,11 @@ class ApnsStack:
         self.pki = TestPki(s.workdir)
         self.mock = ApnsMock(self.pki, max_streams=max_streams).start() if mock else None
         ep = endpoint or (self.mock.endpoint if self.mock else f"https://127.0.0.1:{free_port()}")
-        toml = apns_app_toml("ios", self.pki, ep, "{secret_file}", app_extra)
+        toml = apns_app_toml("ios", self.pki, ep, "{secret_file}", app_extra)  # filled in by Pushgate
         if with_log_app:
             toml += '[[app]]\nname = "demo"\nservice = "log"\nsecret_file = "{secret_file}"\noutput = "{output}"\n'
         from harness import Pushgate
-        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml.replace("{secret_file}", "{secret_file}"))
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml)
         s.pushgate.start()
 
     def __enter__(self):
