@@ -124,7 +124,13 @@ void Http2Client::start(Http2Request request, Done done) {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeout.count()));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  // Connections stay for an hour of quiet (libcurl's default drops them after 118 s, so a
+  // call after a lull would wait for a TLS handshake); TCP keepalive finds a dead peer, and
+  // libcurl checks a connection is alive before it reuses it.
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L);
+  curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 3600L);
   curl_easy_setopt(e, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
   if (!t->request.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, t->request.ca_file.c_str());
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Http2Client::on_body);
