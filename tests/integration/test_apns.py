@@ -193,3 +193,16 @@ def test_prosody_apns_expired_provider_token_younger_than_20_min_is_not_reminted
         st = a.mock.stats()
         assert st["jwt_distinct"] == 1, st  # a 1-second-old token is not re-minted (TooManyProviderTokenUpdates)
         assert st["rejected"]["ExpiredProviderToken"] >= 2, st
+
+
+def test_prosody_apns_connection_outlives_a_lull():
+    with ApnsStack() as a:
+        s = a.stack
+        s.enable(device_token(), type="voip")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", timeout=10)
+        time.sleep(3)  # no transfer in flight: libcurl must not drop the idle connection
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=2, timeout=10)
+        st = a.mock.stats()
+        assert st["delivered"] == 2 and st["connections"] == 1, st
