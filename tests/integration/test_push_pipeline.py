@@ -237,3 +237,15 @@ def os_kill(pid, sig):
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def test_wrong_component_jid_is_named_and_retried():
+    with Stack(start_pushgate=False) as s:
+        with open(s.pushgate.config) as f:
+            text = f.read()
+        with open(s.pushgate.config, "w") as f:
+            f.write(text.replace('jid = "push.localhost"', 'jid = "nopush.localhost"'))
+        s.pushgate.start(wait_connected=False)
+        s.pushgate.wait_log(r"event=component_connect_failed .*Prosody has no Component \\\"nopush.localhost\\\"", timeout=10)
+        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
+        assert s.pushgate.proc.poll() is None
