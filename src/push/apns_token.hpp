@@ -13,8 +13,8 @@ namespace pushgate {
 class ApnsTokenSigner {
  public:
   // Apple: refresh no more than once every 20 minutes and no less than once every 60.
-  static constexpr std::int64_t kRefreshAfter = 50 * 60;
-  static constexpr std::int64_t kMinAge = 20 * 60;
+  static constexpr std::int64_t kRefreshAfter = std::int64_t{50} * 60;
+  static constexpr std::int64_t kMinAge = std::int64_t{20} * 60;
 
   ApnsTokenSigner(EvpKeyPtr key, std::string key_id, std::string team_id);
 

@@ -64,7 +64,11 @@ std::string LogProvider::write_out(const std::string& data) {
   while (left > 0) {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? std::strerror(errno) : "short write";
+    if (n <= 0) {
+      if (n == 0) return "short write";
+      char buf[128];
+      return strerror_r(errno, buf, sizeof buf);  // the writer thread calls this too: not strerror()
+    }
     p += n;
     left -= static_cast<std::size_t>(n);
   }

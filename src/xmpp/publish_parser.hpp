@@ -17,7 +17,7 @@ struct ParseError {
 
 // Limits on what one publish may carry; past them it is a bad-request, not a crash.
 inline constexpr std::size_t kMaxNodeBytes = 1024;
-inline constexpr std::size_t kMaxPublishBytes = 64 * 1024;  // sum of all text and attributes read
+inline constexpr std::size_t kMaxPublishBytes = std::size_t{64} * 1024;  // sum of all text and attributes read
 inline constexpr std::size_t kMaxFields = 64;
 
 // True when `iq` is type set with <pubsub xmlns='…pubsub'><publish/>: the only IQ this parser takes.
