@@ -29,6 +29,18 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
   for (std::size_t i = 0; i < value.size();) {
+    // Fast path: a run of printable ASCII that needs no escaping is copied at once.
+    std::size_t run = i;
+    while (run < value.size()) {
+      auto u = static_cast<unsigned char>(value[run]);
+      if (u < 0x20 || u >= 0x7F || u == '"' || u == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(value.data() + i, run - i);
+      i = run;
+      continue;
+    }
     char c = value[i];
     switch (c) {
       case '"': out += "\\\""; ++i; continue;

@@ -76,11 +76,17 @@ std::string LogProvider::write_out(const std::string& data) {
 }
 
 std::string LogProvider::record(const PushJob& job) {
-  // Built by hand: this runs once per push, and a JSON tree would cost more than the push.
   std::string out;
-  out.reserve(384);
-  auto key = [&out](const char* k) {
-    out += out.size() > 1 ? ",\"" : "\"";
+  append_record(out, job);
+  return out;
+}
+
+void LogProvider::append_record(std::string& out, const PushJob& job) {
+  // Built by hand, straight into the output buffer: this runs once per push, and a JSON
+  // tree would cost more than the push.
+  const std::size_t start = out.size();
+  auto key = [&out, start](const char* k) {
+    out += out.size() > start + 1 ? ",\"" : "\"";
     out += k;
     out += "\":";
   };
@@ -119,7 +125,6 @@ std::string LogProvider::record(const PushJob& job) {
   out += "false";
   str("note", "recorded by the log provider; nothing was sent to a device");
   out += '}';
-  return out;
 }
 
 void LogProvider::send(PushJob job, Completion done) {
@@ -129,7 +134,7 @@ void LogProvider::send(PushJob job, Completion done) {
       return;
     }
     if (pending_.empty()) loop_.defer([this] { flush_inline(); });
-    buffer_ += record(job);
+    append_record(buffer_, job);
     buffer_ += '\n';
     pending_.push_back(std::move(done));
     return;
@@ -176,7 +181,7 @@ void LogProvider::writer_main() {
     }
     buf.clear();
     for (const Entry& e : batch) {
-      buf += record(e.job);
+      append_record(buf, e.job);
       buf += '\n';
     }
     Outcome outcome = write_records(buf);

@@ -32,6 +32,8 @@ class LogProvider final : public Provider {
 
   // The JSON line for a job, without the newline. Pure; unit-tested.
   static std::string record(const PushJob& job);
+  // The same, appended to `out`.
+  static void append_record(std::string& out, const PushJob& job);
 
   bool writes_inline() const { return inline_; }
 
