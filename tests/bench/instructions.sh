@@ -10,16 +10,19 @@ ninja -C build-bench pushgate tests/bench_component_load >/dev/null
 dir=$(mktemp -d)
 cat > "$dir/pushgate" <<EOS
 #!/bin/sh
-exec valgrind --tool=callgrind --callgrind-out-file=$dir/cg.\$PG_N $PWD/build-bench/pushgate "\$@"
+exec valgrind --tool=callgrind --log-file=$dir/valgrind.log --callgrind-out-file=$dir/cg.\$PG_N $PWD/build-bench/pushgate "\$@"
 EOS
 chmod +x "$dir/pushgate"
 for n in 10000 30000; do
   PG_N=$n build-bench/tests/bench_component_load "$dir/pushgate" $n 0 2000 >/dev/null
 done
-total() { callgrind_annotate "$1" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}'; }
+total() {
+  callgrind_annotate "$1" > "$1.txt" 2>/dev/null || true
+  awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}' "$1.txt"
+}
 a=$(total "$dir/cg.10000"); b=$(total "$dir/cg.30000")
 echo "instructions per push: $(( (b - a) / 20000 ))"
-callgrind_annotate --inclusive=no --threshold=100 "$dir/cg.30000" 2>/dev/null | grep -E '^ *[0-9,]+ \(.*\['  \
+{ callgrind_annotate --inclusive=no --threshold=100 "$dir/cg.30000" 2>/dev/null || true; } | grep -E '^ *[0-9,]+ \(.*\['  \
   | awk '{gsub(",","",$1); n=$1; obj=$NF; sub(/.*\//,"",obj); sub(/\]$/,"",obj); sum[obj]+=n; all+=n}
          END {for (o in sum) printf "  %-28s %5.1f%%\n", o, 100*sum[o]/all}' | sort -k2 -rn | head -6
 rm -rf "$dir"
