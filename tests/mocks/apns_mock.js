@@ -141,8 +141,8 @@ function answer(stream, headers, token, body) {
       stats.recent.push({ token, headers: h, body });
     }
     if (!stream.destroyed) {
-      stream.respond({ ':status': 200, 'apns-id': crypto.randomUUID() });
-      stream.end();
+      // Apple answers success with HEADERS alone (END_STREAM set, no DATA frame).
+      stream.respond({ ':status': 200, 'apns-id': crypto.randomUUID() }, { endStream: true });
     }
   };
   if (step && step.delay_ms) setTimeout(respond, step.delay_ms); else respond();
