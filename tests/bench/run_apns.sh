@@ -37,8 +37,14 @@ ca_file = "$dir/ca.pem"
 EOT
 export PUSHGATE_BENCH_APP="$dir/app.toml"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), node $(node --version)"
-[ -n "${ONLY_1000:-}" ] || echo "in flight 1:    $(build-bench/tests/bench_component_load build-bench/pushgate 5000 0 1)"
-[ -n "${ONLY_1000:-}" ] || echo "in flight 100:  $(build-bench/tests/bench_component_load build-bench/pushgate 50000 0 100)"
-echo "in flight 1000: $(build-bench/tests/bench_component_load build-bench/pushgate 100000 0 1000)"
-[ -n "${ONLY_1000:-}" ] || echo "rate 5000/s:    $(build-bench/tests/bench_component_load build-bench/pushgate 50000 5000 5000)"
+# PUSHGATE_BENCH_BIN runs another pushgate (a wrapper); RUNS picks runs; COUNT_1 sizes the first.
+pg=${PUSHGATE_BENCH_BIN:-build-bench/pushgate}
+for run in ${RUNS:-1 100 1000 rate}; do
+  case $run in
+    1) echo "in flight 1:    $(build-bench/tests/bench_component_load "$pg" "${COUNT_1:-5000}" 0 1)" ;;
+    100) echo "in flight 100:  $(build-bench/tests/bench_component_load "$pg" 50000 0 100)" ;;
+    1000) echo "in flight 1000: $(build-bench/tests/bench_component_load "$pg" 100000 0 1000)" ;;
+    rate) echo "rate 5000/s:    $(build-bench/tests/bench_component_load "$pg" 50000 5000 5000)" ;;
+  esac
+done
 echo "mock: $(curl -s "http://127.0.0.1:$(awk '/READY/ {print $3}' "$dir/mock.out")/stats" | /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({k: s[k] for k in ("requests","delivered","rejected","jwt_distinct","connections")}))')"
