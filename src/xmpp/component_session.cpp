@@ -365,9 +365,7 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id);
     send(reply.get());
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
-    std::string reply = iq_reply_xml(config_.jid, from, id, {"", ""});
-    reply.insert(reply.size() - 2, "><query xmlns=\"http://jabber.org/protocol/disco#items\"/></iq");
-    send_raw(reply);
+    send_raw(iq_result_xml(config_.jid, from, id, "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>"));
   } else if (type == "get" && is_child("ping", kNsPing)) {
     send_raw(iq_reply_xml(config_.jid, from, id, {"", ""}));
   } else if (is_publish(iq)) {

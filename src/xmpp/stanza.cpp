@@ -49,24 +49,33 @@ void append_xml_escaped(std::string& out, const std::string& value) {
   }
 }
 
-std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
-                         XmppErrorCondition error, const std::string& text) {
-  bool is_error = error.type != nullptr && error.type[0] != '\0';
-  std::string out;
-  out.reserve(160 + text.size());
+namespace {
+// `<iq type="…" id="…" from="…" to="…"`, the tag left open.
+void append_iq_head(std::string& out, const char* type, const std::string& from, const std::string& to,
+                    const std::string& id) {
   out += "<iq type=\"";
-  out += is_error ? "error" : "result";
+  out += type;
   out += "\" id=\"";
   append_xml_escaped(out, id);
   out += "\" from=\"";
   append_xml_escaped(out, from);
   out += "\" to=\"";
   append_xml_escaped(out, to);
+  out += '"';
+}
+}  // namespace
+
+std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
+                         XmppErrorCondition error, const std::string& text) {
+  bool is_error = error.type != nullptr && error.type[0] != '\0';
+  std::string out;
+  out.reserve(160 + text.size());
+  append_iq_head(out, is_error ? "error" : "result", from, to, id);
   if (!is_error) {
-    out += "\"/>";
+    out += "/>";
     return out;
   }
-  out += "\"><error type=\"";
+  out += "><error type=\"";
   out += error.type;
   out += "\"><";
   out += error.condition;
@@ -77,6 +86,16 @@ std::string iq_reply_xml(const std::string& from, const std::string& to, const s
     out += "</text>";
   }
   out += "</error></iq>";
+  return out;
+}
+
+std::string iq_result_xml(const std::string& from, const std::string& to, const std::string& id,
+                          const std::string& payload) {
+  std::string out;
+  append_iq_head(out, "result", from, to, id);
+  out += '>';
+  out += payload;
+  out += "</iq>";
   return out;
 }
 

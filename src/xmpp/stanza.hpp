@@ -48,6 +48,10 @@ std::string text_of(xmpp_stanza_t* stanza);
 std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
                          XmppErrorCondition error, const std::string& text = "");
 
+// The XML text of an IQ result to (to, id) carrying `payload`, which must be well-formed XML.
+std::string iq_result_xml(const std::string& from, const std::string& to, const std::string& id,
+                          const std::string& payload);
+
 // Appends `value` with XML's five special characters escaped (attribute- and text-safe).
 void append_xml_escaped(std::string& out, const std::string& value);
 

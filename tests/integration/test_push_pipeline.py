@@ -138,6 +138,10 @@ def test_component_answers_disco_ping_and_unknown_iqs():
         assert 'var="urn:xmpp:push:0"' in disco
         ping = s.as_bob(iq_round_trip("<iq xmlns='jabber:client' type='get' to='push.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
         assert 'type="result"' in ping, ping
+        items = s.as_bob(iq_round_trip(
+            "<iq xmlns='jabber:client' type='get' to='push.localhost'>"
+            "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>"))
+        assert 'type="result"' in items and "disco#items" in items, items
         version = s.as_bob(iq_round_trip("<iq xmlns='jabber:client' type='get' to='push.localhost'><query xmlns='jabber:iq:version'/></iq>"))
         assert 'type="error"' in version and "service-unavailable" in version, version
 

@@ -49,3 +49,13 @@ TEST_CASE("disco#info names a pubsub/push identity and the push feature") {
   CHECK(t.find("var=\"urn:xmpp:push:0\"") != std::string::npos);
   CHECK(t.find("var=\"urn:xmpp:ping\"") != std::string::npos);
 }
+
+TEST_CASE("a result with a payload is well-formed and carries it") {
+  std::string t = xmpp::iq_result_xml("push.example.org", "u@example.org/r", "i\"1",
+                                      "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>");
+  auto parsed = pushgate::test::stanza(t);
+  REQUIRE(parsed != nullptr);
+  CHECK(std::string(xmpp_stanza_get_type(parsed.get())) == "result");
+  CHECK(std::string(xmpp_stanza_get_id(parsed.get())) == "i\"1");
+  CHECK(xmpp_stanza_get_child_by_name_and_ns(parsed.get(), "query", "http://jabber.org/protocol/disco#items") != nullptr);
+}
