@@ -46,11 +46,6 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
 Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
     : config_(config), providers_(std::move(providers)) {}
 
-void Dispatcher::finish(const Outcome& outcome, const Done& done) {
-  ++counts_[static_cast<std::size_t>(outcome.kind)];
-  done(outcome);
-}
-
 namespace {
 // One line per push: enough to follow a device (last 6 characters) and never the token.
 void log_push(const PushRequest& request, const char* app, const char* kind, const Outcome& outcome,
@@ -67,21 +62,26 @@ void log_push(const PushRequest& request, const char* app, const char* kind, con
 }
 }  // namespace
 
+void Dispatcher::finish(const PushRequest& request, const char* app, const char* kind, const Outcome& outcome,
+                        std::chrono::steady_clock::time_point started, const Done& done) {
+  log_push(request, app, kind, outcome, started);
+  ++counts_[static_cast<std::size_t>(outcome.kind)];
+  done(outcome);
+}
+
 void Dispatcher::dispatch(PushRequest request, Done done) {
   auto started = std::chrono::steady_clock::now();
   // Refusals first: they cost nothing and must not be reported as a full queue.
   auto resolved = resolve_token_as_node(request, config_.apps);
   if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
-    log_push(request, "-", "-", *refused, started);
-    finish(*refused, done);
+    finish(request, "-", "-", *refused, started, done);
     return;
   }
   const Resolved& r = std::get<Resolved>(resolved);
   const AppConfig& app = config_.apps[r.app_index];
   if (in_flight_ >= config_.push.queue_size) {
     Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"};
-    log_push(request, app.name.c_str(), to_string(r.kind), full, started);
-    finish(full, done);
+    finish(request, app.name.c_str(), to_string(r.kind), full, started, done);
     return;
   }
   ++in_flight_;
@@ -93,8 +93,7 @@ void Dispatcher::dispatch(PushRequest request, Done done) {
   providers_[r.app_index]->send(std::move(job), [this, &app, kind = r.kind, summary = std::move(summary), started,
                                                  done = std::move(done)](const Outcome& outcome) {
     --in_flight_;
-    log_push(summary, app.name.c_str(), to_string(kind), outcome, started);
-    finish(outcome, done);
+    finish(summary, app.name.c_str(), to_string(kind), outcome, started, done);
   });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,7 +39,9 @@ class Dispatcher {
   std::uint64_t count(OutcomeKind kind) const { return counts_[static_cast<std::size_t>(kind)]; }
 
  private:
-  void finish(const Outcome& outcome, const Done& done);
+  // Logs the push, counts its outcome and answers the front door.
+  void finish(const PushRequest& request, const char* app, const char* kind, const Outcome& outcome,
+              std::chrono::steady_clock::time_point started, const Done& done);
 
   const Config& config_;
   std::vector<std::unique_ptr<Provider>> providers_;
