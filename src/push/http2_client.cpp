@@ -100,13 +100,7 @@ void Http2Client::start(Http2Request request, Done done) {
     t->easy = curl_easy_init();
   }
   if (t->easy == nullptr) {
-    Transfer* raw = t.release();
-    loop_.defer([raw] {
-      std::unique_ptr<Transfer> owned(raw);
-      owned->response.transport = CURLE_OUT_OF_MEMORY;
-      owned->response.transport_error = "curl_easy_init failed";
-      owned->done(std::move(owned->response));
-    });
+    fail_later(std::move(t), CURLE_OUT_OF_MEMORY, "curl_easy_init failed");
     return;
   }
   CURL* e = t->easy;
@@ -139,22 +133,24 @@ void Http2Client::start(Http2Request request, Done done) {
   curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &Http2Client::on_open_socket_count);
   curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-  ++in_flight_;
   CURLMcode rc = curl_multi_add_handle(loop_.multi(), e);
-  Transfer* raw = t.release();
-  live_.insert(raw);
   if (rc != CURLM_OK) {
-    live_.erase(raw);
-    --in_flight_;
-    loop_.defer([this, raw, rc] {
-      std::unique_ptr<Transfer> owned(raw);
-      owned->response.transport = CURLE_FAILED_INIT;
-      owned->response.transport_error = curl_multi_strerror(rc);
-      curl_slist_free_all(owned->headers);
-      idle_handles_.push_back(owned->easy);
-      owned->done(std::move(owned->response));
-    });
+    fail_later(std::move(t), CURLE_FAILED_INIT, curl_multi_strerror(rc));
+    return;
   }
+  ++in_flight_;
+  live_.insert(t.release());
+}
+
+void Http2Client::fail_later(std::unique_ptr<Transfer> t, CURLcode code, std::string why) {
+  curl_slist_free_all(t->headers);
+  t->headers = nullptr;
+  if (t->easy != nullptr) idle_handles_.push_back(t->easy);
+  t->response.transport = code;
+  t->response.transport_error = std::move(why);
+  // Answered next turn, never inside submit(); shared so a loop destroyed first frees it.
+  std::shared_ptr<Transfer> owned(std::move(t));
+  loop_.defer([owned] { owned->done(std::move(owned->response)); });
 }
 
 void Http2Client::on_turn() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <unordered_set>
 #include <string>
 #include <utility>
@@ -66,6 +67,8 @@ class Http2Client final : public IoSource {
  private:
   struct Transfer;
   void start(Http2Request request, Done done);
+  // Reports a transfer that never reached libcurl as failed, on the next loop turn.
+  void fail_later(std::unique_ptr<Transfer> t, CURLcode code, std::string why);
   static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user);
   static int on_open_socket_count(void* clientp, curl_socket_t, curlsocktype);
 
