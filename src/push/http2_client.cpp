@@ -2,7 +2,6 @@
 #include "push/http2_client.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 
 #include "common/log.hpp"
