@@ -258,6 +258,7 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   seconds("voip_deadline_ms", 100, 600000, app.voip_deadline_ms);
   seconds("deadline_ms", 100, 600000, app.deadline_ms);
   seconds("max_connections", 1, 64, app.max_connections);
+  seconds("ping_interval", 1, 3600, app.ping_interval);
   if (auto v = rr.str("collapse_id")) {
     if (*v != "none" && *v != "kind") rr.fail("collapse_id", "must be \"none\" or \"kind\"");
     app.collapse_id = *v;

@@ -47,6 +47,7 @@ struct AppConfig {
   int voip_deadline_ms = 5000;
   int deadline_ms = 30000;
   int max_connections = 2;       // HTTP/2 connections per endpoint, each multiplexing many pushes
+  int ping_interval = 60;        // seconds of quiet before an HTTP/2 PING checks the connection
   // fcm
   std::string credentials_file;
   // apns / fcm tests

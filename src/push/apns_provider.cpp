@@ -83,15 +83,15 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   req.ca_file = app_.ca_file;
   http_.submit(std::move(req), [this, push](Http2Response r) {
     ApnsVerdict v;
-    if (r.transport != CURLE_OK) {
-      // Connection refused or lost, TLS failure, timeout, a stream refused by GOAWAY:
-      // nothing says the push was processed, so it is tried again on a fresh stream.
-      v = {OutcomeKind::Retry, true, false, "transport: " + r.transport_error, std::nullopt};
-      if (r.transport == CURLE_PEER_FAILED_VERIFICATION || r.transport == CURLE_SSL_CACERT_BADFILE) {
-        v = {OutcomeKind::OperatorError, false, false, "TLS: " + r.transport_error, std::nullopt};
+    if (!r.answered()) {
+      // Connection refused or lost, TLS failure, timeout, a stream reset: nothing says the
+      // push was processed, so it is tried again on a fresh stream. (Streams the server
+      // refused unprocessed never get here: the client sends them again by itself.)
+      v = {OutcomeKind::Retry, true, false, std::string(to_string(r.failure)) + ": " + r.error, std::nullopt};
+      if (r.failure == Http2Failure::TlsVerify || r.failure == Http2Failure::NotHttp2 ||
+          r.failure == Http2Failure::BadUrl) {
+        v = {OutcomeKind::OperatorError, false, false, r.error, std::nullopt};
       }
-    } else if (!r.http2) {
-      v = {OutcomeKind::OperatorError, false, false, "endpoint did not speak HTTP/2 (ALPN h2)", std::nullopt};
     } else {
       v = classify_apns_response(r.status, r.body);
     }

@@ -1,190 +1,399 @@
-// libcurl multi + nghttp2: one multiplexing client shared by the providers of an origin.
+// The HTTP/2 connection pool: origins, queueing, timeouts, reconnect backoff.
 #include "push/http2_client.hpp"
 
+#include <netdb.h>
+
 #include <algorithm>
-#include <memory>
+#include <cstring>
+#include <thread>
+
+#include <openssl/err.h>
 
 #include "common/log.hpp"
 
 namespace pushgate {
 
-struct Http2Client::Transfer {
-  CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
-  Http2Request request;
-  Http2Response response;
-  Done done;
-  std::chrono::steady_clock::time_point started;
-  char error[CURL_ERROR_SIZE] = {0};
+HttpsUrl parse_https_url(std::string_view url) {
+  HttpsUrl u;
+  constexpr std::string_view kScheme = "https://";
+  if (url.substr(0, kScheme.size()) != kScheme) return u;
+  url.remove_prefix(kScheme.size());
+  std::size_t slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  u.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  u.authority = authority;
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority[0] == '[') {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return u;
+    host = authority.substr(1, close - 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return u;
+      port = rest.substr(1);
+    }
+  } else if (std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty() || host.find_first_of(" @/?#") != std::string_view::npos) return u;
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return u;
+    int p = std::stoi(std::string(port));
+    if (p < 1 || p > 65535) return u;
+  }
+  u.host = host;
+  u.port = port.empty() ? "443" : std::string(port);
+  u.ok = true;
+  return u;
+}
+
+struct Http2Client::Origin {
+  std::string key;  // host:port|ca_file
+  std::string host, port;
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx{nullptr, SSL_CTX_free};
+  std::string ctx_error;  // why ctx is null
+  std::vector<std::unique_ptr<H2Connection>> conns;
+  std::deque<H2Exchange*> pending;
+  std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;
+  std::size_t next_addr = 0;
+  std::chrono::steady_clock::time_point resolved_at;
+  bool resolving = false;
+  unsigned failures = 0;  // connections in a row that never got ready
+  std::chrono::steady_clock::time_point next_connect;
+  std::string last_error;
+  Http2Failure last_failure = Http2Failure::None;
+};
+
+struct Http2Client::Resolved {
+  std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;
+  std::string error;
 };
 
 namespace {
-// curl_global_init is not thread-safe; done once, before any handle exists.
-void global_init() {
-  static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
-  (void)done;
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
 }
+
+std::chrono::milliseconds connect_backoff(unsigned failures) {
+  std::int64_t ms = 100;
+  for (unsigned i = 1; i < failures && ms < 10000; ++i) ms *= 2;
+  return std::chrono::milliseconds(std::min<std::int64_t>(ms, 10000));
+}
+
 }  // namespace
 
-Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(loop), options_(std::move(options)) {
-  global_init();
-  CURLM* multi = loop_.multi();
-  curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections);
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_connections * 4);
-  // libcurl sizes its connection cache by the handles currently added (4 each) and closes
-  // what does not fit; between bursts that is none, so connections would not outlive a lull.
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, std::max(16L, options_.max_connections * 4));
-  // Our own upper bound per connection; the server's SETTINGS lower it (APNs can say 1).
-  curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, kStreamsPerConnection);
-  max_active_ = static_cast<std::size_t>(options_.max_connections * kStreamsPerConnection);
-  window_ = 1;  // until a connection has told us its limits
+Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(loop), options_(options) {
   loop_.add_source(this);
 }
 
 Http2Client::~Http2Client() {
+  shutting_down_ = true;
+  {
+    std::lock_guard lock(gate_->mutex);
+    gate_->alive = false;
+  }
   loop_.remove_source(this);
-  for (Transfer* t : live_) {
-    curl_multi_remove_handle(loop_.multi(), t->easy);
-    curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
-    delete t;
-  }
-  for (CURL* h : idle_handles_) curl_easy_cleanup(h);
+  for (auto& [ex, owned] : live_) loop_.cancel(ex->timer);
+  origins_.clear();  // connections close; on_exchange_done ignores them while shutting down
 }
 
-const long Http2Client::kStreamsPerConnection;
-
-int Http2Client::on_open_socket_count(void* clientp, curl_socket_t, curlsocktype purpose) {
-  auto* self = static_cast<Http2Client*>(clientp);
-  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
-  ++self->connections_opened_;
-  // A connection beyond the first ones replaces one the server closed or refused streams
-  // on (GOAWAY, REFUSED_STREAM past its MAX_CONCURRENT_STREAMS): send less at once.
-  if (self->connections_opened_ > static_cast<std::uint64_t>(self->options_.max_connections)) {
-    self->window_ = std::max<std::size_t>(1, self->window_ / 2);
+Http2Client::Origin* Http2Client::origin_for(const HttpsUrl& url, const std::string& ca_file) {
+  std::string key = url.host + ":" + url.port + "|" + ca_file;
+  auto it = origins_.find(key);
+  if (it != origins_.end()) return it->second.get();
+  auto o = std::make_unique<Origin>();
+  o->key = key;
+  o->host = url.host;
+  o->port = url.port;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    o->ctx_error = "cannot create a TLS context: " + openssl_error();
+  } else {
+    o->ctx.reset(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+    int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                             : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+    if (ok != 1) {
+      o->ctx_error = "cannot load CA certificates from " + (ca_file.empty() ? std::string("the system store") : ca_file) +
+                     ": " + openssl_error();
+      o->ctx.reset();
+    }
   }
-  return CURL_SOCKOPT_OK;
-}
-
-std::size_t Http2Client::on_body(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  constexpr std::size_t kMaxBody = 64 * 1024;  // provider answers are small JSON; cap a hostile one
-  if (t->response.body.size() + size * n > kMaxBody) return 0;
-  t->response.body.append(data, size * n);
-  return size * n;
+  Origin* raw = o.get();
+  origins_.emplace(std::move(key), std::move(o));
+  return raw;
 }
 
 void Http2Client::submit(Http2Request request, Done done) {
-  // libcurl opens a new connection whenever the streams of the open ones are used up, past
-  // CURLMOPT_MAX_HOST_CONNECTIONS; we hand it no more than the connections can multiplex
-  // and keep the rest in order here.
-  if (in_flight_ >= window_) {
-    waiting_.emplace_back(std::move(request), std::move(done));
+  auto owned = std::make_unique<H2Exchange>();
+  H2Exchange* ex = owned.get();
+  ex->request = std::move(request);
+  ex->done = std::move(done);
+  ex->started = std::chrono::steady_clock::now();
+  live_.emplace(ex, std::move(owned));
+  HttpsUrl url = parse_https_url(ex->request.url);
+  if (!url.ok) {
+    ex->response.failure = Http2Failure::BadUrl;
+    ex->response.error = "not an https://host[:port]/path URL";
+    complete(ex);
     return;
   }
-  start(std::move(request), std::move(done));
+  ex->authority = std::move(url.authority);
+  ex->path = std::move(url.path);
+  Origin* o = origin_for(url, ex->request.ca_file);
+  ex->origin = o;
+  ex->timer = loop_.call_after(ex->request.timeout, [this, ex] { on_timeout(ex); });
+  o->pending.push_back(ex);
+  pump(*o);
 }
 
-void Http2Client::start(Http2Request request, Done done) {
-  auto t = std::make_unique<Transfer>();
-  t->request = std::move(request);
-  t->done = std::move(done);
-  t->started = std::chrono::steady_clock::now();
-  if (!idle_handles_.empty()) {
-    t->easy = idle_handles_.back();
-    idle_handles_.pop_back();
-    curl_easy_reset(t->easy);
+void Http2Client::pump(Origin& o) {
+  for (auto& c : o.conns) {
+    bool queued = false;
+    while (!o.pending.empty() && c->capacity() > 0) {
+      if (!c->submit(o.pending.front())) break;
+      o.pending.pop_front();
+      queued = true;
+    }
+    if (queued) dirty_ = true;
+  }
+  if (o.pending.empty()) return;
+  std::size_t usable = o.resolving ? 1 : 0;
+  bool setting_up = o.resolving;
+  for (const auto& c : o.conns) {
+    if (!c->usable()) continue;
+    ++usable;
+    if (c->state() != H2Connection::State::Ready) setting_up = true;
+  }
+  // One connection at a time is set up; another opens only when the ready ones are full.
+  if (setting_up || usable >= options_.max_connections) return;
+  if (std::chrono::steady_clock::now() < o.next_connect) {
+    // Backing off after failed connections: with nothing to carry them, say so now rather
+    // than let every request wait for its timeout.
+    if (usable == 0) fail_pending(o);
+    return;
+  }
+  open_connection(o);
+}
+
+void Http2Client::fail_pending(Origin& o) {
+  std::deque<H2Exchange*> failed;
+  failed.swap(o.pending);
+  for (H2Exchange* ex : failed) {
+    ex->response.failure = o.last_failure == Http2Failure::None ? Http2Failure::Connect : o.last_failure;
+    ex->response.error = "cannot connect to " + o.host + ":" + o.port + " (" + std::to_string(o.failures) +
+                         " failed attempts, retrying): " + o.last_error;
+    complete(ex);
+  }
+}
+
+void Http2Client::open_connection(Origin& o) {
+  if (!o.ctx) {
+    o.last_failure = Http2Failure::TlsVerify;
+    o.last_error = o.ctx_error;
+    ++o.failures;
+    o.next_connect = std::chrono::steady_clock::now() + connect_backoff(o.failures);
+    fail_pending(o);
+    return;
+  }
+  // Addresses are looked up again every five minutes, so a provider moving hosts is followed.
+  if (o.addrs.empty() || std::chrono::steady_clock::now() - o.resolved_at > std::chrono::minutes(5)) {
+    start_resolve(o);
+    return;
+  }
+  const auto& [addr, len] = o.addrs[o.next_addr++ % o.addrs.size()];
+  o.conns.push_back(std::make_unique<H2Connection>(static_cast<H2Connection::Listener&>(*this), o.ctx.get(), o.host, addr, len, options_.connection));
+  ++connections_opened_;
+  log::debug("http2_connecting", {{"origin", o.host + ":" + o.port}, {"connections", std::to_string(o.conns.size())}});
+}
+
+void Http2Client::start_resolve(Origin& o) {
+  o.resolving = true;
+  auto lookup = [host = o.host, port = o.port](bool numeric) {
+    Resolved r;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = numeric ? AI_NUMERICHOST | AI_NUMERICSERV : AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0) {
+      r.error = "cannot resolve " + host + ": " + gai_strerror(rc);
+      return r;
+    }
+    for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+      r.addrs.emplace_back(ss, a->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    return r;
+  };
+  auto apply = [this](const std::string& key, Resolved r) {
+    auto it = origins_.find(key);
+    if (it == origins_.end()) return;
+    Origin& o = *it->second;
+    o.resolving = false;
+    if (r.addrs.empty()) {
+      o.last_error = r.error;
+      o.last_failure = Http2Failure::Connect;
+      ++o.failures;
+      o.next_connect = std::chrono::steady_clock::now() + connect_backoff(o.failures);
+      log::warn("http2_resolve_failed", {{"origin", o.host + ":" + o.port}, {"error", r.error}});
+      fail_pending(o);
+      return;
+    }
+    o.addrs = std::move(r.addrs);
+    o.resolved_at = std::chrono::steady_clock::now();
+    pump(o);
+  };
+  Resolved numeric = lookup(true);
+  if (!numeric.addrs.empty()) {
+    apply(o.key, std::move(numeric));
+    return;
+  }
+  // A name: getaddrinfo blocks, so it runs on its own thread and reports back through post().
+  std::thread([this, lookup, apply, key = o.key, gate = gate_, &loop = loop_] {
+    Resolved r = lookup(false);
+    std::lock_guard lock(gate->mutex);
+    if (!gate->alive) return;
+    loop.post([this, apply, key, gate, r = std::move(r)]() mutable {
+      if (gate->alive) apply(key, std::move(r));
+    });
+  }).detach();
+}
+
+void Http2Client::on_exchange_done(H2Exchange* ex, bool unprocessed) {
+  if (shutting_down_) return;
+  if (unprocessed) {
+    // The server never saw it (REFUSED_STREAM, above a GOAWAY's last stream): not an
+    // attempt, just a stream that has to be found elsewhere.
+    ++requeued_;
+    ex->response = Http2Response{};
+    static_cast<Origin*>(ex->origin)->pending.push_front(ex);
+    return;
+  }
+  complete(ex);
+}
+
+void Http2Client::on_timeout(H2Exchange* ex) {
+  ex->timer = 0;
+  if (ex->conn != nullptr) {
+    ex->conn->cancel(ex);
+    dirty_ = true;
   } else {
-    t->easy = curl_easy_init();
+    auto& pending = static_cast<Origin*>(ex->origin)->pending;
+    pending.erase(std::remove(pending.begin(), pending.end(), ex), pending.end());
   }
-  if (t->easy == nullptr) {
-    fail_later(std::move(t), CURLE_OUT_OF_MEMORY, "curl_easy_init failed");
-    return;
-  }
-  CURL* e = t->easy;
-  for (const auto& [k, v] : t->request.headers) t->headers = curl_slist_append(t->headers, (k + ": " + v).c_str());
-  // libcurl would add "Expect: 100-continue" to larger POSTs and a content type; APNs and FCM need neither.
-  t->headers = curl_slist_append(t->headers, "Expect:");
-  t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
-  curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // wait for a multiplexed stream rather than open a connection
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->request.body.size()));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeout.count()));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  // Connections stay for an hour of quiet (libcurl's default drops them after 118 s, so a
-  // call after a lull would wait for a TLS handshake); TCP keepalive finds a dead peer, and
-  // libcurl checks a connection is alive before it reuses it.
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L);
-  curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 3600L);
-  curl_easy_setopt(e, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-  if (!t->request.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, t->request.ca_file.c_str());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Http2Client::on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-  curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &Http2Client::on_open_socket_count);
-  curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-  CURLMcode rc = curl_multi_add_handle(loop_.multi(), e);
-  if (rc != CURLM_OK) {
-    fail_later(std::move(t), CURLE_FAILED_INIT, curl_multi_strerror(rc));
-    return;
-  }
-  ++in_flight_;
-  live_.insert(t.release());
+  ex->response.failure = Http2Failure::Timeout;
+  ex->response.error = "no answer within " + std::to_string(ex->request.timeout.count()) + " ms";
+  complete(ex);
 }
 
-void Http2Client::fail_later(std::unique_ptr<Transfer> t, CURLcode code, std::string why) {
-  curl_slist_free_all(t->headers);
-  t->headers = nullptr;
-  if (t->easy != nullptr) idle_handles_.push_back(t->easy);
-  t->response.transport = code;
-  t->response.transport_error = std::move(why);
-  // Answered next turn, never inside submit(); shared so a loop destroyed first frees it.
-  std::shared_ptr<Transfer> owned(std::move(t));
-  loop_.defer([owned] { owned->done(std::move(owned->response)); });
+void Http2Client::complete(H2Exchange* ex) {
+  if (ex->timer != 0) loop_.cancel(ex->timer);
+  ex->timer = 0;
+  auto it = live_.find(ex);
+  if (it == live_.end()) return;
+  ex->response.elapsed =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - ex->started);
+  completed_.push_back(std::move(it->second));
+  live_.erase(it);
+}
+
+void Http2Client::deliver() {
+  // Callbacks may submit more; those land in completed_ anew and wait for the next round.
+  std::vector<std::unique_ptr<H2Exchange>> batch;
+  batch.swap(completed_);
+  for (auto& ex : batch) ex->done(std::move(ex->response));
+}
+
+void Http2Client::sweep(Origin& o, std::chrono::steady_clock::time_point now) {
+  for (auto it = o.conns.begin(); it != o.conns.end();) {
+    H2Connection& c = **it;
+    if (c.state() != H2Connection::State::Closed) {
+      ++it;
+      continue;
+    }
+    pings_sent_ += c.pings_sent();
+    if (c.goaway_received()) ++goaways_;
+    std::string origin = o.host + ":" + o.port;
+    if (!c.ever_ready()) {
+      ++o.failures;
+      o.last_error = c.error();
+      o.last_failure = c.failure();
+      o.next_connect = now + connect_backoff(o.failures);
+      // Loud on the first failure and then at powers of two, so an outage is not a log flood.
+      if ((o.failures & (o.failures - 1)) == 0) {
+        log::warn("http2_connect_failed", {{"origin", origin}, {"error", c.error()},
+                                           {"failures", std::to_string(o.failures)},
+                                           {"retry_in_ms", std::to_string(connect_backoff(o.failures).count())}});
+      }
+    } else {
+      o.failures = 0;
+      o.last_error.clear();
+      o.last_failure = Http2Failure::None;
+      if (c.failure() != Http2Failure::None) {
+        log::warn("http2_connection_lost", {{"origin", origin}, {"error", c.error()}});
+      } else {
+        log::debug("http2_connection_closed", {{"origin", origin}, {"reason", c.error()}});
+      }
+    }
+    it = o.conns.erase(it);
+  }
 }
 
 void Http2Client::on_turn() {
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(loop_.multi(), &left)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    CURL* e = msg->easy_handle;
-    Transfer* raw = nullptr;
-    curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
-    std::unique_ptr<Transfer> t(raw);
-    live_.erase(raw);
-    curl_multi_remove_handle(loop_.multi(), e);
-    --in_flight_;
-    Http2Response& r = t->response;
-    r.transport = msg->data.result;
-    if (r.transport != CURLE_OK) {
-      r.transport_error = t->error[0] ? t->error : curl_easy_strerror(r.transport);
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [key, o] : origins_) {
+    for (auto& c : o->conns) c->on_turn(now);
+    sweep(*o, now);
+    pump(*o);
+  }
+  if (dirty_) {
+    dirty_ = false;
+    for (auto& [key, o] : origins_) {
+      for (auto& c : o->conns) c->flush();
     }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
-    long version = 0;
-    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
-    r.http2 = version == CURL_HTTP_VERSION_2_0;
-    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t->started);
-    // Each answered stream widens what we send at once, up to what the connections carry.
-    if (r.transport == CURLE_OK && r.http2 && window_ < max_active_) ++window_;
-    curl_slist_free_all(t->headers);
-    t->headers = nullptr;
-    idle_handles_.push_back(e);
-    t->done(std::move(r));
   }
-  while (!waiting_.empty() && in_flight_ < window_) {
-    auto [request, done] = std::move(waiting_.front());
-    waiting_.pop_front();
-    start(std::move(request), std::move(done));
+  deliver();
+}
+
+std::chrono::milliseconds Http2Client::max_wait() {
+  if (dirty_ || !completed_.empty()) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(1000);
+}
+
+void Http2Client::collect_fds(std::vector<curl_waitfd>& fds) {
+  for (auto& [key, o] : origins_) {
+    for (auto& c : o->conns) c->collect_fds(fds);
   }
+}
+
+std::vector<Http2Client::OriginStatus> Http2Client::status() const {
+  std::vector<OriginStatus> out;
+  for (const auto& [key, o] : origins_) {
+    OriginStatus s;
+    s.origin = o->host + ":" + o->port;
+    for (const auto& c : o->conns) {
+      if (c->usable()) ++s.connections;
+      s.streams += c->active();
+    }
+    s.waiting = o->pending.size();
+    s.last_error = o->last_error;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace pushgate

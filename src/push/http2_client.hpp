@@ -1,90 +1,102 @@
-// An HTTP/2 client on the event loop's libcurl multi handle: requests to one origin share a
-// few long-lived connections and are multiplexed within the server's MAX_CONCURRENT_STREAMS;
-// libcurl queues what does not fit. Completions are delivered on the loop thread.
+// The HTTP/2 client shared by the providers on one event loop: per origin (host, port, CA) a
+// few long-lived connections, requests multiplexed within each server's
+// MAX_CONCURRENT_STREAMS, the rest queued in order. Built on nghttp2 directly (see
+// BENCHMARKS.md for why not libcurl). Completions are delivered on the loop thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
-#include <unordered_set>
+#include <mutex>
 #include <string>
-#include <utility>
+#include <unordered_map>
 #include <vector>
 
-#include <curl/curl.h>
-
 #include "common/event_loop.hpp"
+#include "push/h2_connection.hpp"
 
 namespace pushgate {
 
-struct Http2Request {
-  std::string url;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;  // sent as POST
-  std::chrono::milliseconds timeout{10000};
-  std::string ca_file;  // empty: the system's CA store
-};
-
-struct Http2Response {
-  CURLcode transport = CURLE_OK;  // not OK: no usable HTTP answer (connection, TLS, timeout, GOAWAY…)
-  std::string transport_error;    // libcurl's words for it
-  long status = 0;
-  std::string body;
-  bool http2 = false;             // the answer came over HTTP/2
-  std::chrono::microseconds elapsed{0};
-};
-
 struct Http2ClientOptions {
-  long max_connections = 2;  // per host
+  std::size_t max_connections = 2;  // per origin
+  H2ConnectionOptions connection;
 };
 
-// One per event loop: it is the only reader of the loop's libcurl completion messages.
-class Http2Client final : public IoSource {
+// An https URL taken apart; nullopt-like `ok == false` for anything else.
+struct HttpsUrl {
+  bool ok = false;
+  std::string host;       // without brackets for IPv6
+  std::string port;       // "443" when absent
+  std::string authority;  // as written: host[:port]
+  std::string path;       // "/" when absent
+};
+HttpsUrl parse_https_url(std::string_view url);
+
+class Http2Client final : public IoSource, private H2Connection::Listener {
  public:
-  using Done = std::function<void(Http2Response)>;
+  using Done = Http2Done;
 
   Http2Client(EventLoop& loop, Http2ClientOptions options);
-  ~Http2Client() override;
+  ~Http2Client() override;  // requests still open are dropped unanswered
   Http2Client(const Http2Client&) = delete;
   Http2Client& operator=(const Http2Client&) = delete;
 
-  // Starts the request; `done` runs exactly once on the loop thread, never inside submit().
+  // Sends the request; `done` runs exactly once on the loop thread, never inside submit():
+  // with the answer, or with the failure that kept it from one.
   void submit(Http2Request request, Done done);
 
-  // Streams we open per connection at most (the server may allow fewer).
-  static constexpr long kStreamsPerConnection = 100;
-
-  std::size_t in_flight() const { return in_flight_; }
-  std::size_t waiting() const { return waiting_.size(); }
-  std::size_t window() const { return window_; }
+  std::size_t in_flight() const { return live_.size(); }
   std::uint64_t connections_opened() const { return connections_opened_; }
+  std::uint64_t requeued() const { return requeued_; }
+  std::uint64_t goaways() const { return goaways_; }
+  std::uint64_t pings_sent() const { return pings_sent_; }
 
-  void collect_fds(std::vector<curl_waitfd>&) override {}  // libcurl's own sockets are polled by the loop
+  struct OriginStatus {
+    std::string origin;  // host:port
+    std::size_t connections = 0;  // open or opening
+    std::size_t streams = 0;      // requests on the wire
+    std::size_t waiting = 0;      // requests queued for a stream
+    std::string last_error;       // the last connection failure, empty when none since the last success
+  };
+  std::vector<OriginStatus> status() const;
+
+  void collect_fds(std::vector<curl_waitfd>& fds) override;
   void on_turn() override;
+  std::chrono::milliseconds max_wait() override;
 
  private:
-  struct Transfer;
-  void start(Http2Request request, Done done);
-  // Reports a transfer that never reached libcurl as failed, on the next loop turn.
-  void fail_later(std::unique_ptr<Transfer> t, CURLcode code, std::string why);
-  static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user);
-  static int on_open_socket_count(void* clientp, curl_socket_t, curlsocktype);
+  struct Origin;
+  struct Resolved;
+  void on_exchange_done(H2Exchange* ex, bool unprocessed) override;
+  Origin* origin_for(const HttpsUrl& url, const std::string& ca_file);
+  void pump(Origin& o);
+  void open_connection(Origin& o);
+  void start_resolve(Origin& o);
+  void sweep(Origin& o, std::chrono::steady_clock::time_point now);
+  void fail_pending(Origin& o);
+  void on_timeout(H2Exchange* ex);
+  // Takes `ex` out of the live set and queues its `done` for the end of this turn.
+  void complete(H2Exchange* ex);
+  void deliver();
 
   EventLoop& loop_;
   Http2ClientOptions options_;
-  std::vector<CURL*> idle_handles_;  // reused: keeps TLS session and connection affinity
-  std::unordered_set<Transfer*> live_;  // in libcurl's hands; freed unanswered at destruction
-  std::size_t in_flight_ = 0;
-  std::size_t max_active_ = 200;
-  // Streams handed to libcurl at once. libcurl sends new streams before the server's SETTINGS
-  // arrive and answers each REFUSED_STREAM with a new connection, so we start with one stream
-  // (until a connection has sent its SETTINGS), widen by one per answered stream, and halve when a connection had to be
-  // replaced (slow start, as TCP does).
-  std::size_t window_ = 1;
-  std::deque<std::pair<Http2Request, Done>> waiting_;  // bounded by the dispatcher's queue_size
+  std::unordered_map<std::string, std::unique_ptr<Origin>> origins_;
+  std::unordered_map<H2Exchange*, std::unique_ptr<H2Exchange>> live_;
+  std::vector<std::unique_ptr<H2Exchange>> completed_;
+  bool dirty_ = false;  // requests queued into a session since the last write
+  bool shutting_down_ = false;
+  // Lets a DNS thread that outlives us see that we are gone.
+  struct Gate {
+    std::mutex mutex;
+    bool alive = true;
+  };
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
   std::uint64_t connections_opened_ = 0;
+  std::uint64_t requeued_ = 0;
+  std::uint64_t goaways_ = 0;
+  std::uint64_t pings_sent_ = 0;
 };
 
 }  // namespace pushgate

@@ -13,9 +13,13 @@ namespace pushgate {
 
 ProviderSet make_providers(EventLoop& loop, const Config& config) {
   ProviderSet set;
-  long connections = 1;
+  Http2ClientOptions http_options;
+  http_options.max_connections = 1;
   for (const AppConfig& app : config.apps) {
-    if (app.service == ServiceKind::Apns) connections = std::max<long>(connections, app.max_connections);
+    if (app.service != ServiceKind::Apns) continue;
+    http_options.max_connections = std::max<std::size_t>(http_options.max_connections, app.max_connections);
+    http_options.connection.ping_interval =
+        std::min(http_options.connection.ping_interval, std::chrono::milliseconds(app.ping_interval * 1000));
   }
   for (const AppConfig& app : config.apps) {
     switch (app.service) {
@@ -24,7 +28,7 @@ ProviderSet make_providers(EventLoop& loop, const Config& config) {
         log::info("app_ready", {{"app", app.name}, {"service", "log"}, {"output", app.output.empty() ? "stdout" : app.output}});
         break;
       case ServiceKind::Apns: {
-        if (!set.http) set.http = std::make_unique<Http2Client>(loop, Http2ClientOptions{connections});
+        if (!set.http) set.http = std::make_unique<Http2Client>(loop, http_options);
         std::string id = app.team_id + "/" + app.key_id + "/" + app.key_file;
         auto& signer = set.signers[id];
         if (!signer) {

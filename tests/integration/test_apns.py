@@ -113,6 +113,8 @@ def test_prosody_apns_goaway_mid_load_loses_no_push():
         assert st["goaways"] == 1, st
         assert st["delivered"] == 8, st
         assert st["connections"] >= 2, st  # the refused streams went out on a new connection
+        # The reason Apple gives in the GOAWAY's debug data reaches the operator.
+        s.pushgate.wait_log(r"event=http2_goaway .*last_stream_id=\d+ .*debug_data=.*Shutdown")
 
 
 def test_prosody_apns_down_answers_wait_and_other_apps_still_serve():
@@ -124,7 +126,7 @@ def test_prosody_apns_down_answers_wait_and_other_apps_still_serve():
         s.message_alice()
         rec = s.pushgate.wait_records(1)[0]
         assert rec["app"] == "demo" and rec["token"] == "…" + demo[-6:]
-        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:transport: .*\(deadline passed after \d+ attempts\)",
+        wait_for(lambda: re.search(r"Got error <wait:internal-server-error:connect: .*\(deadline passed after \d+ attempts\)",
                                    s.prosody.log()), 10, "Prosody logging a wait error for the unreachable APNs")
 
 

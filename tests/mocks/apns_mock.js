@@ -158,8 +158,8 @@ const server = http2.createSecureServer({
   maxSessionInvalidFrames: 1e9,
   maxSessionRejectedStreams: 1e9,
   // Not settable in Node 20: nghttp2's rapid-reset guard (more than 1,000 RST_STREAMs
-  // received faster than 33/s → GOAWAY INTERNAL_ERROR). libcurl 7.88 trips it on busy
-  // connections; pushgate must and does survive that (see BENCHMARKS.md).
+  // received faster than 33/s → GOAWAY INTERNAL_ERROR). libcurl 7.88 tripped it on busy
+  // connections, one reason pushgate drives nghttp2 itself (see BENCHMARKS.md).
   // Only advertise a limit when a test asks for a small one, as Apple can.
   settings: args['max-streams'] ? { maxConcurrentStreams: Number(args['max-streams']) } : {},
 });
