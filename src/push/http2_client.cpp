@@ -4,6 +4,8 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -81,6 +83,18 @@ std::string openssl_error() {
   return buf;
 }
 
+// SSLKEYLOGFILE, as curl and browsers honour it: TLS secrets for decrypting a capture
+// (tests/bench/h2_frames.sh). Only when the operator sets the variable.
+void write_keylog(const SSL*, const char* line) {
+  static std::FILE* f = [] {
+    const char* path = std::getenv("SSLKEYLOGFILE");
+    return path != nullptr && *path != '\0' ? std::fopen(path, "a") : nullptr;
+  }();
+  if (f == nullptr) return;
+  std::fprintf(f, "%s\n", line);
+  std::fflush(f);
+}
+
 std::chrono::milliseconds connect_backoff(unsigned failures) {
   std::int64_t ms = 100;
   for (unsigned i = 1; i < failures && ms < 10000; ++i) ms *= 2;
@@ -122,6 +136,7 @@ Http2Client::Origin* Http2Client::origin_for(const HttpsUrl& url, const std::str
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     static const unsigned char kAlpn[] = {2, 'h', '2'};
     SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+    if (std::getenv("SSLKEYLOGFILE") != nullptr) SSL_CTX_set_keylog_callback(ctx, &write_keylog);
     int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                              : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
     if (ok != 1) {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "config/config.hpp"
-#include "../push/test_keys.hpp"
+#include "support/test_keys.hpp"
 
 using namespace pushgate;
 

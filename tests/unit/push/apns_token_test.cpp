@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "push/apns_token.hpp"
-#include "test_keys.hpp"
+#include "support/test_keys.hpp"
 
 using namespace pushgate;
 
