@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "common/keys.hpp"
+#include "push/fcm_credentials.hpp"
 #include "common/secret.hpp"
 
 namespace pushgate {
@@ -210,6 +211,27 @@ void check_apns_app(TableReader& r, AppConfig& app) {
   }
 }
 
+// An fcm app needs a service-account file that parses; FCM's endpoint is the default.
+void check_fcm_app(TableReader& r, AppConfig& app) {
+  if (app.credentials_file.empty()) {
+    r.fail("credentials_file", "is required for fcm: the service-account JSON from the Firebase console (chmod 600)");
+  }
+  try {
+    load_fcm_service_account(app.credentials_file);
+  } catch (const KeyError& e) {
+    r.fail("credentials_file", e.what());
+  }
+  if (app.endpoint.empty()) {
+    app.endpoint = "https://fcm.googleapis.com";
+  } else if (app.endpoint.rfind("https://", 0) != 0) {
+    r.fail("endpoint", "must start with https:// (FCM HTTP v1 is HTTPS only)");
+  }
+  if (!app.ca_file.empty() && ::access(app.ca_file.c_str(), R_OK) != 0) {
+    r.fail("ca_file", "cannot be read: " + app.ca_file);
+  }
+  if (app.collapse_key.size() > 100) r.fail("collapse_key", "is longer than 100 characters");
+}
+
 AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   AppConfig app;
   const toml::node* name = t.get("name");
@@ -264,12 +286,10 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
     app.collapse_id = *v;
   }
   if (auto v = rr.str("alert_title")) app.alert_title = *v;
+  if (auto v = rr.str("collapse_key")) app.collapse_key = *v;
   rr.finish();
 
-  if (app.service == ServiceKind::Fcm) {
-    throw ConfigError(cfg.source + ": " + where + " service = \"fcm\" is not available in this version of "
-                      "pushgate yet; use service = \"log\" to record pushes until the fcm provider ships");
-  }
+  if (app.service == ServiceKind::Fcm) check_fcm_app(rr, app);
   if (app.service == ServiceKind::Apns) check_apns_app(rr, app);
   if (!app.secret) {
     throw ConfigError(cfg.source + ": " + where + " has no secret: clients put it in their publish-options; set "

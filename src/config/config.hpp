@@ -49,7 +49,8 @@ struct AppConfig {
   int max_connections = 2;       // HTTP/2 connections per endpoint, each multiplexing many pushes
   int ping_interval = 60;        // seconds of quiet before an HTTP/2 PING checks the connection
   // fcm
-  std::string credentials_file;
+  std::string credentials_file;  // the service-account JSON
+  std::string collapse_key;      // optional android.collapse_key
   // apns / fcm tests
   std::string endpoint, ca_file;
   // log: file path; empty means stdout

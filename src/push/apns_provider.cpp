@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/log.hpp"
+#include "push/backoff.hpp"
 
 namespace pushgate {
 
@@ -27,11 +28,7 @@ ApnsProvider::ApnsProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<A
     : loop_(loop), http_(http), signer_(std::move(signer)), app_(app), rng_(std::random_device{}()) {}
 
 std::chrono::milliseconds ApnsProvider::backoff(unsigned attempt, std::mt19937& rng) {
-  std::int64_t base = 100;
-  for (unsigned i = 1; i < attempt && base < 5000; ++i) base *= 2;
-  if (base > 5000) base = 5000;
-  std::uniform_int_distribution<std::int64_t> d(base / 2, base);
-  return std::chrono::milliseconds(d(rng));
+  return retry_backoff(attempt, rng);
 }
 
 void ApnsProvider::send(PushJob job, Completion done) {

@@ -24,8 +24,7 @@ class ApnsProvider final : public Provider {
 
   void send(PushJob job, Completion done) override;
 
-  // Delay before retry `attempt` (1 = first retry): uniformly random in [base/2, base],
-  // base = 100 ms × 2^(attempt-1), capped at 5 s. Pure given the generator.
+  // retry_backoff() (push/backoff.hpp); kept here for the provider's tests.
   static std::chrono::milliseconds backoff(unsigned attempt, std::mt19937& rng);
 
   std::uint64_t attempts() const { return attempts_; }

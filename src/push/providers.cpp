@@ -7,6 +7,7 @@
 #include "common/keys.hpp"
 #include "common/log.hpp"
 #include "push/apns_provider.hpp"
+#include "push/fcm_provider.hpp"
 #include "push/log_provider.hpp"
 
 namespace pushgate {
@@ -16,7 +17,7 @@ ProviderSet make_providers(EventLoop& loop, const Config& config) {
   Http2ClientOptions http_options;
   http_options.max_connections = 1;
   for (const AppConfig& app : config.apps) {
-    if (app.service != ServiceKind::Apns) continue;
+    if (app.service != ServiceKind::Apns && app.service != ServiceKind::Fcm) continue;
     http_options.max_connections = std::max<std::size_t>(http_options.max_connections, app.max_connections);
     http_options.connection.ping_interval =
         std::min(http_options.connection.ping_interval, std::chrono::milliseconds(app.ping_interval * 1000));
@@ -43,8 +44,22 @@ ProviderSet make_providers(EventLoop& loop, const Config& config) {
                                 {"environment", app.environment}, {"endpoint", app.endpoint}});
         break;
       }
-      case ServiceKind::Fcm:
-        throw std::runtime_error("[[app]] '" + app.name + "': the fcm provider is not part of this version");
+      case ServiceKind::Fcm: {
+        if (!set.http) set.http = std::make_unique<Http2Client>(loop, http_options);
+        auto& tokens = set.fcm_tokens[app.credentials_file];
+        if (!tokens) {
+          try {
+            tokens = std::make_shared<FcmTokenSource>(loop, *set.http, load_fcm_service_account(app.credentials_file),
+                                                      app.ca_file);
+          } catch (const KeyError& e) {
+            throw std::runtime_error("[[app]] '" + app.name + "': " + e.what());
+          }
+        }
+        set.providers.push_back(std::make_unique<FcmProvider>(loop, *set.http, tokens, app));
+        log::info("app_ready", {{"app", app.name}, {"service", "fcm"}, {"project", tokens->project_id()},
+                                {"endpoint", app.endpoint}});
+        break;
+      }
     }
   }
   return set;

@@ -1,5 +1,6 @@
 // Builds one provider per configured app, sharing what Apple and libcurl want shared: one
-// HTTP/2 client per event loop, one provider token per (team, key).
+// HTTP/2 client per event loop, one provider token per (team, key), one OAuth2 token per
+// service account.
 #pragma once
 
 #include <map>
@@ -10,6 +11,7 @@
 #include "common/event_loop.hpp"
 #include "config/config.hpp"
 #include "push/apns_token.hpp"
+#include "push/fcm_oauth.hpp"
 #include "push/http2_client.hpp"
 #include "push/provider.hpp"
 
@@ -18,6 +20,7 @@ namespace pushgate {
 struct ProviderSet {
   std::unique_ptr<Http2Client> http;  // null when no app needs HTTP/2
   std::map<std::string, std::shared_ptr<ApnsTokenSigner>> signers;  // by team/key id/key file
+  std::map<std::string, std::shared_ptr<FcmTokenSource>> fcm_tokens;  // by credentials file
   std::vector<std::unique_ptr<Provider>> providers;                 // providers[i] serves config.apps[i]
 };
 

@@ -11,7 +11,9 @@
 
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/pem.h>
 
 #include "common/keys.hpp"
@@ -28,6 +30,36 @@ inline std::string write_p8(EVP_PKEY* key, mode_t mode = 0600) {
   PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
   std::fclose(f);
   chmod(tmpl, mode);
+  return tmpl;
+}
+
+// A Firebase-style service-account JSON with a fresh RSA-2048 key, written with `mode`.
+// Returns the path; the key's public half is written beside it as <path>.pub.pem.
+inline std::string write_service_account(const std::string& token_uri, mode_t mode = 0600,
+                                         const std::string& project_id = "demo-project") {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<std::size_t>(len));
+  BIO_free(bio);
+  std::string escaped;
+  for (char c : pem) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+  char tmpl[] = "/tmp/pushgate-sa-XXXXXX";
+  int fd = mkstemp(tmpl);
+  std::FILE* f = fdopen(fd, "w");
+  std::fprintf(f,
+               "{\"type\": \"service_account\", \"project_id\": \"%s\", \"private_key_id\": \"k1\", "
+               "\"private_key\": \"%s\", \"client_email\": \"pushgate@%s.iam.gserviceaccount.com\", "
+               "\"token_uri\": \"%s\"}\n",
+               project_id.c_str(), escaped.c_str(), project_id.c_str(), token_uri.c_str());
+  std::fclose(f);
+  chmod(tmpl, mode);
+  std::FILE* pub = std::fopen((std::string(tmpl) + ".pub.pem").c_str(), "w");
+  PEM_write_PUBKEY(pub, key);
+  std::fclose(pub);
+  EVP_PKEY_free(key);
   return tmpl;
 }
 

@@ -106,11 +106,23 @@ TEST_CASE("duplicate app names are refused") {
   CHECK(error_of(base + a + a).find("named 'x'") != std::string::npos);
 }
 
-TEST_CASE("services this version cannot deliver are refused, not silently ignored") {
+TEST_CASE("an fcm app: the service account is checked at start, the endpoint defaults to Google's") {
   SecretFile comp("c"), app("a");
   std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
-  auto e = error_of(base + "[[app]]\nname = \"android\"\nservice = \"fcm\"\nsecret_file = \"" + app.path + "\"\n");
-  CHECK(e.find("not available in this version") != std::string::npos);
+  std::string head = base + "[[app]]\nname = \"android\"\nservice = \"fcm\"\nsecret_file = \"" + app.path + "\"\n";
+  CHECK(error_of(head).find("credentials_file: is required for fcm") != std::string::npos);
+  CHECK(error_of(head + "credentials_file = \"/nonexistent/sa.json\"\n").find("cannot be read") != std::string::npos);
+  std::string sa = test::write_service_account("https://oauth2.googleapis.com/token");
+  Config c = parse_config(head + "credentials_file = \"" + sa + "\"\ncollapse_key = \"chat\"\n", "t.toml");
+  CHECK(c.apps[0].service == ServiceKind::Fcm);
+  CHECK(c.apps[0].endpoint == "https://fcm.googleapis.com");
+  CHECK(c.apps[0].collapse_key == "chat");
+  std::string world = test::write_service_account("https://oauth2.googleapis.com/token", 0644);
+  CHECK(error_of(head + "credentials_file = \"" + world + "\"\n").find("readable by every user") != std::string::npos);
+  for (const auto& p : {sa, world}) {
+    std::remove(p.c_str());
+    std::remove((p + ".pub.pem").c_str());
+  }
 }
 
 TEST_CASE("an apns app: defaults, endpoints by environment, and what it requires") {

@@ -1,0 +1,129 @@
+// One FCM push from request to outcome: access token, attempts and retries.
+#include "push/fcm_provider.hpp"
+
+#include "common/log.hpp"
+#include "push/backoff.hpp"
+
+namespace pushgate {
+
+struct FcmProvider::Push {
+  PushJob job;
+  FcmRequest request;
+  Completion done;
+  std::chrono::steady_clock::time_point deadline;
+  unsigned attempt = 0;
+  bool reauthenticated = false;
+  std::string last_reason;
+};
+
+FcmProvider::FcmProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<FcmTokenSource> tokens,
+                         const AppConfig& app)
+    : loop_(loop), http_(http), tokens_(std::move(tokens)), app_(app), rng_(std::random_device{}()) {}
+
+void FcmProvider::send(PushJob job, Completion done) {
+  auto built = build_fcm_request(job, tokens_->project_id());
+  if (auto* refused = std::get_if<Outcome>(&built)) {
+    loop_.defer([done = std::move(done), outcome = *refused] { done(outcome); });
+    return;
+  }
+  auto push = std::make_shared<Push>();
+  push->request = std::move(std::get<FcmRequest>(built));
+  push->deadline = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(job.kind == PushKind::Voip ? app_.voip_deadline_ms : app_.deadline_ms);
+  push->job = std::move(job);
+  push->done = std::move(done);
+  attempt(std::move(push));
+}
+
+void FcmProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
+  if (outcome.kind == OutcomeKind::OperatorError) {
+    log::error("fcm_operator_error", {{"app", app_.name}, {"reason", outcome.reason}, {"project", tokens_->project_id()},
+                                      {"endpoint", app_.endpoint},
+                                      {"fix", "check credentials_file (the service account must belong to the app's "
+                                              "Firebase project) and that the FCM API is enabled"}});
+  }
+  push->done(outcome);
+}
+
+void FcmProvider::attempt(std::shared_ptr<Push> push) {
+  if (std::chrono::steady_clock::now() >= push->deadline) {
+    finish(push, Outcome{OutcomeKind::Retry, push->last_reason + " (deadline passed after " +
+                                                 std::to_string(push->attempt) + " attempts)"});
+    return;
+  }
+  tokens_->get([this, push](const FcmTokenResult& t) {
+    if (t.token.empty() && t.operator_error) {
+      finish(push, Outcome{OutcomeKind::OperatorError, t.error});  // retrying cannot fix credentials
+      return;
+    }
+    if (t.token.empty()) {
+      retry_or_finish(push, OutcomeKind::Retry, t.error, std::chrono::milliseconds(0));
+      return;
+    }
+    post(push, t.token);
+  });
+}
+
+void FcmProvider::post(std::shared_ptr<Push> push, const std::string& access_token) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(push->deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    finish(push, Outcome{OutcomeKind::Retry, "deadline passed while waiting for an access token"});
+    return;
+  }
+  ++push->attempt;
+  ++attempts_;
+  Http2Request req;
+  req.url = app_.endpoint + push->request.path;
+  req.headers = {{"authorization", "Bearer " + access_token}, {"content-type", "application/json"}};
+  req.body = push->request.body;
+  req.timeout = left;
+  req.ca_file = app_.ca_file;
+  http_.submit(std::move(req), [this, push, access_token](Http2Response r) { answered(push, access_token, r); });
+}
+
+void FcmProvider::answered(const std::shared_ptr<Push>& push, const std::string& access_token, const Http2Response& r) {
+  if (!r.answered()) {
+    bool ours = r.failure == Http2Failure::TlsVerify || r.failure == Http2Failure::NotHttp2 ||
+                r.failure == Http2Failure::BadUrl;
+    if (ours) {
+      finish(push, Outcome{OutcomeKind::OperatorError, r.error});
+      return;
+    }
+    retry_or_finish(push, OutcomeKind::Retry, std::string(to_string(r.failure)) + ": " + r.error,
+                    std::chrono::milliseconds(0));
+    return;
+  }
+  FcmVerdict v = classify_fcm_response(r.status, r.body, r.header("retry-after"));
+  if (v.unauthenticated) {
+    if (!push->reauthenticated) {
+      // The access token was revoked or expired early: one new token, one more try, at once.
+      push->reauthenticated = true;
+      push->last_reason = v.reason;
+      tokens_->invalidate(access_token);
+      attempt(push);
+      return;
+    }
+    finish(push, Outcome{OutcomeKind::OperatorError, "401 twice with fresh access tokens: " + v.reason});
+    return;
+  }
+  if (!v.retry) {
+    finish(push, Outcome{v.kind, v.reason});
+    return;
+  }
+  retry_or_finish(push, v.kind, v.reason, v.retry_after.value_or(std::chrono::seconds(0)));
+}
+
+void FcmProvider::retry_or_finish(const std::shared_ptr<Push>& push, OutcomeKind kind, std::string reason,
+                                  std::chrono::milliseconds at_least) {
+  push->last_reason = reason;
+  auto delay = std::max(retry_backoff(push->attempt == 0 ? 1 : push->attempt, rng_), at_least);
+  if (std::chrono::steady_clock::now() + delay >= push->deadline) {
+    finish(push, Outcome{kind, reason + " (deadline passed after " + std::to_string(push->attempt) + " attempts)"});
+    return;
+  }
+  log::debug("fcm_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", reason},
+                           {"attempt", std::to_string(push->attempt)}, {"in_ms", std::to_string(delay.count())}});
+  loop_.call_after(delay, [this, push] { attempt(push); });
+}
+
+}  // namespace pushgate
