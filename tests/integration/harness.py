@@ -382,24 +382,27 @@ KEY_ID = "ABC123DEF4"
 TOPIC = "com.example.chat"
 
 
-class ApnsMock:
-    """tests/mocks/apns_mock.js: HTTP/2 + TLS, Apple's checks, a control port."""
+class NodeMock:
+    """A mock provider in tests/mocks/ (Node, HTTP/2 + TLS) with a plain-HTTP control port."""
 
-    def __init__(self, pki, max_streams=None, port=0):
+    script_name = ""
+
+    def __init__(self, pki, port=0):
         self.pki = pki
-        self.max_streams = max_streams
         self.port = port
         self.proc = None
 
+    def args(self):
+        return []
+
     def start(self):
         self.proc = subprocess.Popen(
-            ["node", os.path.join(MOCKS, "apns_mock.js"), "--port", str(self.port), "--control-port", "0",
-             "--cert", self.pki.cert, "--key", self.pki.key, "--pubkey", self.pki.p8_pub, "--team", TEAM_ID,
-             "--key-id", KEY_ID, "--topic", TOPIC] + (["--max-streams", str(self.max_streams)] if self.max_streams else []),
+            ["node", os.path.join(MOCKS, self.script_name), "--port", str(self.port), "--control-port", "0",
+             "--cert", self.pki.cert, "--key", self.pki.key] + self.args(),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":
-            raise AssertionError("apns mock did not start")
+            raise AssertionError(f"{self.script_name} did not start")
         self.port, self.control_port = int(line[1]), int(line[2])
         return self
 
@@ -425,6 +428,70 @@ class ApnsMock:
         if self.proc:
             terminate(self.proc)
         self.proc = None
+
+
+class ApnsMock(NodeMock):
+    """tests/mocks/apns_mock.js: Apple's checks."""
+
+    script_name = "apns_mock.js"
+
+    def __init__(self, pki, max_streams=None, port=0):
+        super().__init__(pki, port)
+        self.max_streams = max_streams
+
+    def args(self):
+        return (["--pubkey", self.pki.p8_pub, "--team", TEAM_ID, "--key-id", KEY_ID, "--topic", TOPIC] +
+                (["--max-streams", str(self.max_streams)] if self.max_streams else []))
+
+
+FCM_PROJECT = "demo-project"
+FCM_CLIENT_EMAIL = "pushgate@demo-project.iam.gserviceaccount.com"
+
+
+class FcmMock(NodeMock):
+    """tests/mocks/fcm_mock.js: Google's OAuth2 token endpoint and messages:send."""
+
+    script_name = "fcm_mock.js"
+
+    def __init__(self, pki, token_ttl=3600, port=0):
+        super().__init__(pki, port)
+        self.token_ttl = token_ttl
+
+    def args(self):
+        return ["--pubkey", self.pki.sa_pub, "--project", FCM_PROJECT, "--client-email", FCM_CLIENT_EMAIL,
+                "--token-ttl", str(self.token_ttl)]
+
+    def token_endpoint(self, **settings):
+        return self._control("POST", "/token-endpoint", settings)
+
+    def expire_tokens(self):
+        return self._control("POST", "/expire-tokens", {})
+
+
+def make_service_account_key(pki, name="sa"):
+    """A fresh RSA key for a service account: pki.sa_key, and its public half pki.sa_pub for the mock."""
+    d = os.path.dirname(pki.cert)
+    pki.sa_key = os.path.join(d, f"{name}.key")
+    pki.sa_pub = os.path.join(d, f"{name}_pub.pem")
+    run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pki.sa_key])
+    run(["openssl", "pkey", "-in", pki.sa_key, "-pubout", "-out", pki.sa_pub])
+
+
+def write_service_account(pki, token_uri, key=None, name="service-account.json"):
+    """A Firebase service-account JSON (chmod 600) around pki.sa_key (or `key`)."""
+    path = os.path.join(os.path.dirname(pki.cert), name)
+    with open(key or pki.sa_key) as f:
+        pem = f.read()
+    with open(path, "w") as f:
+        json.dump({"type": "service_account", "project_id": FCM_PROJECT, "private_key_id": "k1", "private_key": pem,
+                   "client_email": FCM_CLIENT_EMAIL, "client_id": "1", "token_uri": token_uri}, f)
+    os.chmod(path, 0o600)
+    return path
+
+
+def fcm_app_toml(name, pki, mock_endpoint, credentials, secret_file, extra=""):
+    return (f'[[app]]\nname = "{name}"\nservice = "fcm"\nsecret_file = "{secret_file}"\n'
+            f'credentials_file = "{credentials}"\nendpoint = "{mock_endpoint}"\nca_file = "{pki.ca}"\n{extra}\n')
 
 
 def apns_app_toml(name, pki, mock_endpoint, secret_file, extra=""):

@@ -1,0 +1,159 @@
+"""prosody_*_fcm : real Prosody → pushgate → the HTTP/2 mock FCM (tests/mocks/fcm_mock.js)."""
+
+import re
+import time
+
+from harness import (ApnsMock, FcmMock, Pushgate, Stack, TestPki, apns_app_toml, device_token, fcm_app_toml,
+                     make_service_account_key, run, wait_for, write_service_account)
+
+
+class FcmStack:
+    """Prosody + mock FCM + pushgate whose first app is `android` (fcm); optional apns app `ios`."""
+
+    def __init__(self, app_extra="", token_ttl=3600, with_apns=False, sa_key=None):
+        self.stack = Stack(start_pushgate=False)
+        s = self.stack
+        self.pki = TestPki(s.workdir)
+        make_service_account_key(self.pki)
+        self.mock = FcmMock(self.pki, token_ttl=token_ttl).start()
+        sa = write_service_account(self.pki, f"{self.mock.endpoint}/token", key=sa_key)
+        toml = fcm_app_toml("android", self.pki, self.mock.endpoint, sa, "{secret_file}", app_extra)
+        self.apns = None
+        if with_apns:
+            self.apns = ApnsMock(self.pki).start()
+            toml += apns_app_toml("ios", self.pki, self.apns.endpoint, "{secret_file}")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml)
+        s.pushgate.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.mock.stop()
+        if self.apns:
+            self.apns.stop()
+        self.stack.close()
+
+
+def prosody_errors(s, pattern):
+    return re.findall(pattern, s.prosody.log())
+
+
+def test_prosody_to_fcm_call_and_message():
+    with FcmStack() as f:
+        s = f.stack
+        call, message = device_token(), device_token()
+        s.enable(call, type="call")
+        s.enable(message, type="message")
+        s.message_alice("hello there")
+        s.pushgate.wait_log(r"event=push app=android .*outcome=delivered", count=2, timeout=15)
+        st = f.mock.stats()
+        assert st["delivered"] == 2 and st["rejected"] == {}, st
+        by_token = {m["token"]: m for m in st["recent"]}
+        c = by_token[call]
+        assert c["data"]["type"] == "call" and c["android"] == {"priority": "HIGH", "ttl": "30s"}, c
+        m = by_token[message]
+        assert m["data"]["type"] == "message" and m["data"]["message-count"] == "1", m
+        assert m["android"]["priority"] == "HIGH", m  # Prosody sent a body: an important message
+        assert "hello there" not in str(st["recent"]), "message text left the server"
+        assert st["tokens_issued"] == 1, st
+        wait_for(lambda: len(prosody_errors(s, r"Received\[component\]: <iq [^>]*type=.result")) >= 2, 5,
+                 "two IQ results at Prosody")
+
+
+def test_prosody_fcm_unregistered_is_cancel_item_not_found():
+    with FcmStack() as f:
+        s = f.stack
+        token = device_token()
+        f.mock.script(token, [{"error": "UNREGISTERED"}])
+        s.enable(token, type="message")
+        s.message_alice()
+        wait_for(lambda: prosody_errors(s, r"Got error <cancel:item-not-found:UNREGISTERED"), 10,
+                 "Prosody logging cancel:item-not-found")
+        s.pushgate.wait_log(r"event=push app=android kind=alert .*outcome=token_dead")
+
+
+def test_prosody_fcm_quota_exceeded_once_is_retried_after_retry_after_and_delivered():
+    with FcmStack() as f:
+        s = f.stack
+        token = device_token()
+        f.mock.script(token, [{"error": "QUOTA_EXCEEDED", "retry_after": 1}])
+        s.enable(token, type="message")
+        start = time.time()
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=android .*outcome=delivered", timeout=10)
+        assert time.time() - start >= 1.0, "Retry-After: 1 was not honoured"
+        st = f.mock.stats()
+        assert st["rejected"] == {"QUOTA_EXCEEDED": 1} and st["delivered"] == 1, st
+        assert not prosody_errors(s, r"Got error"), "Prosody saw an error for a push that was delivered"
+
+
+def test_prosody_fcm_access_token_fetched_once_and_again_after_expiry_or_401():
+    with FcmStack(token_ttl=3) as f:
+        s = f.stack
+        for _ in range(4):
+            s.enable(device_token(), type="message")
+        s.message_alice()
+        s.message_alice()
+        wait_for(lambda: f.mock.stats()["delivered"] >= 8, 15, "8 pushes at the mock")
+        assert f.mock.stats()["tokens_issued"] == 1
+        time.sleep(3.2)  # the 3 s token has run out: pushgate must fetch a new one first
+        s.message_alice()
+        wait_for(lambda: f.mock.stats()["delivered"] >= 12, 15, "12 pushes at the mock")
+        st = f.mock.stats()
+        assert st["tokens_issued"] == 2 and st["unauthenticated"] == 0, st
+        f.mock.expire_tokens()  # revoked early: FCM answers 401, pushgate fetches anew and retries once
+        s.message_alice()
+        wait_for(lambda: f.mock.stats()["delivered"] >= 16, 15, "16 pushes at the mock")
+        st = f.mock.stats()
+        assert st["tokens_issued"] == 3 and st["unauthenticated"] >= 1, st
+        assert not prosody_errors(s, r"Got error"), "a refreshed token still cost a push"
+
+
+def test_prosody_fcm_token_endpoint_down_is_wait_and_apns_unaffected():
+    with FcmStack(with_apns=True, app_extra="deadline_ms = 2500") as f:
+        s = f.stack
+        f.mock.token_endpoint(down=True)
+        android, ios = device_token(), device_token()
+        s.enable(android, type="message")
+        s.enable(ios, app="ios", type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", timeout=5)
+        wait_for(lambda: prosody_errors(s, r"Got error <wait:internal-server-error:token endpoint failed: HTTP 503"), 10,
+                 "Prosody logging a wait error for the FCM push")
+        assert f.apns.stats()["delivered"] == 1
+        # Slow instead of down: APNs pushes still go at once.
+        f.mock.token_endpoint(down=False, delay_ms=4000)
+        time.sleep(1.2)  # past the failure cool-down
+        s.message_alice()
+        start = time.time()
+        wait_for(lambda: f.apns.stats()["delivered"] >= 2, 5, "the second APNs push")
+        assert time.time() - start < 2, "a slow token endpoint delayed APNs"
+
+
+def test_prosody_fcm_refused_service_account_is_operator_error_never_cancel():
+    with TestPkiKey() as wrong_key:
+        with FcmStack(sa_key=wrong_key.path) as f:
+            s = f.stack
+            s.enable(device_token(), type="call")
+            s.message_alice()
+            wait_for(lambda: prosody_errors(s, r"Got error <wait:internal-server-error:token endpoint refused the "
+                                               r"service account: HTTP 400 invalid_grant"), 10,
+                     "Prosody logging a wait error")
+            assert not prosody_errors(s, r"Got error <cancel"), "an operator mistake became cancel"
+            s.pushgate.wait_log(r"level=error event=fcm_token_failed .*invalid_grant")
+
+
+class TestPkiKey:
+    """An RSA key the mock does not know: a service account Google would refuse."""
+
+    def __enter__(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp()
+        self.path = self.dir + "/other.key"
+        run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", self.path])
+        return self
+
+    def __exit__(self, *exc):
+        import shutil
+        shutil.rmtree(self.dir)
