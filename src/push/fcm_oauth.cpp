@@ -79,17 +79,21 @@ FcmTokenSource::FcmTokenSource(EventLoop& loop, Http2Client& http, FcmServiceAcc
 
 FcmTokenSource::~FcmTokenSource() { *alive_ = false; }
 
-void FcmTokenSource::get(Ready ready) {
+const std::string* FcmTokenSource::current() {
   auto now = std::chrono::steady_clock::now();
-  if (!token_.empty() && now < expires_at_) {
-    // Still valid: used at once; past the refresh point a new one is fetched alongside.
-    if (now >= refresh_at_ && !fetching_) fetch();
+  if (token_.empty() || now >= expires_at_) return nullptr;
+  if (now >= refresh_at_ && !fetching_) fetch();
+  return &token_;
+}
+
+void FcmTokenSource::get(Ready ready) {
+  if (const std::string* token = current()) {
     FcmTokenResult r;
-    r.token = token_;
+    r.token = *token;
     loop_.defer([ready = std::move(ready), r] { ready(r); });
     return;
   }
-  if (!fetching_ && now < cool_down_until_) {
+  if (!fetching_ && std::chrono::steady_clock::now() < cool_down_until_) {
     loop_.defer([ready = std::move(ready), r = last_failure_] { ready(r); });
     return;
   }

@@ -51,6 +51,10 @@ void FcmProvider::attempt(std::shared_ptr<Push> push) {
                                                  std::to_string(push->attempt) + " attempts)"});
     return;
   }
+  if (const std::string* token = tokens_->current()) {
+    post(push, *token);
+    return;
+  }
   tokens_->get([this, push](const FcmTokenResult& t) {
     if (t.token.empty() && t.operator_error) {
       finish(push, Outcome{OutcomeKind::OperatorError, t.error});  // retrying cannot fix credentials

@@ -67,6 +67,8 @@ std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const st
 }
 
 FcmVerdict classify_fcm_response(int status, std::string_view body, std::string_view retry_after) {
+  // The common case first: nothing in a success needs parsing.
+  if (status == 200) return FcmVerdict{OutcomeKind::Delivered, false, false, "delivered", std::nullopt};
   std::string code, grpc_status, message;
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
@@ -91,7 +93,6 @@ FcmVerdict classify_fcm_response(int status, std::string_view body, std::string_
   std::string why = message.empty() ? name : name + ": " + message;
   auto verdict = [&](OutcomeKind k, bool retry) { return FcmVerdict{k, retry, false, why, retry ? after : std::nullopt}; };
 
-  if (status == 200) return FcmVerdict{OutcomeKind::Delivered, false, false, "delivered", std::nullopt};
   if (code == "UNREGISTERED" || code == "SENDER_ID_MISMATCH") return verdict(OutcomeKind::TokenDead, false);
   if (code == "INVALID_ARGUMENT" || (code.empty() && grpc_status == "INVALID_ARGUMENT")) {
     // FCM says which argument: only a bad token means the device is gone.

@@ -15,7 +15,7 @@ chmod +x "$work/pushgate"
 tshark -i lo -w "$work/cap.pcap" -f tcp >/dev/null 2>&1 &
 cap=$!
 sleep 2
-PUSHGATE_BENCH_BIN="$work/pushgate" RUNS=1 COUNT_1=300 bash tests/bench/run_apns.sh | grep "in flight 1:" | cut -c1-120
+PUSHGATE_BENCH_BIN="$work/pushgate" RUNS=1 COUNT_1=300 bash tests/bench/run_provider.sh apns | grep "in flight 1:" | cut -c1-120
 sleep 1
 kill "$cap" 2>/dev/null || true; wait "$cap" 2>/dev/null || true
 echo "frames (type: 0 DATA, 1 HEADERS, 3 RST_STREAM, 4 SETTINGS, 6 PING, 7 GOAWAY, 8 WINDOW_UPDATE):"
