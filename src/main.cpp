@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "api/http_api.hpp"
 #include "common/event_loop.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
@@ -65,6 +66,13 @@ int run_daemon(const Config& config) {
   ProviderSet providers = make_providers(loop, config);
   Dispatcher dispatcher(config, std::move(providers.providers));
   xmpp::ComponentSession session(loop, config.component, dispatcher);
+  std::unique_ptr<api::HttpApi> http_api;
+  if (config.http_enabled) {
+    api::Observed observed{&config, &dispatcher, &session, &providers, std::chrono::system_clock::now()};
+    http_api = std::make_unique<api::HttpApi>(loop, config, dispatcher, observed);
+  } else {
+    log::info("api_off", {{"reason", "no [http] section"}, {"fix", "add [http] to serve POST /push, /health and /metrics"}});
+  }
 
   bool stopping = false;
   auto drain_deadline = EventLoop::Clock::time_point::max();
@@ -75,6 +83,7 @@ int run_daemon(const Config& config) {
     }
     if (stopping) return;
     stopping = true;
+    if (http_api) http_api->stop();  // no new requests; those in progress finish during the drain
     drain_deadline = EventLoop::Clock::now() + std::chrono::seconds(4);
     log::info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"in_flight", std::to_string(dispatcher.in_flight())}});
   });
@@ -86,6 +95,7 @@ int run_daemon(const Config& config) {
   }
   // Replies for pushes that finished during the drain are written before the stream closes.
   loop.run_once(std::chrono::milliseconds(0));
+  http_api.reset();
   session.shutdown();
   log::info("stopped", {{"delivered", std::to_string(dispatcher.count(OutcomeKind::Delivered))},
                         {"unfinished", std::to_string(dispatcher.in_flight())},

@@ -179,9 +179,29 @@ void read_http(const toml::table& root, Config& cfg) {
   if (auto v = r.str("tls_cert")) cfg.http.tls_cert = *v;
   if (auto v = r.str("tls_key")) cfg.http.tls_key = *v;
   if (auto v = r.str("client_ca")) cfg.http.client_ca = *v;
+  if (auto v = r.integer("rate_limit")) {
+    if (*v < 0 || *v > 1000000) r.fail("rate_limit", "must be between 0 (no limit) and 1000000 requests per second");
+    cfg.http.rate_limit = static_cast<int>(*v);
+  }
+  const HttpConfig& h = cfg.http;
+  auto colon = h.listen.rfind(':');
+  bool port_ok = colon != std::string::npos && colon > 0 && colon + 1 < h.listen.size() &&
+                 h.listen.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                 h.listen.size() - colon - 1 <= 5 && std::stoi(h.listen.substr(colon + 1)) <= 65535;
+  if (!port_ok) r.fail("listen", "'" + h.listen + "' is not host:port, e.g. \"127.0.0.1:5281\"");
+  if (h.tls_cert.empty() != h.tls_key.empty()) r.fail(h.tls_cert.empty() ? "tls_cert" : "tls_key", "HTTPS needs both tls_cert and tls_key");
+  if (!h.client_ca.empty() && h.tls_cert.empty()) {
+    r.fail("client_ca", "client certificates need HTTPS: set tls_cert and tls_key too");
+  }
+  for (const auto& [key, path] : {std::pair{"tls_cert", h.tls_cert}, std::pair{"tls_key", h.tls_key},
+                                  std::pair{"client_ca", h.client_ca}}) {
+    if (!path.empty() && ::access(path.c_str(), R_OK) != 0) r.fail(key, "cannot be read: " + path);
+  }
   r.finish();
-  cfg.warnings.push_back("[http] is configured, but this version does not serve the local HTTP API yet; "
-                         "the section is validated and otherwise ignored");
+  if (!h.push_secret) {
+    cfg.warnings.push_back("[http] has no push_secret_file (or PUSHGATE_PUSH_SECRET): POST /push answers 403; "
+                           "/health and /metrics are served");
+  }
 }
 
 // An apns app needs its topic, team, key id and a readable P-256 .p8 key.

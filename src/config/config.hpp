@@ -27,7 +27,8 @@ struct ComponentConfig {
 struct HttpConfig {
   std::string listen = "127.0.0.1:5281";
   std::optional<std::string> push_secret;  // from push_secret_file or PUSHGATE_PUSH_SECRET
-  std::string tls_cert, tls_key, client_ca;
+  std::string tls_cert, tls_key, client_ca;  // HTTPS when tls_cert/tls_key; client certificates required with client_ca
+  int rate_limit = 100;  // POST /push requests per second per client address; 0: no limit
 };
 
 enum class ServiceKind { Apns, Fcm, Log };

@@ -108,6 +108,7 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
     }
     log::debug("apns_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", v.reason},
                               {"attempt", std::to_string(push->attempt)}, {"in_ms", std::to_string(delay.count())}});
+    ++retries_;
     loop_.call_after(delay, [this, push] { attempt(push); });
   });
 }

@@ -28,6 +28,7 @@ class ApnsProvider final : public Provider {
   static std::chrono::milliseconds backoff(unsigned attempt, std::mt19937& rng);
 
   std::uint64_t attempts() const { return attempts_; }
+  std::uint64_t retries() const override { return retries_; }
 
  private:
   struct Push;
@@ -40,6 +41,7 @@ class ApnsProvider final : public Provider {
   const AppConfig& app_;
   std::mt19937 rng_;
   std::uint64_t attempts_ = 0;
+  std::uint64_t retries_ = 0;
 };
 
 }  // namespace pushgate

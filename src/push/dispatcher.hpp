@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <variant>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "config/config.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
@@ -22,7 +24,25 @@ struct Resolved {
   std::size_t app_index;
   PushKind kind;
 };
-std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps);
+// `authenticated`: the front door has already checked the caller (the local API's
+// push_secret), so the app's publish secret is not asked for.
+std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
+                                                      bool authenticated = false);
+
+inline constexpr std::size_t kOutcomeKinds = 9;
+inline constexpr std::size_t kPushKinds = 3;
+
+// What one app's pushes came to, for /health and /metrics. Loop thread only.
+struct AppStats {
+  std::array<std::array<std::uint64_t, kOutcomeKinds>, kPushKinds> pushes{};  // [PushKind][OutcomeKind]
+  metrics::Histogram latency;  // from dispatch to the provider's answer, pushes a provider handled
+  std::chrono::system_clock::time_point last_success{};   // last Delivered
+  std::chrono::system_clock::time_point last_error_at{};  // last Retry or OperatorError
+  std::string last_error;                                 // its outcome and reason
+  bool last_error_operator = false;                       // it was OperatorError (our configuration)
+  // Provider failures (Retry, OperatorError) since the provider last answered anything else.
+  std::uint64_t consecutive_failures = 0;
+};
 
 class Dispatcher {
  public:
@@ -32,21 +52,29 @@ class Dispatcher {
   Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers);
 
   // Calls `done` exactly once, on the loop thread: at once for a refused push or a full
-  // queue, else when the provider reports.
-  void dispatch(PushRequest request, Done done);
+  // queue, else when the provider reports. `authenticated`: see resolve_token_as_node().
+  void dispatch(PushRequest request, Done done, bool authenticated = false);
 
   std::size_t in_flight() const { return in_flight_; }
+  std::size_t capacity() const { return config_.push.queue_size; }
   std::uint64_t count(OutcomeKind kind) const { return counts_[static_cast<std::size_t>(kind)]; }
+  const std::vector<AppStats>& app_stats() const { return stats_; }
+  // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
+  const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
+  const Provider& provider(std::size_t app_index) const { return *providers_[app_index]; }
 
  private:
+  static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
   // Logs the push, counts its outcome and answers the front door.
-  void finish(const PushRequest& request, const char* app, const char* kind, const Outcome& outcome,
-              std::chrono::steady_clock::time_point started, const Done& done);
+  void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
+              std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done);
 
   const Config& config_;
   std::vector<std::unique_ptr<Provider>> providers_;
   std::size_t in_flight_ = 0;
-  std::array<std::uint64_t, 9> counts_{};
+  std::array<std::uint64_t, kOutcomeKinds> counts_{};
+  std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
+  std::vector<AppStats> stats_;
 };
 
 }  // namespace pushgate

@@ -127,6 +127,7 @@ void FcmProvider::retry_or_finish(const std::shared_ptr<Push>& push, OutcomeKind
   }
   log::debug("fcm_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", reason},
                            {"attempt", std::to_string(push->attempt)}, {"in_ms", std::to_string(delay.count())}});
+  ++retries_;
   loop_.call_after(delay, [this, push] { attempt(push); });
 }
 

@@ -25,6 +25,7 @@ class FcmProvider final : public Provider {
   void send(PushJob job, Completion done) override;
 
   std::uint64_t attempts() const { return attempts_; }
+  std::uint64_t retries() const override { return retries_; }
 
  private:
   struct Push;
@@ -41,6 +42,7 @@ class FcmProvider final : public Provider {
   const AppConfig& app_;
   std::mt19937 rng_;
   std::uint64_t attempts_ = 0;
+  std::uint64_t retries_ = 0;
 };
 
 }  // namespace pushgate

@@ -2,6 +2,7 @@
 // reports exactly one Outcome. Providers know nothing about XMPP or HTTP front doors.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -25,6 +26,8 @@ class Provider {
   virtual ~Provider() = default;
   // Starts the attempt and returns at once: never blocks the loop on I/O.
   virtual void send(PushJob job, Completion done) = 0;
+  // Attempts scheduled again after a failure (429, 5xx, lost connection…), for /metrics.
+  virtual std::uint64_t retries() const { return 0; }
 };
 
 }  // namespace pushgate

@@ -195,6 +195,7 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
   AllowStanzaText allow;
   if (event == XMPP_CONN_CONNECT) {
     self->connected_ = true;
+    self->connected_since_ = std::chrono::system_clock::now();
     if (self->ping_deadline_) self->loop_.cancel(self->ping_deadline_);
     self->ping_deadline_ = 0;
     self->attempt_ = 0;

@@ -32,6 +32,8 @@ class ComponentSession final : public IoSource {
   void shutdown();
 
   bool connected() const { return connected_; }
+  // When the current session was accepted by Prosody (meaningful while connected()).
+  std::chrono::system_clock::time_point connected_since() const { return connected_since_; }
   std::uint64_t reconnects() const { return reconnects_; }
   // Replies that could not be sent because the session they belonged to had ended.
   std::uint64_t replies_lost() const { return replies_lost_; }
@@ -70,6 +72,7 @@ class ComponentSession final : public IoSource {
 
   int fd_ = -1;
   bool connected_ = false;
+  std::chrono::system_clock::time_point connected_since_{};
   bool stopping_ = false;
   bool closing_ = false;  // xmpp_disconnect() called, waiting for the stream to end
   std::uint64_t generation_ = 0;  // bumps per session, so late replies know theirs is gone

@@ -1,0 +1,245 @@
+// The local HTTP API on cpp-httplib.
+#include "api/http_api.hpp"
+
+#include <httplib.h>
+#include <openssl/ssl.h>
+
+#include <future>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "api/push_body.hpp"
+#include "common/log.hpp"
+#include "common/secret.hpp"
+
+namespace pushgate::api {
+namespace {
+
+constexpr std::size_t kMaxBody = 16 * 1024;
+constexpr int kWorkers = 64;  // one per keep-alive connection being served
+
+// Waits up to `limit` for the loop's answer, in slices so `closing` is noticed.
+template <class T>
+std::optional<T> wait_answer(std::future<T>& future, std::chrono::milliseconds limit, const std::atomic<bool>& closing) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (closing || std::chrono::steady_clock::now() >= until) return std::nullopt;
+  }
+  return future.get();
+}
+
+// Runs fn on the loop thread and waits for its result.
+template <class T>
+std::optional<T> ask_loop(EventLoop& loop, std::function<T()> fn, std::chrono::milliseconds limit,
+                          const std::atomic<bool>& closing) {
+  auto promise = std::make_shared<std::promise<T>>();
+  auto future = promise->get_future();
+  loop.post([promise, fn = std::move(fn)] { promise->set_value(fn()); });
+  return wait_answer(future, limit, closing);
+}
+
+void json_reply(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+bool split_listen(const std::string& listen, std::string& host, int& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  return port >= 0 && port <= 65535 && !host.empty();
+}
+
+}  // namespace
+
+HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed)
+    : loop_(loop),
+      config_(config),
+      dispatcher_(dispatcher),
+      observed_(observed),
+      limiter_(config.http.rate_limit) {
+  int longest = 0;
+  for (const AppConfig& a : config.apps) longest = std::max({longest, a.deadline_ms, a.voip_deadline_ms});
+  push_wait_ = std::chrono::milliseconds(longest + 5000);
+  const HttpConfig& h = config.http;
+  bool tls = !h.tls_cert.empty();
+  if (tls) {
+    auto s = std::make_unique<httplib::SSLServer>(h.tls_cert.c_str(), h.tls_key.c_str(),
+                                                  h.client_ca.empty() ? nullptr : h.client_ca.c_str());
+    if (!s->is_valid()) {
+      throw std::runtime_error("[http] cannot load tls_cert " + h.tls_cert + " / tls_key " + h.tls_key +
+                               (h.client_ca.empty() ? "" : " / client_ca " + h.client_ca) +
+                               ": check that they are PEM files and that the key matches the certificate");
+    }
+    SSL_CTX_set_min_proto_version(s->ssl_context(), TLS1_2_VERSION);
+    server_ = std::move(s);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& srv = *server_;
+  srv.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  srv.set_payload_max_length(kMaxBody);
+  srv.set_keep_alive_max_count(100000);
+  srv.set_keep_alive_timeout(10);
+  srv.set_read_timeout(5, 0);
+  srv.set_write_timeout(5, 0);
+  srv.Post("/push", [this](const httplib::Request& req, httplib::Response& res) { handle_push(req, res); });
+  srv.Get("/push", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Allow", "POST");
+    json_reply(res, 405, {{"error", "use POST /push with {\"node\":…,\"secret\":…,\"type\":\"call\"}"}});
+  });
+  srv.Get("/health", [this](const httplib::Request&, httplib::Response& res) { handle_health(res); });
+  srv.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); });
+  // Called for every 4xx/5xx; handlers that answered already set a body, which stays.
+  srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      json_reply(res, 404, {{"error", "unknown path; use POST /push, GET /health or GET /metrics"}});
+    } else if (res.status == 413) {
+      json_reply(res, 413, {{"error", "request body larger than 16 KiB"}});
+    } else {
+      json_reply(res, res.status, {{"error", "HTTP " + std::to_string(res.status)}});
+    }
+  });
+  srv.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    count(req.path == "/push" || req.path == "/health" || req.path == "/metrics" ? req.path : "other", res.status);
+  });
+  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log::error("api_exception", {{"error", what}});
+    json_reply(res, 500, {{"error", "internal error; see pushgate's log"}});
+  });
+
+  std::string host;
+  if (!split_listen(h.listen, host, port_)) throw std::runtime_error("[http] listen '" + h.listen + "' is not host:port");
+  if (port_ == 0) {
+    port_ = srv.bind_to_any_port(host);
+    if (port_ < 0) port_ = 0;
+  } else if (!srv.bind_to_port(host, port_)) {
+    port_ = 0;
+  }
+  if (port_ == 0) {
+    throw std::runtime_error("[http] cannot listen on " + h.listen + ": " + std::strerror(errno) +
+                             "; is another program on that port? (Prosody's https_ports default to 5281 too): "
+                             "set [http] listen to a free address");
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  log::info("api_listening", {{"address", host + ":" + std::to_string(port_)},
+                              {"tls", tls ? "yes" : "no"},
+                              {"client_certificates", h.client_ca.empty() ? "not required" : "required"},
+                              {"push", h.push_secret ? "enabled" : "disabled (no push_secret_file)"},
+                              {"rate_limit", h.rate_limit > 0 ? std::to_string(h.rate_limit) + "/s per client" : "off"}});
+}
+
+HttpApi::~HttpApi() {
+  // The loop stops being run after this: requests still waiting for it answer 503 now.
+  closing_ = true;
+  stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HttpApi::stop() {
+  if (server_) server_->stop();
+}
+
+void HttpApi::count(const std::string& path, int status) {
+  std::lock_guard lock(counts_mutex_);
+  ++counts_[{path, status}];
+}
+
+void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
+  auto reply = [&](int status, const nlohmann::json& body) { json_reply(res, status, body); };
+  if (!limiter_.allow(req.remote_addr)) {
+    ++rate_limited_;
+    reply(429, {{"outcome", "rate_limited"},
+                {"error", "more than " + std::to_string(config_.http.rate_limit) +
+                              " requests/s from this client; slow down or raise [http] rate_limit"}});
+    return;
+  }
+  auto parsed = parse_push_body(req.get_header_value("Content-Type"), req.body);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    reply(400, {{"outcome", "bad_request"}, {"error", *error}});
+    return;
+  }
+  PushBody& body = std::get<PushBody>(parsed);
+  if (!config_.http.push_secret) {
+    reply(403, {{"outcome", "forbidden"}, {"error", "POST /push is disabled: set [http] push_secret_file"}});
+    return;
+  }
+  if (!constant_time_equal(body.secret, *config_.http.push_secret)) {
+    log::warn("api_forbidden", {{"client", req.remote_addr}, {"reason", "wrong push secret"}});
+    reply(403, {{"outcome", "forbidden"}, {"error", "wrong secret"}});
+    return;
+  }
+  PushRequest push;
+  push.node = std::move(body.node);
+  push.sender_domain = "http-api";
+  if (!body.type.empty()) push.options["type"] = std::move(body.type);
+  if (!body.app.empty()) push.options["app"] = std::move(body.app);
+  auto promise = std::make_shared<std::promise<Outcome>>();
+  auto future = promise->get_future();
+  // The same dispatcher as the XMPP front door; the caller is authenticated by push_secret.
+  loop_.post([this, push = std::move(push), promise]() mutable {
+    dispatcher_.dispatch(std::move(push), [promise](const Outcome& o) { promise->set_value(o); }, true);
+  });
+  auto outcome = wait_answer(future, push_wait_, closing_);
+  if (!outcome) {
+    if (closing_) {
+      reply(503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
+    } else {
+      reply(504, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(push_wait_.count()) + " ms"}});
+    }
+    return;
+  }
+  nlohmann::json answer = {{"outcome", to_string(outcome->kind)}};
+  if (outcome->kind != OutcomeKind::Delivered && !outcome->reason.empty()) answer["reason"] = outcome->reason;
+  reply(http_status_for(outcome->kind), answer);
+}
+
+void HttpApi::handle_health(httplib::Response& res) {
+  auto h = ask_loop<Health>(loop_, [this] { return health(observed_); }, std::chrono::milliseconds(2000), closing_);
+  if (!h) {
+    json_reply(res, 503, {{"status", "down"}, {"error", "the event loop did not answer within 2 s"}});
+    return;
+  }
+  res.status = h->http_status;
+  res.set_content(h->json, "application/json");
+}
+
+std::string HttpApi::api_metrics() {
+  metrics::Writer w;
+  w.family("pushgate_api_requests_total", "counter", "Local HTTP API requests, by path and status.");
+  {
+    std::lock_guard lock(counts_mutex_);
+    for (const auto& [key, n] : counts_) w.sample("pushgate_api_requests_total", {{"path", key.first}, {"status", std::to_string(key.second)}}, n);
+  }
+  w.family("pushgate_api_rate_limited_total", "counter", "POST /push requests refused by the per-client rate limit.");
+  w.sample("pushgate_api_rate_limited_total", {}, rate_limited_.load());
+  return w.text();
+}
+
+void HttpApi::handle_metrics(httplib::Response& res) {
+  auto text = ask_loop<std::string>(loop_, [this] { return metrics_text(observed_); }, std::chrono::milliseconds(2000),
+                                    closing_);
+  if (!text) {
+    json_reply(res, 503, {{"error", "the event loop did not answer within 2 s"}});
+    return;
+  }
+  res.status = 200;
+  res.set_content(*text + api_metrics(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+}  // namespace pushgate::api

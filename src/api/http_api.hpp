@@ -1,0 +1,66 @@
+// The local HTTP API (cpp-httplib, its own worker threads): POST /push into the same
+// dispatcher as the XMPP component, GET /health and GET /metrics. Handlers never touch the
+// pipeline's objects; they post work to the event loop and wait for its answer.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "api/rate_limiter.hpp"
+#include "api/status.hpp"
+#include "common/event_loop.hpp"
+#include "config/config.hpp"
+#include "push/dispatcher.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace pushgate::api {
+
+class HttpApi {
+ public:
+  // Binds [http] listen (plain or TLS/mTLS) and starts serving. Throws std::runtime_error
+  // naming the address or file and the fix when it cannot. `observed` is read on the loop.
+  HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed);
+  ~HttpApi();  // stops and joins
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  int port() const { return port_; }
+  // Stops accepting connections; requests in progress finish. Thread-safe.
+  void stop();
+
+ private:
+  void handle_push(const httplib::Request& req, httplib::Response& res);
+  void handle_health(httplib::Response& res);
+  void handle_metrics(httplib::Response& res);
+  void count(const std::string& path, int status);
+  std::string api_metrics();
+
+  EventLoop& loop_;
+  const Config& config_;
+  Dispatcher& dispatcher_;
+  Observed observed_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  RateLimiter limiter_;
+  std::chrono::milliseconds push_wait_;  // the longest a push may take: its deadline and a margin
+  std::mutex counts_mutex_;
+  std::map<std::pair<std::string, int>, std::uint64_t> counts_;  // (path, status) → requests
+  std::atomic<std::uint64_t> rate_limited_{0};
+  std::atomic<bool> closing_{false};
+};
+
+}  // namespace pushgate::api

@@ -1,0 +1,53 @@
+// Per-client token buckets for the local HTTP API: `rate` requests per second with a burst
+// of the same size. Thread-safe (the API's worker threads share one).
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace pushgate::api {
+
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // rate 0: no limit.
+  explicit RateLimiter(double rate) : rate_(rate) {}
+
+  // Takes one token from `client`'s bucket; false when it is empty.
+  bool allow(const std::string& client, Clock::time_point now = Clock::now()) {
+    if (rate_ <= 0) return true;
+    std::lock_guard lock(mutex_);
+    if (buckets_.size() > 10000) forget_idle(now);
+    auto [it, fresh] = buckets_.try_emplace(client, Bucket{rate_, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      double refill = std::chrono::duration<double>(now - b.at).count() * rate_;
+      b.tokens = std::min(rate_, b.tokens + refill);
+      b.at = now;
+    }
+    if (b.tokens < 1.0) return false;
+    b.tokens -= 1.0;
+    return true;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point at;
+  };
+  // Buckets full again hold no information: dropped so many clients cannot grow the map.
+  void forget_idle(Clock::time_point now) {
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      bool full = it->second.tokens + std::chrono::duration<double>(now - it->second.at).count() * rate_ >= rate_;
+      it = full ? buckets_.erase(it) : std::next(it);
+    }
+  }
+
+  double rate_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+}  // namespace pushgate::api

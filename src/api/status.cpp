@@ -1,0 +1,172 @@
+// /health and /metrics from the live state.
+#include "api/status.hpp"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "common/metrics.hpp"
+#include "pushgate_version.hpp"
+
+namespace pushgate::api {
+namespace {
+
+const char* service_name(ServiceKind s) {
+  switch (s) {
+    case ServiceKind::Apns: return "apns";
+    case ServiceKind::Fcm: return "fcm";
+    case ServiceKind::Log: return "log";
+  }
+  return "unknown";
+}
+
+nlohmann::json time_or_null(std::chrono::system_clock::time_point t) {
+  std::string s = iso_time(t);
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
+}  // namespace
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  if (t.time_since_epoch().count() == 0) return "";
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Health health(const Observed& o) {
+  const Config& cfg = *o.config;
+  const auto& stats = o.dispatcher->app_stats();
+  nlohmann::json apps = nlohmann::json::array();
+  std::size_t failing = 0;
+  bool operator_error = false;
+  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+    const AppStats& st = stats[i];
+    bool reachable = st.consecutive_failures == 0;
+    if (!reachable) ++failing;
+    if (!reachable && st.last_error_operator) operator_error = true;
+    apps.push_back({{"name", cfg.apps[i].name},
+                    {"service", service_name(cfg.apps[i].service)},
+                    {"reachable", reachable},
+                    {"consecutive_failures", st.consecutive_failures},
+                    {"last_success", time_or_null(st.last_success)},
+                    {"last_error", st.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.last_error)},
+                    {"last_error_at", time_or_null(st.last_error_at)}});
+  }
+  bool connected = o.session != nullptr && o.session->connected();
+  Health h;
+  if (!cfg.apps.empty() && failing == cfg.apps.size()) {
+    h.status = "down";
+  } else if (failing > 0 || !connected) {
+    h.status = "degraded";
+  } else {
+    h.status = "ok";
+  }
+  h.http_status = h.status == "down" ? 503 : 200;
+  nlohmann::json j = {
+      {"status", h.status},
+      {"version", PUSHGATE_VERSION},
+      {"uptime_seconds",
+       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - o.started).count()},
+      {"component",
+       {{"jid", cfg.component.jid},
+        {"connected", connected},
+        {"since", connected ? time_or_null(o.session->connected_since()) : nlohmann::json(nullptr)},
+        {"reconnects", o.session != nullptr ? o.session->reconnects() : 0}}},
+      {"queue", {{"in_flight", o.dispatcher->in_flight()}, {"capacity", o.dispatcher->capacity()}}},
+      {"apps", apps}};
+  if (operator_error) j["hint"] = "an app fails with an operator error: see its last_error and the fix in the log";
+  h.json = j.dump();
+  return h;
+}
+
+std::string metrics_text(const Observed& o) {
+  const Config& cfg = *o.config;
+  const Dispatcher& d = *o.dispatcher;
+  metrics::Writer w;
+  w.family("pushgate_build_info", "gauge", "Version of this pushgate.");
+  w.sample("pushgate_build_info", {{"version", PUSHGATE_VERSION}}, std::uint64_t{1});
+  w.family("pushgate_uptime_seconds", "gauge", "Seconds since start.");
+  w.sample("pushgate_uptime_seconds", {},
+           std::chrono::duration<double>(std::chrono::system_clock::now() - o.started).count());
+
+  static constexpr OutcomeKind kOutcomes[] = {
+      OutcomeKind::Delivered, OutcomeKind::Coalesced, OutcomeKind::TokenDead,  OutcomeKind::UnknownNode,
+      OutcomeKind::Forbidden, OutcomeKind::BadRequest, OutcomeKind::Retry,     OutcomeKind::QueueFull,
+      OutcomeKind::OperatorError};
+  static constexpr PushKind kKinds[] = {PushKind::Alert, PushKind::Voip, PushKind::Background};
+  w.family("pushgate_pushes_total", "counter", "Pushes finished, by app, service, kind and outcome.");
+  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+    const AppStats& st = d.app_stats()[i];
+    for (PushKind k : kKinds) {
+      for (OutcomeKind oc : kOutcomes) {
+        w.sample("pushgate_pushes_total",
+                 {{"app", cfg.apps[i].name}, {"service", service_name(cfg.apps[i].service)}, {"kind", to_string(k)},
+                  {"outcome", to_string(oc)}},
+                 st.pushes[static_cast<std::size_t>(k)][static_cast<std::size_t>(oc)]);
+      }
+    }
+  }
+  w.family("pushgate_pushes_refused_total", "counter",
+           "Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.");
+  for (OutcomeKind oc : {OutcomeKind::Forbidden, OutcomeKind::BadRequest, OutcomeKind::UnknownNode}) {
+    w.sample("pushgate_pushes_refused_total", {{"outcome", to_string(oc)}}, d.unresolved()[static_cast<std::size_t>(oc)]);
+  }
+  w.family("pushgate_provider_latency_seconds", "histogram",
+           "Time from dispatch to the provider's final answer, retries included.");
+  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+    d.app_stats()[i].latency.write(w, "pushgate_provider_latency_seconds",
+                                   {{"app", cfg.apps[i].name}, {"service", service_name(cfg.apps[i].service)}});
+  }
+  w.family("pushgate_provider_retries_total", "counter", "Attempts repeated after a failure (429, 5xx, lost connection).");
+  w.family("pushgate_app_consecutive_failures", "gauge", "Provider failures in a row per app; 0 when it answers.");
+  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+    w.sample("pushgate_provider_retries_total", {{"app", cfg.apps[i].name}}, d.provider(i).retries());
+  }
+  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+    w.sample("pushgate_app_consecutive_failures", {{"app", cfg.apps[i].name}}, d.app_stats()[i].consecutive_failures);
+  }
+  w.family("pushgate_queue_depth", "gauge", "Pushes in flight (dispatched, not yet answered).");
+  w.sample("pushgate_queue_depth", {}, static_cast<std::uint64_t>(d.in_flight()));
+  w.family("pushgate_queue_capacity", "gauge", "Pushes in flight at most ([push] queue_size).");
+  w.sample("pushgate_queue_capacity", {}, static_cast<std::uint64_t>(d.capacity()));
+
+  if (o.providers != nullptr && o.providers->http) {
+    const Http2Client& h = *o.providers->http;
+    auto origins = h.status();
+    w.family("pushgate_http2_connections", "gauge", "Open or opening HTTP/2 connections per provider origin.");
+    for (const auto& s : origins) w.sample("pushgate_http2_connections", {{"origin", s.origin}}, std::uint64_t{s.connections});
+    w.family("pushgate_http2_streams", "gauge", "Requests on the wire per provider origin.");
+    for (const auto& s : origins) w.sample("pushgate_http2_streams", {{"origin", s.origin}}, std::uint64_t{s.streams});
+    w.family("pushgate_http2_waiting", "gauge", "Requests waiting for a stream per provider origin.");
+    for (const auto& s : origins) w.sample("pushgate_http2_waiting", {{"origin", s.origin}}, std::uint64_t{s.waiting});
+    w.family("pushgate_http2_connections_opened_total", "counter", "HTTP/2 connections opened to providers.");
+    w.sample("pushgate_http2_connections_opened_total", {}, h.connections_opened());
+    w.family("pushgate_http2_goaways_total", "counter", "GOAWAY frames received from providers.");
+    w.sample("pushgate_http2_goaways_total", {}, h.goaways());
+    w.family("pushgate_http2_requeued_total", "counter", "Requests a provider refused unprocessed and that were sent again.");
+    w.sample("pushgate_http2_requeued_total", {}, h.requeued());
+  }
+  if (o.providers != nullptr) {
+    w.family("pushgate_apns_token_mints_total", "counter", "APNs provider tokens signed, per team and key.");
+    for (const auto& [id, signer] : o.providers->signers) {
+      w.sample("pushgate_apns_token_mints_total", {{"key", id.substr(0, id.rfind('/'))}}, signer->mints());
+    }
+    w.family("pushgate_fcm_token_fetches_total", "counter", "FCM OAuth2 access tokens fetched, per project.");
+    for (const auto& [file, tokens] : o.providers->fcm_tokens) {
+      w.sample("pushgate_fcm_token_fetches_total", {{"project", tokens->project_id()}}, tokens->fetches());
+    }
+  }
+  w.family("pushgate_component_connected", "gauge", "1 while the XEP-0114 session with Prosody is up.");
+  w.sample("pushgate_component_connected", {}, std::uint64_t{o.session != nullptr && o.session->connected() ? 1u : 0u});
+  w.family("pushgate_component_reconnects_total", "counter", "Component sessions re-established after a loss.");
+  w.sample("pushgate_component_reconnects_total", {}, o.session != nullptr ? o.session->reconnects() : 0);
+  return w.text();
+}
+
+}  // namespace pushgate::api

@@ -1,0 +1,39 @@
+// What /health and /metrics report, built on the loop thread from the live objects: the
+// dispatcher's per-app stats, the component session, the HTTP/2 client and the token
+// sources. The HTTP front door asks for these through EventLoop::post().
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "config/config.hpp"
+#include "push/dispatcher.hpp"
+#include "push/providers.hpp"
+#include "xmpp/component_session.hpp"
+
+namespace pushgate::api {
+
+struct Observed {
+  const Config* config = nullptr;
+  const Dispatcher* dispatcher = nullptr;
+  const xmpp::ComponentSession* session = nullptr;  // may be null (tests)
+  const ProviderSet* providers = nullptr;           // may be null (tests)
+  std::chrono::system_clock::time_point started;
+};
+
+// /health: ok (every app's provider answering, component connected), degraded (some app
+// failing or misconfigured, or the component disconnected), down (no app can deliver).
+struct Health {
+  std::string status;  // "ok" | "degraded" | "down"
+  int http_status;     // 200 for ok and degraded, 503 for down
+  std::string json;
+};
+Health health(const Observed& o);
+
+// /metrics in Prometheus text format (the loop-side families; the API adds its own).
+std::string metrics_text(const Observed& o);
+
+// RFC 3339 UTC with milliseconds, or "" for the epoch (never happened).
+std::string iso_time(std::chrono::system_clock::time_point t);
+
+}  // namespace pushgate::api
