@@ -155,7 +155,8 @@ std::string metrics_text(const Observed& o) {
   if (o.providers != nullptr) {
     w.family("pushgate_apns_token_mints_total", "counter", "APNs provider tokens signed, per team and key.");
     for (const auto& [id, signer] : o.providers->signers) {
-      w.sample("pushgate_apns_token_mints_total", {{"key", id.substr(0, id.rfind('/'))}}, signer->mints());
+      // The map key is team/key id/key file: the label keeps team/key id.
+      w.sample("pushgate_apns_token_mints_total", {{"key", id.substr(0, id.find('/', id.find('/') + 1))}}, signer->mints());
     }
     w.family("pushgate_fcm_token_fetches_total", "counter", "FCM OAuth2 access tokens fetched, per project.");
     for (const auto& [file, tokens] : o.providers->fcm_tokens) {

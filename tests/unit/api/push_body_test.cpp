@@ -1,0 +1,48 @@
+// Tests for src/api/push_body.cpp: the POST /push body in JSON and form encoding.
+#include "api/push_body.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace pushgate::api;
+
+namespace {
+PushBody ok(std::string_view type, std::string_view body) {
+  auto r = parse_push_body(type, body);
+  REQUIRE(std::holds_alternative<PushBody>(r));
+  return std::get<PushBody>(r);
+}
+std::string error(std::string_view type, std::string_view body) {
+  auto r = parse_push_body(type, body);
+  REQUIRE(std::holds_alternative<std::string>(r));
+  return std::get<std::string>(r);
+}
+}  // namespace
+
+TEST_CASE("the JSON body of the operators' curl line") {
+  auto b = ok("application/json", R"({"node":"abc123","secret":"s3","type":"call","app":"ios","extra":1})");
+  CHECK(b.node == "abc123");
+  CHECK(b.secret == "s3");
+  CHECK(b.type == "call");
+  CHECK(b.app == "ios");
+  CHECK(ok("", R"({"token":"t","secret":"s"})").node == "t");  // p2 names it token
+}
+
+TEST_CASE("form-encoded bodies, with + and %-escapes") {
+  auto b = ok("application/x-www-form-urlencoded; charset=utf-8", "node=a%2Fb+c&secret=p%40ss&type=message&&x=");
+  CHECK(b.node == "a/b c");
+  CHECK(b.secret == "p@ss");
+  CHECK(b.type == "message");
+  CHECK(error("application/x-www-form-urlencoded", "node=%zz&secret=s").find("%-escape") != std::string::npos);
+}
+
+TEST_CASE("bad bodies name what is wrong, never echo values") {
+  CHECK(error("application/json", "{broken").find("not valid JSON") != std::string::npos);
+  CHECK(error("application/json", "[1,2]").find("JSON object") != std::string::npos);
+  CHECK(error("application/json", R"({"secret":"s"})").find("\"node\" is missing") != std::string::npos);
+  CHECK(error("application/json", R"({"node":"n"})").find("\"secret\" is missing") != std::string::npos);
+  std::string e = error("application/json", R"({"node":"n","secret":42})");
+  CHECK(e.find("\"secret\" must be a string") != std::string::npos);
+  CHECK(e.find("42") == std::string::npos);
+  CHECK(error("application/json", R"({"node":")" + std::string(5000, 'a') + R"(","secret":"s"})").find("4096") !=
+        std::string::npos);
+}

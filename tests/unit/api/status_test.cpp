@@ -1,0 +1,112 @@
+// Tests for src/api/status.cpp: /health states from the dispatcher's per-app stats, and the
+// Prometheus text of /metrics.
+#include "api/status.hpp"
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../push/test_config.hpp"
+
+using namespace pushgate;
+
+namespace {
+// A provider that answers what the test says, at once.
+class ScriptedProvider final : public Provider {
+ public:
+  explicit ScriptedProvider(Outcome* next) : next_(next) {}
+  void send(PushJob, Completion done) override { done(*next_); }
+
+ private:
+  Outcome* next_;
+};
+
+struct Fixture {
+  Config config = test::two_app_config();
+  Outcome ios{OutcomeKind::Delivered, "ok"}, android{OutcomeKind::Delivered, "ok"};
+  std::unique_ptr<Dispatcher> dispatcher;
+  Fixture() {
+    std::vector<std::unique_ptr<Provider>> p;
+    p.push_back(std::make_unique<ScriptedProvider>(&ios));
+    p.push_back(std::make_unique<ScriptedProvider>(&android));
+    dispatcher = std::make_unique<Dispatcher>(config, std::move(p));
+  }
+  void push(const std::string& app, const std::string& type = "message") {
+    PushRequest r;
+    r.node = std::string(64, 'a');
+    r.sender_domain = "example.org";
+    r.options = {{"app", app}, {"type", type}};
+    dispatcher->dispatch(r, [](const Outcome&) {}, true);
+  }
+  api::Health health() {
+    api::Observed o{&config, dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
+    return api::health(o);
+  }
+};
+}  // namespace
+
+TEST_CASE("health: degraded without a component session, down when no app can deliver, ok again after a delivery") {
+  Fixture f;
+  f.push("ios");
+  auto h = f.health();
+  CHECK(h.status == "degraded");  // no component session in this test
+  CHECK(h.http_status == 200);
+  auto j = nlohmann::json::parse(h.json);
+  CHECK(j["apps"][0]["reachable"] == true);
+  CHECK(j["apps"][0]["last_success"].is_string());
+  CHECK(j["component"]["connected"] == false);
+
+  f.ios = {OutcomeKind::Retry, "connect: Connection refused"};
+  f.android = {OutcomeKind::OperatorError, "InvalidProviderToken"};
+  f.push("ios");
+  f.push("android");
+  h = f.health();
+  CHECK(h.status == "down");
+  CHECK(h.http_status == 503);
+  j = nlohmann::json::parse(h.json);
+  CHECK(j["apps"][0]["last_error"] == "retry: connect: Connection refused");
+  CHECK(j["apps"][1]["consecutive_failures"] == 1);
+  CHECK(j.contains("hint"));
+
+  f.ios = {OutcomeKind::TokenDead, "Unregistered"};  // the provider answered: reachable again
+  f.push("ios");
+  h = f.health();
+  CHECK(h.status == "degraded");
+  CHECK(nlohmann::json::parse(h.json)["apps"][0]["reachable"] == true);
+}
+
+TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, escaped labels") {
+  Fixture f;
+  f.config.apps[0].name = "i\"os";
+  f.push("i\"os", "call");
+  f.push("i\"os", "call");
+  f.android = {OutcomeKind::TokenDead, "UNREGISTERED"};
+  f.push("android");
+  PushRequest wrong;
+  wrong.node = "n";
+  wrong.options = {{"secret", "nope"}};
+  f.dispatcher->dispatch(wrong, [](const Outcome&) {});
+  api::Observed o{&f.config, f.dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
+  std::string text = api::metrics_text(o);
+  CHECK(text.find("pushgate_pushes_total{app=\"i\\\"os\",service=\"log\",kind=\"voip\",outcome=\"delivered\"} 2\n") !=
+        std::string::npos);
+  CHECK(text.find("pushgate_pushes_total{app=\"android\",service=\"log\",kind=\"alert\",outcome=\"token_dead\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("pushgate_pushes_refused_total{outcome=\"forbidden\"} 1\n") != std::string::npos);
+  CHECK(text.find("pushgate_provider_latency_seconds_count{app=\"android\",service=\"log\"} 1\n") != std::string::npos);
+  CHECK(text.find("pushgate_provider_latency_seconds_bucket{app=\"android\",service=\"log\",le=\"+Inf\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("# TYPE pushgate_provider_latency_seconds histogram\n") != std::string::npos);
+  // Every sample line is `name{labels} value` or `name value`.
+  std::size_t lines = 0;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    ++lines;
+    CHECK(line.rfind("pushgate_", 0) == 0);
+    CHECK(line.find(' ') != std::string::npos);
+  }
+  CHECK(lines > 50);
+}
