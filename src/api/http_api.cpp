@@ -4,6 +4,10 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <future>
 #include <optional>
 
@@ -42,6 +46,24 @@ std::optional<T> ask_loop(EventLoop& loop, std::function<T()> fn, std::chrono::m
 void json_reply(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
+}
+
+// Debian's cpp-httplib is a compiled library with CPPHTTPLIB_LISTEN_BACKLOG = 5: 50 clients
+// connecting at once overflow it and wait for SYN retries (1 s, 3 s). listen() again on the
+// bound socket raises the backlog; the socket is found by its port, as httplib keeps it private.
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < 4096; ++fd) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+            : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                         : -1;
+    if (p == port) ::listen(fd, 1024);
+  }
 }
 
 bool split_listen(const std::string& listen, std::string& host, int& port) {
@@ -86,6 +108,9 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
   httplib::Server& srv = *server_;
   srv.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
   srv.set_payload_max_length(kMaxBody);
+  // Headers and body go out in separate writes: with Nagle on, the body waits for the
+  // client's delayed ACK (40 ms per request on Linux).
+  srv.set_tcp_nodelay(true);
   srv.set_keep_alive_max_count(100000);
   srv.set_keep_alive_timeout(10);
   srv.set_read_timeout(5, 0);
@@ -136,6 +161,7 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
                              "; is another program on that port? (Prosody's https_ports default to 5281 too): "
                              "set [http] listen to a free address");
   }
+  raise_listen_backlog(port_);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   log::info("api_listening", {{"address", host + ":" + std::to_string(port_)},
                               {"tls", tls ? "yes" : "no"},

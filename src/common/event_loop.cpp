@@ -40,11 +40,15 @@ void EventLoop::cancel(TimerId id) {
 }
 
 void EventLoop::post(std::function<void()> fn) {
+  bool wake;
   {
     std::lock_guard lock(posted_mutex_);
     posted_.push_back(std::move(fn));
+    wake = polling_;
   }
-  curl_multi_wakeup(multi_.get());
+  // A loop that is not polling picks the task up before it polls again (run_once checks
+  // posted_ under the same lock when it decides to sleep): no system call needed.
+  if (wake) curl_multi_wakeup(multi_.get());
 }
 
 void EventLoop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
@@ -54,7 +58,7 @@ void EventLoop::stop() {
     std::lock_guard lock(posted_mutex_);
     stop_requested_ = true;
   }
-  curl_multi_wakeup(multi_.get());
+  curl_multi_wakeup(multi_.get());  // always: stop() is rare and must never be missed
 }
 
 void EventLoop::run() {
@@ -97,17 +101,22 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
     auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first - Clock::now());
     wait = std::min(wait, std::max(until, std::chrono::milliseconds(0)));
   }
+  if (!deferred_.empty()) wait = std::chrono::milliseconds(0);
   {
     std::lock_guard lock(posted_mutex_);
     if (!posted_.empty() || stop_requested_) wait = std::chrono::milliseconds(0);
+    polling_ = true;
   }
-  if (!deferred_.empty()) wait = std::chrono::milliseconds(0);
 
   fds_.clear();
   for (IoSource* s : sources_) s->collect_fds(fds_);
   int running = 0;
   curl_multi_poll(multi_.get(), fds_.data(), static_cast<unsigned>(fds_.size()), static_cast<int>(wait.count()),
                   nullptr);
+  {
+    std::lock_guard lock(posted_mutex_);
+    polling_ = false;
+  }
   curl_multi_perform(multi_.get(), &running);
   // Sources run again right after the poll so input is handled without waiting a turn.
   for (IoSource* s : std::vector<IoSource*>(sources_)) s->on_turn();

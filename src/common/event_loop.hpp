@@ -75,6 +75,9 @@ class EventLoop {
   bool stop_requested_ = false;
   std::vector<std::function<void()>> deferred_;
   std::vector<curl_waitfd> fds_;  // scratch, reused each turn
+  // True while the loop is in (or about to enter) its poll: only then does post() need
+  // to wake it. Guarded by posted_mutex_.
+  bool polling_ = false;
 };
 
 }  // namespace pushgate
