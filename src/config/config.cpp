@@ -72,6 +72,20 @@ class TableReader {
     if (!n->is_integer()) fail(key, "must be a whole number");
     return n->as_integer()->get();
   }
+  // A list of strings; nullopt when absent.
+  std::optional<std::vector<std::string>> strings(const std::string& key) {
+    known_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return std::nullopt;
+    const toml::array* arr = n->as_array();
+    if (arr == nullptr) fail(key, "must be a list of strings, e.g. [\"example.org\"]");
+    std::vector<std::string> out;
+    for (const auto& e : *arr) {
+      if (!e.is_string() || e.as_string()->get().empty()) fail(key, "must be a list of non-empty strings");
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
   std::optional<bool> boolean(const std::string& key) {
     known_.insert(key);
     const toml::node* n = table_.get(key);
@@ -345,6 +359,12 @@ void read_store(const toml::table& root, Config& cfg) {
   cfg.warnings.push_back("[store] is configured, but this version keeps no registrations yet (token-as-node only)");
 }
 
+bool is_host_port(const std::string& v) {
+  auto colon = v.rfind(':');
+  return colon != std::string::npos && colon > 0 && colon + 1 < v.size() && v.size() - colon - 1 <= 5 &&
+         v.find_first_not_of("0123456789", colon + 1) == std::string::npos && std::stoi(v.substr(colon + 1)) <= 65535;
+}
+
 void read_legacy(const toml::table& root, Config& cfg) {
   const toml::table* t = optional_section(root, "legacy_tls", cfg);
   if (t == nullptr) return;
@@ -359,9 +379,37 @@ void read_legacy(const toml::table& root, Config& cfg) {
   }
   if (auto v = r.str("cert_file")) l.cert_file = *v;
   if (auto v = r.str("key_file")) l.key_file = *v;
-  if (auto v = r.str("min_version")) l.min_version = *v;
+  if (auto v = r.str("min_version")) {
+    if (*v != "TLSv1" && *v != "TLSv1.1" && *v != "TLSv1.2" && *v != "TLSv1.3") {
+      r.fail("min_version", "must be \"TLSv1\", \"TLSv1.1\", \"TLSv1.2\" or \"TLSv1.3\"");
+    }
+    l.min_version = *v;
+  }
+  if (auto v = r.str("ciphers")) l.ciphers = *v;
+  if (auto v = r.strings("domains")) l.domains = *v;
+  if (auto v = r.str("proxy_protocol")) {
+    if (*v != "off" && *v != "v1" && *v != "v2") r.fail("proxy_protocol", "must be \"off\", \"v1\" or \"v2\"");
+    l.proxy_protocol = *v;
+  }
+  auto number = [&r](const char* key, int lo, int hi, int& out) {
+    if (auto v = r.integer(key)) {
+      if (*v < lo || *v > hi) r.fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      out = static_cast<int>(*v);
+    }
+  };
+  number("max_connections", 1, 1000000, l.max_connections);
+  number("pre_tls_bytes", 512, 65536, l.pre_tls_bytes);
+  number("pre_tls_seconds", 1, 300, l.pre_tls_seconds);
+  number("idle_timeout", 10, 86400, l.idle_timeout);
+  if (!is_host_port(l.listen)) r.fail("listen", "'" + l.listen + "' is not host:port, e.g. \"0.0.0.0:5222\"");
+  if (l.backend.empty()) r.fail("backend", "is required: Prosody's address, e.g. \"127.0.0.1:5200\" (plain) or \"127.0.0.1:5222\" (starttls)");
+  if (!is_host_port(l.backend)) r.fail("backend", "'" + l.backend + "' is not host:port");
+  if (l.cert_file.empty()) r.fail("cert_file", "is required: the certificate (chain) clients see, PEM");
+  if (l.key_file.empty()) r.fail("key_file", "is required: the certificate's private key, PEM (chmod 600)");
+  for (const auto& [key, path] : {std::pair{"cert_file", l.cert_file}, std::pair{"key_file", l.key_file}}) {
+    if (::access(path.c_str(), R_OK) != 0) r.fail(key, "cannot be read: " + path);
+  }
   r.finish();
-  cfg.warnings.push_back("[legacy_tls] is configured, but this version does not run the legacy TLS listener yet");
 }
 
 void read_push(const toml::table& root, Config& cfg) {

@@ -69,10 +69,17 @@ struct StoreConfig {
 struct LegacyTlsConfig {
   bool enabled = false;
   std::string listen = "0.0.0.0:5222";
-  std::string backend;
-  std::string backend_mode = "plain";
-  std::string cert_file, key_file;
-  std::string min_version = "TLSv1";
+  std::string backend;                  // Prosody's host:port
+  std::string backend_mode = "plain";   // plain (loopback port) | starttls (Prosody's normal c2s port)
+  std::string cert_file, key_file;      // one certificate for every domain; reloaded on SIGHUP
+  std::string min_version = "TLSv1";    // TLSv1 | TLSv1.1 | TLSv1.2 | TLSv1.3
+  std::string ciphers = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=0";  // TLS 1.2 and older
+  std::vector<std::string> domains;     // served domains; empty: any `to`
+  std::string proxy_protocol = "off";   // off | v1 | v2: a PROXY header first, for mod_net_proxy
+  int max_connections = 10000;
+  int pre_tls_bytes = 4096;             // before TLS: more is policy-violation
+  int pre_tls_seconds = 10;             // stream header to finished handshake: longer is connection-timeout
+  int idle_timeout = 900;               // seconds without a byte either way
 };
 
 struct PushConfig {

@@ -153,14 +153,41 @@ TEST_CASE("an apns app: defaults, endpoints by environment, and what it requires
   unlink(p8.c_str());
 }
 
-TEST_CASE("sections not yet served are validated and reported as warnings") {
+TEST_CASE("[store] is validated and reported as not served yet") {
   SecretFile comp("c"), app("a");
   auto cfg = parse_config("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
                               "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path +
-                              "\"\n[store]\npath = \"/var/lib/pushgate/pushgate.db\"\n[legacy_tls]\nlisten = \"0.0.0.0:5222\"\n",
+                              "\"\n[store]\npath = \"/var/lib/pushgate/pushgate.db\"\n",
                           "t");
-  CHECK(cfg.warnings.size() == 2);
+  CHECK(cfg.warnings.size() == 1);
   CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
                  app.path + "\"\n[store]\npth = \"x\"\n")
             .find("did you mean 'path'") != std::string::npos);
+}
+
+TEST_CASE("[legacy_tls]: what it requires, what it accepts, defaults") {
+  SecretFile comp("c"), app("a"), cert("CERT"), key("KEY");
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n[legacy_tls]\n";
+  std::string files = "cert_file = \"" + cert.path + "\"\nkey_file = \"" + key.path + "\"\n";
+  CHECK(error_of(base + files).find("backend: is required") != std::string::npos);
+  CHECK(error_of(base + "backend = \"127.0.0.1:5200\"\n").find("cert_file: is required") != std::string::npos);
+  CHECK(error_of(base + files + "backend = \"localhost\"\n").find("not host:port") != std::string::npos);
+  CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\nbackend_mode = \"tls\"\n").find("\"plain\" or") !=
+        std::string::npos);
+  CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\nmin_version = \"SSLv3\"\n").find("TLSv1") !=
+        std::string::npos);
+  CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\ndomains = \"example.org\"\n").find("list") !=
+        std::string::npos);
+  CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\nproxy_protocol = \"v3\"\n").find("\"v1\"") !=
+        std::string::npos);
+  Config c = parse_config(base + files + "backend = \"127.0.0.1:5200\"\ndomains = [\"a.example\", \"b.example\"]\n"
+                                         "proxy_protocol = \"v2\"\nbackend_mode = \"starttls\"\n", "t");
+  CHECK(c.legacy_tls.enabled);
+  CHECK(c.legacy_tls.listen == "0.0.0.0:5222");
+  CHECK(c.legacy_tls.min_version == "TLSv1");
+  CHECK(c.legacy_tls.domains == std::vector<std::string>{"a.example", "b.example"});
+  CHECK(c.legacy_tls.proxy_protocol == "v2");
+  CHECK(c.legacy_tls.backend_mode == "starttls");
+  CHECK(c.warnings.empty());
 }
