@@ -14,6 +14,7 @@
 #include "common/event_loop.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
+#include "legacy/legacy_listener.hpp"
 #include "pushgate_version.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
@@ -66,9 +67,14 @@ int run_daemon(const Config& config) {
   ProviderSet providers = make_providers(loop, config);
   Dispatcher dispatcher(config, std::move(providers.providers));
   xmpp::ComponentSession session(loop, config.component, dispatcher);
+  std::unique_ptr<legacy::LegacyListener> legacy_tls;
+  if (config.legacy_tls.enabled) {
+    legacy_tls = std::make_unique<legacy::LegacyListener>(config.legacy_tls);
+    legacy_tls->start();
+  }
   std::unique_ptr<api::HttpApi> http_api;
   if (config.http_enabled) {
-    api::Observed observed{&config, &dispatcher, &session, &providers, std::chrono::system_clock::now()};
+    api::Observed observed{&config, &dispatcher, &session, &providers, legacy_tls.get(), std::chrono::system_clock::now()};
     http_api = std::make_unique<api::HttpApi>(loop, config, dispatcher, observed);
   } else {
     log::info("api_off", {{"reason", "no [http] section"}, {"fix", "add [http] to serve POST /push, /health and /metrics"}});
@@ -78,7 +84,16 @@ int run_daemon(const Config& config) {
   auto drain_deadline = EventLoop::Clock::time_point::max();
   SignalSource signals(loop, [&](int sig) {
     if (sig == SIGHUP) {
-      log::info("signal", {{"signal", "SIGHUP"}, {"action", "ignored: configuration reload is not supported by this version"}});
+      if (legacy_tls) {
+        std::string error;
+        if (legacy_tls->reload_certificate(error)) {
+          log::info("signal", {{"signal", "SIGHUP"}, {"action", "legacy_tls certificate reloaded for new connections"}});
+        } else {
+          log::error("reload_failed", {{"signal", "SIGHUP"}, {"error", error}, {"action", "kept the previous certificate"}});
+        }
+      } else {
+        log::info("signal", {{"signal", "SIGHUP"}, {"action", "nothing to reload: configuration reload is not supported by this version"}});
+      }
       return;
     }
     if (stopping) return;
@@ -96,6 +111,7 @@ int run_daemon(const Config& config) {
   // Replies for pushes that finished during the drain are written before the stream closes.
   loop.run_once(std::chrono::milliseconds(0));
   http_api.reset();
+  legacy_tls.reset();
   session.shutdown();
   log::info("stopped", {{"delivered", std::to_string(dispatcher.count(OutcomeKind::Delivered))},
                         {"unfinished", std::to_string(dispatcher.in_flight())},

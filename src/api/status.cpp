@@ -33,7 +33,7 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
+  char buf[96];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
@@ -167,6 +167,7 @@ std::string metrics_text(const Observed& o) {
   w.sample("pushgate_component_connected", {}, std::uint64_t{o.session != nullptr && o.session->connected() ? 1u : 0u});
   w.family("pushgate_component_reconnects_total", "counter", "Component sessions re-established after a loss.");
   w.sample("pushgate_component_reconnects_total", {}, o.session != nullptr ? o.session->reconnects() : 0);
+  if (o.legacy != nullptr) o.legacy->write_metrics(w);
   return w.text();
 }
 

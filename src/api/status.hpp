@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
+#include "legacy/legacy_listener.hpp"
 #include "xmpp/component_session.hpp"
 
 namespace pushgate::api {
@@ -18,6 +19,7 @@ struct Observed {
   const Dispatcher* dispatcher = nullptr;
   const xmpp::ComponentSession* session = nullptr;  // may be null (tests)
   const ProviderSet* providers = nullptr;           // may be null (tests)
+  const legacy::LegacyListener* legacy = nullptr;   // null when [legacy_tls] is off
   std::chrono::system_clock::time_point started;
 };
 

@@ -83,7 +83,9 @@ class WorkDir:
 
 
 class Prosody:
-    def __init__(self, workdir, component_jid="push.localhost", component_secret=None):
+    def __init__(self, workdir, component_jid="push.localhost", component_secret=None, tls=None):
+        """tls: (cert, key) to offer STARTTLS on c2s and require it (Prosody's modern policy)."""
+        self.tls = tls
         self.dir = os.path.join(workdir.path, "prosody")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         user = pwd.getpwnam("prosody")
@@ -110,6 +112,16 @@ class Prosody:
             cfg = f.read()
         cfg = (cfg.replace("@DIR@", self.dir).replace("@C2S_PORT@", str(self.c2s_port))
                .replace("@S2S_PORT@", str(self.s2s_port)))
+        if self.tls:
+            user = pwd.getpwnam("prosody")
+            for src, name in zip(self.tls, ("tls.crt", "tls.key")):
+                dst = os.path.join(self.dir, name)
+                shutil.copyfile(src, dst)
+                os.chown(dst, user.pw_uid, user.pw_gid)
+                os.chmod(dst, 0o600)
+            cfg = cfg.replace('"offline"; "posix";', '"offline"; "posix"; "tls";')
+            cfg = cfg.replace("c2s_require_encryption = false",
+                              f'c2s_require_encryption = true\nssl = {{ certificate = "{self.dir}/tls.crt"; key = "{self.dir}/tls.key" }}')
         with open(self.config, "w") as f:
             f.write(cfg)
         for name in ("prosody.cfg.lua", "pushgate.cfg.lua"):
@@ -224,8 +236,9 @@ class Pushgate:
         return rc
 
 
-def xmpp_session(jid, password, port, action, timeout=20.0):
-    """Logs in a slixmpp client, awaits action(client), logs out, returns its result."""
+def xmpp_session(jid, password, port, action, timeout=20.0, tls_context=None):
+    """Logs in a slixmpp client, awaits action(client), logs out, returns its result.
+    tls_context: an ssl.SSLContext to negotiate STARTTLS with (else no TLS)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     client = slixmpp.ClientXMPP(jid, password)
@@ -247,7 +260,11 @@ def xmpp_session(jid, password, port, action, timeout=20.0):
 
     client.add_event_handler("session_start", on_start)
     client.add_event_handler("failed_auth", on_failed)
-    client.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
+    if tls_context is not None:
+        client.ssl_context = tls_context
+        client.connect(address=("127.0.0.1", port), force_starttls=True, disable_starttls=False)
+    else:
+        client.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
     try:
         return loop.run_until_complete(asyncio.wait_for(done, timeout))
     finally:
