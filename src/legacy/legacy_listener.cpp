@@ -30,7 +30,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kHighWater = 256 * 1024;  // buffered bytes towards one side before we stop reading the other
-constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;  // per read(); TLS records are at most 16 KiB of it
 
 const char* kCauseNames[] = {"not-well-formed",    "restricted-xml",    "invalid-namespace", "host-unknown",
                              "unsupported-version", "policy-violation", "connection-timeout", "remote-connection-failed",
@@ -81,6 +81,18 @@ bool split_host_port(const std::string& hp, std::string& host, std::string& port
   port = hp.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return !host.empty() && !port.empty();
+}
+
+// Moves a descriptor to 1024 or above. libstrophe (the component session) waits with
+// select(), which cannot watch a descriptor past FD_SETSIZE (1024): with thousands of relayed
+// connections in the low numbers, its next socket would abort the process. The listener's
+// descriptors live above, and the low numbers stay for the rest of pushgate.
+int move_high(int fd) {
+  if (fd < 0 || fd >= 1024) return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+  if (high < 0) return fd;  // no room above (a low RLIMIT_NOFILE): keep it where it is
+  ::close(fd);
+  return high;
 }
 
 // Builds the server context: security level 0 so TLS 1.0/1.1 work on Debian 12's OpenSSL 3.
@@ -267,6 +279,7 @@ void LegacyListener::accept_all() {
     socklen_t len = sizeof peer;
     int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
+    fd = move_high(fd);
     ++accepted_;
     if (conns_.size() >= static_cast<std::size_t>(config_.max_connections)) {
       ++errors_[kTooManyConnections];
@@ -430,7 +443,7 @@ void LegacyListener::pump_client_tls(Conn& c) {
   for (;;) {
     int n = SSL_read(c.tls, buf, sizeof buf);
     if (n > 0) {
-      to_backend(c, std::string(buf, static_cast<std::size_t>(n)));
+      to_backend(c, std::string_view(buf, static_cast<std::size_t>(n)));
       continue;
     }
     int err = SSL_get_error(c.tls, n);
@@ -465,7 +478,7 @@ void LegacyListener::handshake_done(Conn& c) {
 void LegacyListener::connect_backend(Conn& c) {
   c.state = Conn::State::BackendConnect;
   ++backend_connects_;
-  c.bfd = ::socket(backend_addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  c.bfd = move_high(::socket(backend_addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(c.bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (c.bfd < 0 ||
@@ -505,7 +518,7 @@ void LegacyListener::backend_connected(Conn& c) {
   update_interest(c);
 }
 
-void LegacyListener::to_backend(Conn& c, std::string plain) {
+void LegacyListener::to_backend(Conn& c, std::string_view plain) {
   if (c.state != Conn::State::Relay) {
     c.plain_pending += plain;
     return;
@@ -519,7 +532,13 @@ void LegacyListener::to_backend(Conn& c, std::string plain) {
   }
 }
 
-void LegacyListener::to_client(Conn& c, std::string plain) {
+void LegacyListener::to_client(Conn& c, std::string_view plain) {
+  if (c.filter.done()) {  // past the first features: no copy
+    relayed_down_ += plain.size();
+    SSL_write(c.tls, plain.data(), static_cast<int>(plain.size()));
+    drain_bio(c.tls, c.out_client);
+    return;
+  }
   std::string out = c.filter.feed(plain);
   if (out.empty()) return;
   relayed_down_ += out.size();
@@ -577,11 +596,11 @@ void LegacyListener::backend_input(Conn& c) {
           c.state = Conn::State::Relay;
           std::string pending = std::move(c.plain_pending);
           c.plain_pending.clear();
-          to_backend(c, std::move(pending));
+          to_backend(c, pending);
           // Prosody may already have sent application data in the same read.
           char pbuf[kReadChunk];
           int m;
-          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string(pbuf, static_cast<std::size_t>(m)));
+          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string_view(pbuf, static_cast<std::size_t>(m)));
         } else {
           int err = SSL_get_error(c.btls, rc);
           if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
@@ -597,10 +616,10 @@ void LegacyListener::backend_input(Conn& c) {
           BIO_write(SSL_get_rbio(c.btls), data.data(), static_cast<int>(data.size()));
           char pbuf[kReadChunk];
           int m;
-          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string(pbuf, static_cast<std::size_t>(m)));
+          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string_view(pbuf, static_cast<std::size_t>(m)));
           drain_bio(c.btls, c.out_backend);
         } else {
-          to_client(c, std::string(data));
+          to_client(c, data);
         }
         break;
       default:

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -59,8 +60,8 @@ class LegacyListener {
   void handshake_done(Conn& c);
   void connect_backend(Conn& c);
   void backend_connected(Conn& c);
-  void to_backend(Conn& c, std::string plain);
-  void to_client(Conn& c, std::string plain);
+  void to_backend(Conn& c, std::string_view plain);
+  void to_client(Conn& c, std::string_view plain);
   void drain_bio(SSL* ssl, std::string& out);
   void stream_error(Conn& c, Cause cause, const char* condition, const std::string& text);
   void flush(Conn& c);

@@ -207,3 +207,22 @@ def test_legacy_tls_backend_down_is_remote_connection_failed():
         text = got.decode(errors="replace")
         assert "<remote-connection-failed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in text, text
         s.pushgate.wait_log(r"event=legacy_tls_backend_down")
+
+
+def test_legacy_tls_thousands_of_connections_do_not_break_the_component_session():
+    """Regression: libstrophe waits with select(); when relayed connections took the low
+    descriptors, the component's next socket landed past FD_SETSIZE and aborted pushgate."""
+    with LegacyStack() as s:
+        idle = []
+        for _ in range(1100):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(STREAM.encode())
+            idle.append(c)
+        s.prosody.stop()
+        s.prosody.start()  # the component reconnects with a new socket
+        s.pushgate.wait_log(r"event=component_connected", count=2, timeout=20)
+        assert s.pushgate.proc.poll() is None, s.pushgate.log()[-2000:]
+        got = s.raw(STREAM + STARTTLS)
+        assert "<proceed" in got, got
+        for c in idle:
+            c.close()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmark of the legacy TLS listener against stunnel (BENCHMARKS.md). About 1.5 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash deploy/install-deps.sh
+command -v stunnel >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q stunnel4 >/dev/null
+[ -f build-bench/build.ninja ] || meson setup build-bench --buildtype=release >/dev/null
+ninja -C build-bench pushgate >/dev/null
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${ec[@]}" -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
+openssl req "${ec[@]}" -keyout "$dir/server.key" -out "$dir/server.csr" -subj /CN=localhost 2>/dev/null
+echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > "$dir/san.ext"
+openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
+  -days 1 -extfile "$dir/san.ext" 2>/dev/null
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(stunnel -version 2>&1 | grep -m1 '^stunnel')"
+/usr/bin/python3 tests/bench/legacy_tls.py build-bench/pushgate "$dir/server.pem" "$dir/server.key" "$dir/ca.pem"
