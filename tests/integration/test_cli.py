@@ -124,3 +124,21 @@ def test_prosody_snippet_passes_prosodyctl_check_config():
         assert "pushgate.cfg.lua" in r.stdout and "All checks passed" in r.stdout
     finally:
         w.cleanup()
+
+
+def test_prosody_legacy_tls_snippets_pass_prosodyctl_check_config():
+    import shutil
+    for name in ("legacy-tls-plain.cfg.lua", "legacy-tls-starttls.cfg.lua"):
+        w = WorkDir()
+        try:
+            p = Prosody(w)
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            dst = os.path.join(p.dir, name)
+            shutil.copyfile(os.path.join(root, "prosody-config", name), dst)
+            os.chmod(dst, 0o644)
+            with open(p.config, "a") as f:
+                f.write(f'\nInclude "{dst}"\n')
+            r = p.prosodyctl("check", "config", check=False)
+            assert r.returncode == 0 and "All checks passed" in r.stdout, (name, r.stdout + r.stderr)
+        finally:
+            w.cleanup()

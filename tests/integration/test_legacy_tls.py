@@ -17,7 +17,7 @@ STARTTLS = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 class LegacyStack:
     """Prosody (plain c2s on loopback, or STARTTLS required) + pushgate with [legacy_tls]."""
 
-    def __init__(self, mode="plain", extra=""):
+    def __init__(self, mode="plain", extra="", backend_port=None):
         self.mode = mode
         self.workdir = WorkDir()
         self.pki = TestPki(self.workdir)
@@ -26,7 +26,7 @@ class LegacyStack:
         self.prosody.register("bob", "bobpw")
         self.prosody.start()
         self.port = free_port()
-        legacy = (f'\n[legacy_tls]\nlisten = "127.0.0.1:{self.port}"\nbackend = "127.0.0.1:{self.prosody.c2s_port}"\n'
+        legacy = (f'\n[legacy_tls]\nlisten = "127.0.0.1:{self.port}"\nbackend = "127.0.0.1:{backend_port or self.prosody.c2s_port}"\n'
                   f'backend_mode = "{mode}"\ncert_file = "{self.pki.cert}"\nkey_file = "{self.pki.key}"\n{extra}\n')
         self.pushgate = Pushgate(self.workdir, self.prosody, extra=legacy)
         self.pushgate.start()
@@ -226,3 +226,38 @@ def test_legacy_tls_thousands_of_connections_do_not_break_the_component_session(
         assert "<proceed" in got, got
         for c in idle:
             c.close()
+
+
+def starttls_client(stack):
+    """A client that does STARTTLS by hand (TLS 1.2+) and returns the TLS socket."""
+    raw = socket.create_connection(("127.0.0.1", stack.port), timeout=5)
+    raw.sendall((STREAM + STARTTLS).encode())
+    buf = b""
+    while b"<proceed" not in buf:
+        buf += raw.recv(4096)
+    return ssl.create_default_context(cafile=stack.pki.ca).wrap_socket(raw, server_hostname="localhost")
+
+
+def test_legacy_tls_proxy_header_v1_and_v2_reach_the_backend_before_the_stream():
+    for version in ("v1", "v2"):
+        backend = socket.socket()
+        backend.bind(("127.0.0.1", 0))
+        backend.listen(1)
+        with LegacyStack(extra=f'proxy_protocol = "{version}"', backend_port=backend.getsockname()[1]) as s:
+            tls = starttls_client(s)
+            tls.sendall(STREAM.encode())
+            conn, _ = backend.accept()
+            conn.settimeout(5)
+            got = b""
+            while STREAM.encode() not in got:
+                got += conn.recv(4096)
+            client_port = tls.getsockname()[1]
+            if version == "v1":
+                assert got.startswith(f"PROXY TCP4 127.0.0.1 127.0.0.1 {client_port} {s.port}\r\n".encode()), got
+            else:
+                assert got[:12] == b"\r\n\r\n\x00\r\nQUIT\n" and got[12:14] == b"\x21\x11", got
+                assert int.from_bytes(got[24:26], "big") == client_port and int.from_bytes(got[26:28], "big") == s.port
+                assert got[28:] == STREAM.encode(), got
+            conn.close()
+            tls.close()
+        backend.close()
