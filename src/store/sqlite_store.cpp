@@ -1,0 +1,178 @@
+// The SQLite registration store.
+#include <sqlite3.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "common/keys.hpp"
+#include "store/registration_store.hpp"
+
+namespace pushgate {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+std::string random_id(std::size_t bytes) {
+  unsigned char buf[32];
+  if (RAND_bytes(buf, static_cast<int>(bytes)) != 1) throw StoreError("the CSPRNG failed (OpenSSL RAND_bytes)");
+  return base64url(buf, bytes);
+}
+
+// sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
+std::string device_hash(const DeviceKey& k) {
+  std::string in = k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc;
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(in.data(), in.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(stmt_); }
+  std::string text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStore final : public RegistrationStore {
+ public:
+  explicit SqliteStore(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw StoreError("[store] path " + path + " cannot be opened: " + why +
+                       "; the directory must exist and be writable by the pushgate user");
+    }
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA busy_timeout=2000");
+    exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int version = 0;
+    {
+      Statement s(db_, "SELECT version FROM schema_version");
+      if (s.step() == SQLITE_ROW) version = static_cast<int>(s.integer(0));
+    }
+    if (version > kSchemaVersion) {
+      throw StoreError("[store] " + path + " has schema version " + std::to_string(version) +
+                       ", newer than this pushgate understands (" + std::to_string(kSchemaVersion) + "): upgrade pushgate");
+    }
+    if (version < 1) {
+      // Migration 1: the registrations table.
+      exec("BEGIN");
+      exec("CREATE TABLE registrations (device_hash TEXT PRIMARY KEY, domain TEXT NOT NULL, app TEXT NOT NULL, "
+           "token TEXT NOT NULL, node TEXT NOT NULL, secret TEXT NOT NULL, updated_ms INTEGER NOT NULL)");
+      exec("CREATE UNIQUE INDEX registrations_by_node ON registrations (domain, node)");
+      exec("DELETE FROM schema_version");
+      exec("INSERT INTO schema_version (version) VALUES (1)");
+      exec("COMMIT");
+    }
+    find_ = std::make_unique<Statement>(
+        db_, "SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE domain = ?1 AND node = ?2");
+  }
+  ~SqliteStore() override {
+    find_.reset();
+    sqlite3_close(db_);
+  }
+
+  Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token,
+                      std::int64_t now_ms) override {
+    std::string hash = device_hash(key);
+    {
+      Statement s(db_, "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4 WHERE device_hash = ?1 "
+                       "RETURNING node, secret, domain, app, token, updated_ms");
+      s.bind(1, hash).bind(2, app).bind(3, token).bind(4, now_ms);
+      if (s.step() == SQLITE_ROW) return row(s);
+    }
+    Registration r{random_id(12), random_id(16), key.domain, app, token, now_ms};
+    Statement s(db_, "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s.bind(1, hash).bind(2, r.domain).bind(3, app).bind(4, token).bind(5, r.node).bind(6, r.secret).bind(7, now_ms);
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+    return r;
+  }
+
+  bool remove(const DeviceKey& key) override {
+    Statement s(db_, "DELETE FROM registrations WHERE device_hash = ?1");
+    s.bind(1, device_hash(key));
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+    return sqlite3_changes(db_) > 0;
+  }
+
+  std::optional<Registration> find(const std::string& domain, const std::string& node) override {
+    find_->reset();
+    find_->bind(1, domain).bind(2, node);
+    int rc = find_->step();
+    if (rc == SQLITE_ROW) return row(*find_);
+    if (rc != SQLITE_DONE) throw StoreError(std::string("SQLite lookup: ") + sqlite3_errmsg(db_));
+    return std::nullopt;
+  }
+
+  bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) override {
+    Statement s(db_, "DELETE FROM registrations WHERE domain = ?1 AND node = ?2 AND updated_ms <= ?3");
+    s.bind(1, domain).bind(2, node).bind(3, failed_ms);
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+    return sqlite3_changes(db_) > 0;
+  }
+
+  std::uint64_t count() override {
+    Statement s(db_, "SELECT COUNT(*) FROM registrations");
+    return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+  }
+
+ private:
+  static Registration row(Statement& s) {
+    return Registration{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5)};
+  }
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string why = err ? err : "unknown";
+      sqlite3_free(err);
+      throw StoreError(std::string("SQLite: ") + why);
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statement> find_;
+};
+
+}  // namespace
+
+std::unique_ptr<RegistrationStore> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace pushgate

@@ -1,0 +1,91 @@
+// Tests for src/store/sqlite_store.cpp: registrations survive a reopen, keep their node and
+// secret, are looked up per domain, and die only if not re-registered since.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/registration_store.hpp"
+
+using namespace pushgate;
+
+namespace {
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/pushgate-store-XXXXXX";
+    path = mkdtemp(t);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+const DeviceKey kPhone{"example.org", "alice@example.org", "phone-1", ""};
+}  // namespace
+
+TEST_CASE("a registration gets a random node and secret, survives a reopen, and keeps them on re-registration") {
+  TempDir d;
+  std::string db = d.path + "/pushgate.db";
+  Registration first;
+  {
+    auto s = open_sqlite_store(db);
+    first = s->upsert(kPhone, "android", "token-A", 1000);
+    CHECK(first.node.size() >= 16);    // 12 random bytes, base64url
+    CHECK(first.secret.size() >= 21);  // 16 random bytes
+    CHECK(first.node != first.secret);
+    auto other = s->upsert(DeviceKey{"example.org", "alice@example.org", "phone-2", ""}, "android", "token-B", 1000);
+    CHECK(other.node != first.node);
+    CHECK(s->count() == 2);
+  }
+  auto s = open_sqlite_store(db);
+  auto found = s->find("example.org", first.node);
+  REQUIRE(found);
+  CHECK(found->token == "token-A");
+  CHECK(found->secret == first.secret);
+  auto again = s->upsert(kPhone, "android", "token-C", 2000);
+  CHECK(again.node == first.node);
+  CHECK(again.secret == first.secret);
+  CHECK(s->find("example.org", first.node)->token == "token-C");
+}
+
+TEST_CASE("another server cannot use a node it did not register") {
+  TempDir d;
+  auto s = open_sqlite_store(d.path + "/p.db");
+  auto r = s->upsert(kPhone, "ios", "tok", 1);
+  CHECK(s->find("example.org", r.node));
+  CHECK_FALSE(s->find("evil.example", r.node));
+  CHECK_FALSE(s->find("example.org", "no-such-node"));
+}
+
+TEST_CASE("a dead token removes the registration unless the device re-registered after the failure") {
+  TempDir d;
+  auto s = open_sqlite_store(d.path + "/p.db");
+  auto r = s->upsert(kPhone, "ios", "old", 1000);
+  s->upsert(kPhone, "ios", "new", 3000);           // re-registered at 3000
+  CHECK_FALSE(s->remove_dead("example.org", r.node, 2000));  // APNs says dead since 2000: too old
+  CHECK(s->find("example.org", r.node));
+  CHECK(s->remove_dead("example.org", r.node, 4000));
+  CHECK_FALSE(s->find("example.org", r.node));
+  CHECK_FALSE(s->remove(kPhone));
+}
+
+TEST_CASE("the store never holds the JID, and names an unusable path") {
+  TempDir d;
+  std::string db = d.path + "/p.db";
+  {
+    auto s = open_sqlite_store(db);
+    s->upsert(kPhone, "ios", "tok", 1);
+  }
+  std::ifstream in(db, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ifstream wal(db + "-wal", std::ios::binary);
+  bytes.append((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>());
+  CHECK(bytes.find("alice@example.org") == std::string::npos);
+  CHECK(bytes.find("phone-1") == std::string::npos);
+  try {
+    open_sqlite_store("/nonexistent-dir/p.db");
+    FAIL("opened a database in a directory that does not exist");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()).find("/nonexistent-dir/p.db") != std::string::npos);
+  }
+}
