@@ -18,6 +18,7 @@
 #include "pushgate_version.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
+#include "store/registration_store.hpp"
 #include "xmpp/component_session.hpp"
 
 namespace {
@@ -66,6 +67,12 @@ int run_daemon(const Config& config) {
   EventLoop loop;
   ProviderSet providers = make_providers(loop, config);
   Dispatcher dispatcher(config, std::move(providers.providers));
+  std::unique_ptr<RegistrationStore> store;
+  if (!config.store.path.empty()) {
+    store = open_sqlite_store(config.store.path);
+    dispatcher.set_store(store.get());
+    log::info("store_open", {{"path", config.store.path}, {"registrations", std::to_string(store->count())}});
+  }
   xmpp::ComponentSession session(loop, config.component, dispatcher);
   std::unique_ptr<legacy::LegacyListener> legacy_tls;
   if (config.legacy_tls.enabled) {

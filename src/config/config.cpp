@@ -355,8 +355,11 @@ void read_store(const toml::table& root, Config& cfg) {
   TableReader r(*t, "[store]", cfg.source);
   if (auto v = r.str("path")) cfg.store.path = *v;
   if (auto v = r.str("url")) cfg.store.url = *v;
-  r.finish();
-  cfg.warnings.push_back("[store] is configured, but this version keeps no registrations yet (token-as-node only)");
+  r.finish();  // typos first: a misspelt key explains a missing one
+  if (!cfg.store.url.empty()) {
+    r.fail("url", "PostgreSQL is not available in this version; use path = \"/var/lib/pushgate/pushgate.db\" (SQLite)");
+  }
+  if (cfg.store.path.empty()) r.fail("path", "is required: the SQLite database file, e.g. \"/var/lib/pushgate/pushgate.db\"");
 }
 
 bool is_host_port(const std::string& v) {

@@ -96,7 +96,10 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
     if (v.provider_token_expired) signer_->expired(epoch_now());
     if (!v.retry) {
       Outcome o{v.kind, v.reason};
-      if (v.timestamp_ms) o.reason += " (since " + std::to_string(*v.timestamp_ms) + " ms)";
+      if (v.timestamp_ms) {
+        o.reason += " (since " + std::to_string(*v.timestamp_ms) + " ms)";
+        o.failed_at_ms = *v.timestamp_ms;
+      }
       finish(push, std::move(o));
       return;
     }

@@ -91,10 +91,64 @@ void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind ki
   done(outcome);
 }
 
+std::optional<std::string> Dispatcher::app_for_registration(const std::string& app_field,
+                                                            const std::string& service) const {
+  if (!app_field.empty()) {
+    for (const AppConfig& a : config_.apps) {
+      if (a.name == app_field) return a.name;
+    }
+    return std::nullopt;
+  }
+  ServiceKind want = service == "apns" ? ServiceKind::Apns : ServiceKind::Fcm;
+  for (const AppConfig& a : config_.apps) {
+    if (a.service == want) return a.name;
+  }
+  return config_.apps.empty() ? std::nullopt : std::optional<std::string>(config_.apps[0].name);
+}
+
 void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
   auto started = std::chrono::steady_clock::now();
-  // Refusals first: they cost nothing and must not be reported as a full queue.
-  auto resolved = resolve_token_as_node(request, config_.apps, authenticated);
+  // A registered node wins over token-as-node: it names the app and the real token.
+  std::optional<Registration> registration;
+  if (store_ != nullptr && !authenticated) {
+    try {
+      registration = store_->find(request.sender_domain, request.node);
+    } catch (const StoreError& e) {
+      finish(request, kNoApp, PushKind::Alert, Outcome{OutcomeKind::Retry, std::string("registration store: ") + e.what()},
+             started, false, done);
+      return;
+    }
+  }
+  std::variant<Resolved, Outcome> resolved = Outcome{};
+  if (registration) {
+    const std::string* secret = request.option("secret");
+    std::size_t index = config_.apps.size();
+    for (std::size_t i = 0; i < config_.apps.size(); ++i) {
+      if (config_.apps[i].name == registration->app) index = i;
+    }
+    PushKind kind = PushKind::Alert;
+    const std::string* type = request.option("type");
+    auto parsed = type != nullptr && !type->empty() ? parse_push_kind(*type) : std::optional<PushKind>(PushKind::Alert);
+    if (secret == nullptr || !constant_time_equal(*secret, registration->secret)) {
+      resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
+    } else if (index == config_.apps.size()) {
+      resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
+                                                         "', which is no longer configured"};
+    } else if (!parsed) {
+      resolved = Outcome{OutcomeKind::BadRequest, "unknown push type"};
+    } else {
+      kind = *parsed;
+      resolved = Resolved{index, kind};
+    }
+  } else {
+    resolved = resolve_token_as_node(request, config_.apps, authenticated);
+    // With registrations on, a node that is neither registered nor a device token with an
+    // app's secret is a registration that is gone: item-not-found lets Prosody forget it.
+    if (store_ != nullptr && !authenticated && std::holds_alternative<Outcome>(resolved) &&
+        std::get<Outcome>(resolved).kind == OutcomeKind::Forbidden) {
+      resolved = Outcome{OutcomeKind::UnknownNode, "no registration for this node"};
+    }
+  }
   if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
     finish(request, kNoApp, PushKind::Alert, *refused, started, false, done);
     return;
@@ -111,10 +165,27 @@ void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
   PushRequest summary;
   summary.node = request.node;
   summary.sender_domain = request.sender_domain;
+  std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count();
+  if (registration) request.node = registration->token;  // the provider gets the device's real token
   PushJob job{&app, r.kind, std::move(request)};
   providers_[r.app_index]->send(std::move(job), [this, index = r.app_index, kind = r.kind, summary = std::move(summary),
-                                                 started, done = std::move(done)](const Outcome& outcome) {
+                                                 started, dispatched_ms, registered = registration.has_value(),
+                                                 done = std::move(done)](const Outcome& outcome) {
     --in_flight_;
+    if (registered && outcome.kind == OutcomeKind::TokenDead && store_ != nullptr) {
+      // Dead since the provider's time (APNs 410), else since this push went out: a device
+      // that registered a new token after that keeps its registration.
+      std::int64_t since = outcome.failed_at_ms != 0 ? outcome.failed_at_ms : dispatched_ms;
+      try {
+        if (store_->remove_dead(summary.sender_domain, summary.node, since)) {
+          log::info("registration_removed", {{"node", log::redact(summary.node)}, {"from", summary.sender_domain},
+                                             {"reason", outcome.reason}});
+        }
+      } catch (const StoreError& e) {
+        log::error("store_error", {{"error", e.what()}});
+      }
+    }
     finish(summary, index, kind, outcome, started, true, done);
   });
 }

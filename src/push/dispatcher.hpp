@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "config/config.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
+#include "store/registration_store.hpp"
 
 namespace pushgate {
 
@@ -63,6 +65,13 @@ class Dispatcher {
   const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
   const Provider& provider(std::size_t app_index) const { return *providers_[app_index]; }
 
+  // Device registrations (ad-hoc commands); null: token-as-node only. Not owned.
+  void set_store(RegistrationStore* store) { store_ = store; }
+  RegistrationStore* store() const { return store_; }
+  // The app a registration goes to: the form's `app` if configured, else the first app of
+  // `service` ("apns"/"fcm"), else the first app. Empty when `app_field` names no app.
+  std::optional<std::string> app_for_registration(const std::string& app_field, const std::string& service) const;
+
  private:
   static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
   // Logs the push, counts its outcome and answers the front door.
@@ -75,6 +84,7 @@ class Dispatcher {
   std::array<std::uint64_t, kOutcomeKinds> counts_{};
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
   std::vector<AppStats> stats_;
+  RegistrationStore* store_ = nullptr;
 };
 
 }  // namespace pushgate

@@ -2,6 +2,7 @@
 // it to its own answer; `cancel` is reserved for a device that is really gone.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace pushgate {
@@ -11,6 +12,7 @@ enum class OutcomeKind { Delivered, Coalesced, TokenDead, UnknownNode, Forbidden
 struct Outcome {
   OutcomeKind kind = OutcomeKind::Retry;
   std::string reason;  // short, for logs and error text; never holds a token or secret
+  std::int64_t failed_at_ms = 0;  // TokenDead: when the provider says the token died (APNs 410), 0 = unknown
 };
 
 const char* to_string(OutcomeKind kind);

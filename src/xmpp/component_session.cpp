@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "xmpp/adhoc.hpp"
 #include "xmpp/publish_parser.hpp"
 #include "xmpp/stanza_pool.hpp"
 
@@ -336,6 +337,76 @@ void ComponentSession::send_raw(const std::string& xml) {
   if (conn_ && connected_) xmpp_send_raw(conn_.get(), xml.data(), xml.size());
 }
 
+void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id) {
+  auto parsed = parse_adhoc_command(command);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, *error));
+    return;
+  }
+  AdhocCommand& c = std::get<AdhocCommand>(parsed);
+  std::string sessionid = c.sessionid;
+  if (sessionid.empty()) {
+    std::uniform_int_distribution<std::uint64_t> d;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(d(rng_)));
+    sessionid = buf;
+  }
+  if (c.action == "cancel") {
+    send_raw(iq_result_xml(config_.jid, from, id,
+                           "<command xmlns='http://jabber.org/protocol/commands' node='" + c.node + "' sessionid='" +
+                               sessionid + "' status='canceled'/>"));
+    return;
+  }
+  RegistrationStore* store = dispatcher_.store();
+  if (store == nullptr) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"cancel", "service-unavailable"},
+                          "device registration is off: the push service has no [store]"));
+    return;
+  }
+  // The user is the IQ's sender, as Prosody stamped it: user@domain/resource.
+  auto at = from.find('@');
+  auto slash = from.find('/');
+  std::string bare = from.substr(0, slash);
+  if (at == std::string::npos || at > slash) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "commands must come from a user"));
+    return;
+  }
+  DeviceKey key{bare.substr(at + 1), bare, c.fields["device-id"], c.fields["muc"]};
+  if (key.device_id.empty()) key.device_id = c.fields["android-id"];
+  if (key.device_id.empty()) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "field device-id is required"));
+    return;
+  }
+  try {
+    if (c.registers()) {
+      const std::string& token = c.fields["token"];
+      if (token.empty()) {
+        send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "field token is required"));
+        return;
+      }
+      auto app = dispatcher_.app_for_registration(c.fields["app"], c.service());
+      if (!app) {
+        send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "unknown app"));
+        return;
+      }
+      std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count();
+      Registration r = store->upsert(key, *app, token, now_ms);
+      log::info("device_registered", {{"from", key.domain}, {"app", *app}, {"node", log::redact(r.node)},
+                                      {"token", log::redact(token)}});
+      send_raw(iq_result_xml(config_.jid, from, id,
+                             adhoc_completed_xml(c.node, sessionid, {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}})));
+    } else {
+      bool removed = store->remove(key);
+      log::info("device_unregistered", {{"from", key.domain}, {"found", removed ? "yes" : "no"}});
+      send_raw(iq_result_xml(config_.jid, from, id, adhoc_completed_xml(c.node, sessionid, {})));
+    }
+  } catch (const StoreError& e) {
+    log::error("store_error", {{"error", e.what()}});
+    send_raw(iq_reply_xml(config_.jid, from, id, {"wait", "internal-server-error"}, "registration store unavailable"));
+  }
+}
+
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
   const char* type_c = xmpp_stanza_get_type(iq);
   std::string type = type_c ? type_c : "";
@@ -366,7 +437,13 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id);
     send(reply.get());
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
-    send_raw(iq_result_xml(config_.jid, from, id, "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>"));
+    if (attr(first, "node") == kNsCommands) {
+      send_raw(iq_result_xml(config_.jid, from, id, adhoc_items_xml(config_.jid)));
+    } else {
+      send_raw(iq_result_xml(config_.jid, from, id, "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>"));
+    }
+  } else if (type == "set" && is_child("command", kNsCommands)) {
+    handle_command(first, from, id);
   } else if (type == "get" && is_child("ping", kNsPing)) {
     send_raw(iq_reply_xml(config_.jid, from, id, {"", ""}));
   } else if (is_publish(iq)) {

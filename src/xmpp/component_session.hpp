@@ -57,6 +57,8 @@ class ComponentSession final : public IoSource {
   void describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const;
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
+  // XEP-0050 device registration (p2's commands), answered in one step.
+  void handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id);
   void send(xmpp_stanza_t* stanza);
   void send_raw(const std::string& xml);  // one complete stanza as XML text
   void send_ping();

@@ -107,7 +107,7 @@ StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const
   xmpp_stanza_set_attribute(identity.get(), "category", "pubsub");
   xmpp_stanza_set_attribute(identity.get(), "type", "push");
   xmpp_stanza_set_attribute(identity.get(), "name", "pushgate");
-  for (const char* feature : {kNsDiscoInfo, kNsPush, kNsPing}) {
+  for (const char* feature : {kNsDiscoInfo, kNsPush, kNsPing, "http://jabber.org/protocol/commands"}) {
     StanzaPtr f = new_child(ctx, query.get(), "feature", nullptr);
     xmpp_stanza_set_attribute(f.get(), "var", feature);
   }

@@ -7,6 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "../push/test_config.hpp"
+#include "store/registration_store.hpp"
+
+#include <filesystem>
+#include <stdlib.h>
 
 using namespace pushgate;
 
@@ -109,4 +113,32 @@ TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, esca
     CHECK(line.find(' ') != std::string::npos);
   }
   CHECK(lines > 50);
+}
+
+TEST_CASE("dispatcher: a registered node sends the real token, a dead token removes the registration") {
+  Fixture f;
+  char tmpl[] = "/tmp/pushgate-disp-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  auto store = open_sqlite_store(dir + "/p.db");
+  f.dispatcher->set_store(store.get());
+  Registration r = store->upsert(DeviceKey{"example.org", "alice@example.org", "d1", ""}, "android", "REAL-TOKEN", 1);
+  PushRequest p;
+  p.node = r.node;
+  p.sender_domain = "example.org";
+  p.options = {{"secret", r.secret}};
+  std::vector<Outcome> got;
+  f.dispatcher->dispatch(p, [&](const Outcome& o) { got.push_back(o); });
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].kind == OutcomeKind::Delivered);
+  PushRequest other = p;
+  other.sender_domain = "evil.example";  // another server cannot use the node
+  f.dispatcher->dispatch(other, [&](const Outcome& o) { got.push_back(o); });
+  CHECK(got[1].kind == OutcomeKind::UnknownNode);
+  f.android = {OutcomeKind::TokenDead, "UNREGISTERED"};
+  f.dispatcher->dispatch(p, [&](const Outcome& o) { got.push_back(o); });
+  CHECK(got[2].kind == OutcomeKind::TokenDead);
+  CHECK_FALSE(store->find("example.org", r.node));  // removed
+  f.dispatcher->dispatch(p, [&](const Outcome& o) { got.push_back(o); });
+  CHECK(got[3].kind == OutcomeKind::UnknownNode);  // and Prosody hears item-not-found next time
+  std::filesystem::remove_all(dir);
 }

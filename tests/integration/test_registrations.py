@@ -1,0 +1,90 @@
+"""prosody_registration_* : p2-style ad-hoc registration (XEP-0050) from a real client through
+real Prosody, then pushes to the registered node, across a pushgate restart."""
+
+import re
+import xml.etree.ElementTree as ET
+
+from harness import Stack, device_token, wait_for
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+
+
+def command(service_jid, node, fields):
+    """An action that runs one ad-hoc command and returns (status, {var: value}) of its answer."""
+
+    async def action(client):
+        iq = client.make_iq_set(ito=service_jid)
+        cmd = ET.Element(f"{{{NS_COMMANDS}}}command", {"node": node, "action": "execute"})
+        x = ET.SubElement(cmd, "{jabber:x:data}x", {"type": "submit"})
+        for var, value in fields.items():
+            f = ET.SubElement(x, "{jabber:x:data}field", {"var": var})
+            ET.SubElement(f, "{jabber:x:data}value").text = value
+        iq.xml.append(cmd)
+        resp = await iq.send(timeout=10)
+        c = resp.xml.find(f"{{{NS_COMMANDS}}}command")
+        out = {f.get("var"): f.findtext("{jabber:x:data}value") for f in c.iter("{jabber:x:data}field")}
+        return c.get("status"), out
+    return action
+
+
+class RegStack(Stack):
+    def __init__(self):
+        super().__init__(start_pushgate=False)
+        self.db = self.workdir.file("pushgate.db")
+        from harness import Pushgate
+        self.pushgate = Pushgate(self.workdir, self.prosody, extra=f'\n[store]\npath = "{self.db}"\n')
+        self.pushgate.start()
+
+    def run_command(self, node, **fields):
+        return self.as_alice(command(self.prosody.component_jid, node, fields))
+
+    def restart_pushgate(self):
+        assert self.pushgate.stop() == 0
+        self.pushgate.start()
+
+
+def test_prosody_registration_register_enable_push_restart_reregister_unregister():
+    with RegStack() as s:
+        token = device_token()
+        status, form = s.run_command("register-push-fcm", token=token, **{"device-id": "phone-1"})
+        assert status == "completed" and form["jid"] == s.prosody.component_jid, form
+        node, secret = form["node"], form["secret"]
+        assert len(node) >= 16 and len(secret) >= 21 and token not in (node, secret)
+        s.enable(node, secret=secret)
+        s.message_alice()
+        rec = s.pushgate.wait_records(1)[0]
+        assert rec["token"] == "…" + token[-6:], rec  # the provider got the real device token, not the node
+        # Registrations survive a restart.
+        s.restart_pushgate()
+        s.message_alice()
+        recs = s.pushgate.wait_records(2)
+        assert recs[1]["token"] == "…" + token[-6:], recs
+        # Re-registering the same device keeps node and secret, and uses the new token.
+        new_token = device_token()
+        status, again = s.run_command("register-push-fcm", token=new_token, **{"device-id": "phone-1"})
+        assert (again["node"], again["secret"]) == (node, secret), again
+        s.message_alice()
+        recs = s.pushgate.wait_records(3)
+        assert recs[2]["token"] == "…" + new_token[-6:], recs
+        # Unregistered: the next publish is cancel/item-not-found, so Prosody forgets the node.
+        status, _ = s.run_command("unregister-push-fcm", **{"device-id": "phone-1"})
+        assert status == "completed"
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+                 "Prosody logging cancel:item-not-found")
+        assert token not in s.pushgate.log() and new_token not in s.pushgate.log() and secret not in s.pushgate.log()
+
+
+def test_prosody_registration_refuses_incomplete_forms_and_wrong_secrets():
+    import slixmpp.exceptions
+    with RegStack() as s:
+        try:
+            s.run_command("register-push-apns", **{"device-id": "x"})
+            raise AssertionError("a registration without a token was accepted")
+        except slixmpp.exceptions.IqError as e:
+            assert e.condition == "bad-request", e
+        status, form = s.run_command("register-push-apns", token=device_token(), **{"device-id": "tablet"})
+        s.enable(form["node"], secret="not-the-secret")
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret for this registered node", s.prosody.log()),
+                 10, "Prosody logging auth:forbidden")
