@@ -67,6 +67,9 @@ int run_daemon(const Config& config) {
   EventLoop loop;
   ProviderSet providers = make_providers(loop, config);
   Dispatcher dispatcher(config, std::move(providers.providers));
+  dispatcher.set_scheduler([&loop](std::chrono::milliseconds delay, std::function<void()> fn) {
+    loop.call_after(delay, std::move(fn));
+  });
   std::unique_ptr<RegistrationStore> store;
   if (!config.store.path.empty()) {
     store = open_sqlite_store(config.store.path);

@@ -131,6 +131,10 @@ std::string metrics_text(const Observed& o) {
   for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
     w.sample("pushgate_app_consecutive_failures", {{"app", cfg.apps[i].name}}, d.app_stats()[i].consecutive_failures);
   }
+  w.family("pushgate_pushes_coalesced_total", "counter", "Pushes answered Coalesced by the throttle (a trailing push follows).");
+  w.sample("pushgate_pushes_coalesced_total", {}, d.coalesced());
+  w.family("pushgate_dead_token_hits_total", "counter", "Token-as-node pushes answered TokenDead from the dead-token list.");
+  w.sample("pushgate_dead_token_hits_total", {}, d.dead_token_hits());
   w.family("pushgate_queue_depth", "gauge", "Pushes in flight (dispatched, not yet answered).");
   w.sample("pushgate_queue_depth", {}, static_cast<std::uint64_t>(d.in_flight()));
   w.family("pushgate_queue_capacity", "gauge", "Pushes in flight at most ([push] queue_size).");

@@ -107,6 +107,20 @@ std::optional<std::string> Dispatcher::app_for_registration(const std::string& a
 }
 
 void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
+  dispatch_impl(std::move(request), std::move(done), authenticated, false);
+}
+
+void Dispatcher::fire_trailing(const std::string& key) {
+  auto it = throttles_.find(key);
+  if (it == throttles_.end() || !it->second.trailing) return;
+  it->second.trailing = false;
+  it->second.last_sent = std::chrono::steady_clock::now();
+  PushRequest latest = std::move(it->second.latest);
+  // Nobody waits for the trailing push: its outcome is logged and counted like any other.
+  dispatch_impl(std::move(latest), [](const Outcome&) {}, false, true);
+}
+
+void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing) {
   auto started = std::chrono::steady_clock::now();
   // A registered node wins over token-as-node: it names the app and the real token.
   std::optional<Registration> registration;
@@ -155,6 +169,47 @@ void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
   }
   const Resolved& r = std::get<Resolved>(resolved);
   const AppConfig& app = config_.apps[r.app_index];
+  std::string dead_key;
+  if (!registration) {
+    // Token-as-node: a token the provider already called dead is not sent again for a day.
+    dead_key = app.name + '\0' + request.node;
+    auto it = dead_tokens_.find(dead_key);
+    if (it != dead_tokens_.end()) {
+      if (std::chrono::steady_clock::now() < it->second) {
+        ++dead_token_hits_;
+        finish(request, r.app_index, r.kind, Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"},
+               started, false, done);
+        return;
+      }
+      dead_tokens_.erase(it);
+    }
+  }
+  // Throttle bursts of messages to one device (Prosody publishes once per message): calls are
+  // never delayed; the local API (an operator testing a device) is not throttled.
+  if (!trailing && !authenticated && scheduler_ && r.kind != PushKind::Voip && app.throttle_ms > 0) {
+    std::string key = app.name + '\0' + to_string(r.kind) + '\0' + request.sender_domain + '\0' + request.node;
+    auto window = std::chrono::milliseconds(app.throttle_ms);
+    if (throttles_.size() > 10000) {
+      for (auto it = throttles_.begin(); it != throttles_.end();) {
+        it = !it->second.trailing && started - it->second.last_sent > window ? throttles_.erase(it) : std::next(it);
+      }
+    }
+    Throttle& t = throttles_[key];
+    if (t.last_sent.time_since_epoch().count() != 0 && started < t.last_sent + window) {
+      ++coalesced_;
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(t.last_sent + window - started);
+      t.latest = request;
+      if (!t.trailing) {
+        t.trailing = true;
+        scheduler_(wait, [this, key] { fire_trailing(key); });
+      }
+      finish(request, r.app_index, r.kind,
+             Outcome{OutcomeKind::Coalesced, "a trailing push follows in " + std::to_string(wait.count()) + " ms"}, started,
+             false, done);
+      return;
+    }
+    t.last_sent = started;
+  }
   if (in_flight_ >= config_.push.queue_size) {
     Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"};
     finish(request, r.app_index, r.kind, full, started, false, done);
@@ -171,8 +226,12 @@ void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
   PushJob job{&app, r.kind, std::move(request)};
   providers_[r.app_index]->send(std::move(job), [this, index = r.app_index, kind = r.kind, summary = std::move(summary),
                                                  started, dispatched_ms, registered = registration.has_value(),
-                                                 done = std::move(done)](const Outcome& outcome) {
+                                                 dead_key = std::move(dead_key), done = std::move(done)](const Outcome& outcome) {
     --in_flight_;
+    if (!registered && outcome.kind == OutcomeKind::TokenDead && !dead_key.empty()) {
+      if (dead_tokens_.size() >= kMaxDeadTokens) dead_tokens_.clear();  // crude bound: forget all, never grow
+      dead_tokens_[dead_key] = std::chrono::steady_clock::now() + kDeadTokenTtl;
+    }
     if (registered && outcome.kind == OutcomeKind::TokenDead && store_ != nullptr) {
       // Dead since the provider's time (APNs 410), else since this push went out: a device
       // that registered a new token after that keeps its registration.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -65,6 +66,11 @@ class Dispatcher {
   const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
   const Provider& provider(std::size_t app_index) const { return *providers_[app_index]; }
 
+  // Runs fn after a delay on the loop thread (EventLoop::call_after); without one, no throttling.
+  using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
+  void set_scheduler(Scheduler s) { scheduler_ = std::move(s); }
+  std::uint64_t coalesced() const { return coalesced_; }
+
   // Device registrations (ad-hoc commands); null: token-as-node only. Not owned.
   void set_store(RegistrationStore* store) { store_ = store; }
   RegistrationStore* store() const { return store_; }
@@ -74,6 +80,18 @@ class Dispatcher {
 
  private:
   static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
+  void dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing);
+  void fire_trailing(const std::string& key);
+  // Trailing-edge throttle per (app, kind, target): the first push goes at once; pushes
+  // within the app's throttle_ms are answered Coalesced and the latest goes when it ends.
+  struct Throttle {
+    std::chrono::steady_clock::time_point last_sent{};
+    bool trailing = false;
+    PushRequest latest;
+  };
+  std::unordered_map<std::string, Throttle> throttles_;
+  Scheduler scheduler_;
+  std::uint64_t coalesced_ = 0;
   // Logs the push, counts its outcome and answers the front door.
   void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
               std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done);
@@ -85,6 +103,15 @@ class Dispatcher {
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
   std::vector<AppStats> stats_;
   RegistrationStore* store_ = nullptr;
+  // Token-as-node tokens a provider called dead, per app: answered TokenDead without asking
+  // the provider again until the entry expires (kDeadTokenTtl). Bounded by kMaxDeadTokens.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> dead_tokens_;
+  std::uint64_t dead_token_hits_ = 0;
+
+ public:
+  static constexpr std::chrono::hours kDeadTokenTtl{24};
+  static constexpr std::size_t kMaxDeadTokens = 100000;
+  std::uint64_t dead_token_hits() const { return dead_token_hits_; }
 };
 
 }  // namespace pushgate

@@ -110,3 +110,25 @@ TEST_CASE("the dispatcher answers each push exactly once and bounds what is in f
   CHECK(d.count(OutcomeKind::QueueFull) == 1);
   CHECK(d.count(OutcomeKind::Forbidden) == 1);
 }
+
+TEST_CASE("token-as-node: a token the provider called dead is answered TokenDead without asking it again") {
+  Config cfg = test::two_app_config();
+  struct Counting final : Provider {
+    int calls = 0;
+    void send(PushJob, Completion done) override {
+      ++calls;
+      done(Outcome{OutcomeKind::TokenDead, "Unregistered"});
+    }
+  };
+  auto provider = std::make_unique<Counting>();
+  Counting* counting = provider.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(provider));
+  providers.push_back(std::make_unique<Counting>());
+  Dispatcher d(cfg, std::move(providers));
+  std::vector<OutcomeKind> got;
+  for (int i = 0; i < 3; ++i) d.dispatch(request({{"secret", "ios-secret"}}), [&](const Outcome& o) { got.push_back(o.kind); });
+  CHECK(got == std::vector<OutcomeKind>(3, OutcomeKind::TokenDead));
+  CHECK(counting->calls == 1);
+  CHECK(d.dead_token_hits() == 2);
+}
