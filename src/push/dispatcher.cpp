@@ -189,7 +189,10 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
   if (!trailing && !authenticated && scheduler_ && r.kind != PushKind::Voip && app.throttle_ms > 0) {
     std::string key = app.name + '\0' + to_string(r.kind) + '\0' + request.sender_domain + '\0' + request.node;
     auto window = std::chrono::milliseconds(app.throttle_ms);
-    if (throttles_.size() > 10000) {
+    // Entries whose window passed hold nothing: swept at most once a second, so many devices
+    // never make every push walk the whole map.
+    if (throttles_.size() > 10000 && started - last_sweep_ > std::chrono::seconds(1)) {
+      last_sweep_ = started;
       for (auto it = throttles_.begin(); it != throttles_.end();) {
         it = !it->second.trailing && started - it->second.last_sent > window ? throttles_.erase(it) : std::next(it);
       }

@@ -90,6 +90,7 @@ class Dispatcher {
     PushRequest latest;
   };
   std::unordered_map<std::string, Throttle> throttles_;
+  std::chrono::steady_clock::time_point last_sweep_{};
   Scheduler scheduler_;
   std::uint64_t coalesced_ = 0;
   // Logs the push, counts its outcome and answers the front door.

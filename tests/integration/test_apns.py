@@ -87,7 +87,7 @@ def test_prosody_apns_503_is_wait_after_retries_within_deadline():
 
 
 def test_prosody_apns_one_provider_token_serves_many_pushes():
-    with ApnsStack() as a:
+    with ApnsStack(app_extra="throttle_ms = 0") as a:  # every message its own push
         s = a.stack
         for _ in range(6):
             s.enable(device_token(), type="message")

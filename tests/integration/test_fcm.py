@@ -89,7 +89,7 @@ def test_prosody_fcm_quota_exceeded_once_is_retried_after_retry_after_and_delive
 
 
 def test_prosody_fcm_access_token_fetched_once_and_again_after_expiry_or_401():
-    with FcmStack(token_ttl=3) as f:
+    with FcmStack(token_ttl=3, app_extra="throttle_ms = 0") as f:  # every message its own push
         s = f.stack
         for _ in range(4):
             s.enable(device_token(), type="message")

@@ -132,3 +132,40 @@ TEST_CASE("token-as-node: a token the provider called dead is answered TokenDead
   CHECK(counting->calls == 1);
   CHECK(d.dead_token_hits() == 2);
 }
+
+TEST_CASE("throttle: pushes to one target within the window are Coalesced and the latest goes when it ends") {
+  Config cfg = test::two_app_config();
+  cfg.apps[0].throttle_ms = 1000;
+  struct Counting final : Provider {
+    std::vector<std::string> counts;
+    void send(PushJob job, Completion done) override {
+      counts.push_back(job.request.summary.count("message-count") ? job.request.summary.at("message-count") : "");
+      done(Outcome{OutcomeKind::Delivered, "ok"});
+    }
+  };
+  auto provider = std::make_unique<Counting>();
+  Counting* counting = provider.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(provider));
+  providers.push_back(std::make_unique<Counting>());
+  Dispatcher d(cfg, std::move(providers));
+  std::vector<std::function<void()>> timers;
+  d.set_scheduler([&](std::chrono::milliseconds, std::function<void()> fn) { timers.push_back(std::move(fn)); });
+  std::vector<OutcomeKind> got;
+  for (int i = 1; i <= 5; ++i) {
+    PushRequest r = request({{"secret", "ios-secret"}, {"type", "message"}});
+    r.summary["message-count"] = std::to_string(i);
+    d.dispatch(r, [&](const Outcome& o) { got.push_back(o.kind); });
+  }
+  CHECK(got == std::vector<OutcomeKind>{OutcomeKind::Delivered, OutcomeKind::Coalesced, OutcomeKind::Coalesced,
+                                        OutcomeKind::Coalesced, OutcomeKind::Coalesced});
+  REQUIRE(timers.size() == 1);  // one trailing push, however many were coalesced
+  CHECK(counting->counts == std::vector<std::string>{"1"});
+  timers[0]();
+  CHECK(counting->counts == std::vector<std::string>{"1", "5"});  // the latest state of the queue
+  CHECK(d.coalesced() == 4);
+  PushRequest call = request({{"secret", "ios-secret"}, {"type", "voip"}});
+  d.dispatch(call, [&](const Outcome& o) { got.push_back(o.kind); });
+  d.dispatch(call, [&](const Outcome& o) { got.push_back(o.kind); });
+  CHECK(got.back() == OutcomeKind::Delivered);  // calls are never throttled
+}
