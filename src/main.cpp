@@ -71,10 +71,12 @@ int run_daemon(const Config& config) {
     loop.call_after(delay, std::move(fn));
   });
   std::unique_ptr<RegistrationStore> store;
-  if (!config.store.path.empty()) {
-    store = open_sqlite_store(config.store.path);
+  if (!config.store.path.empty() || !config.store.url.empty()) {
+    store = config.store.url.empty() ? open_sqlite_store(config.store.path) : open_postgres_store(config.store.url);
     dispatcher.set_store(store.get());
-    log::info("store_open", {{"path", config.store.path}, {"registrations", std::to_string(store->count())}});
+    // The URL may hold a password: only its scheme and host part reach the log.
+    std::string where = config.store.url.empty() ? config.store.path : "postgresql://…@" + config.store.url.substr(config.store.url.find('@') + 1);
+    log::info("store_open", {{"store", where}, {"registrations", std::to_string(store->count())}});
   }
   xmpp::ComponentSession session(loop, config.component, dispatcher);
   std::unique_ptr<legacy::LegacyListener> legacy_tls;

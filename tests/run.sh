@@ -15,6 +15,14 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" || { echo "tests: build failed"; exit 1; }
 
+# A real PostgreSQL for the registration store's tests (unit and integration), stopped at exit.
+if pg_env=$(bash tests/support/postgres.sh); then
+  eval "export ${pg_env//$'\n'/; export }"
+  trap 'runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)/pg_ctl" -D "$PUSHGATE_TEST_POSTGRES_DIR/data" stop -m fast >/dev/null 2>&1; rm -rf "$PUSHGATE_TEST_POSTGRES_DIR"' EXIT
+else
+  echo "tests: PostgreSQL did not start; its tests will fail"
+fi
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"

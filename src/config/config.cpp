@@ -357,10 +357,13 @@ void read_store(const toml::table& root, Config& cfg) {
   if (auto v = r.str("path")) cfg.store.path = *v;
   if (auto v = r.str("url")) cfg.store.url = *v;
   r.finish();  // typos first: a misspelt key explains a missing one
-  if (!cfg.store.url.empty()) {
-    r.fail("url", "PostgreSQL is not available in this version; use path = \"/var/lib/pushgate/pushgate.db\" (SQLite)");
+  if (!cfg.store.url.empty() && !cfg.store.path.empty()) r.fail("url", "set either path (SQLite) or url (PostgreSQL), not both");
+  if (!cfg.store.url.empty() && cfg.store.url.rfind("postgresql://", 0) != 0 && cfg.store.url.rfind("postgres://", 0) != 0) {
+    r.fail("url", "must be a postgresql:// URL, e.g. \"postgresql://pushgate@db.example.org/pushgate\"");
   }
-  if (cfg.store.path.empty()) r.fail("path", "is required: the SQLite database file, e.g. \"/var/lib/pushgate/pushgate.db\"");
+  if (cfg.store.path.empty() && cfg.store.url.empty()) {
+    r.fail("path", "is required: the SQLite database file, e.g. \"/var/lib/pushgate/pushgate.db\" (or url for PostgreSQL)");
+  }
 }
 
 bool is_host_port(const std::string& v) {

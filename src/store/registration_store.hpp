@@ -54,4 +54,13 @@ class RegistrationStore {
 // table, migrations. Throws StoreError naming the path and the fix.
 std::unique_ptr<RegistrationStore> open_sqlite_store(const std::string& path);
 
+// Connects to PostgreSQL (`postgresql://user@host:port/db`), creating or migrating the schema
+// under an advisory lock so several pushgate nodes can start at once. Throws StoreError;
+// also when this build has no PostgreSQL support (meson -Dpostgresql=disabled).
+std::unique_ptr<RegistrationStore> open_postgres_store(const std::string& url);
+
+// Shared by the stores: sha256 of the device key (hex), and CSPRNG ids (base64url).
+std::string registration_device_hash(const DeviceKey& key);
+std::string registration_random_id(std::size_t bytes);
+
 }  // namespace pushgate

@@ -8,18 +8,17 @@
 #include "store/registration_store.hpp"
 
 namespace pushgate {
-namespace {
 
-constexpr int kSchemaVersion = 1;
-
-std::string random_id(std::size_t bytes) {
+std::string registration_random_id(std::size_t bytes) {
   unsigned char buf[32];
-  if (RAND_bytes(buf, static_cast<int>(bytes)) != 1) throw StoreError("the CSPRNG failed (OpenSSL RAND_bytes)");
+  if (bytes > sizeof buf || RAND_bytes(buf, static_cast<int>(bytes)) != 1) {
+    throw StoreError("the CSPRNG failed (OpenSSL RAND_bytes)");
+  }
   return base64url(buf, bytes);
 }
 
 // sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
-std::string device_hash(const DeviceKey& k) {
+std::string registration_device_hash(const DeviceKey& k) {
   std::string in = k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc;
   unsigned char md[32];
   unsigned int len = 0;
@@ -32,6 +31,10 @@ std::string device_hash(const DeviceKey& k) {
   }
   return out;
 }
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
 
 class Statement {
  public:
@@ -109,14 +112,14 @@ class SqliteStore final : public RegistrationStore {
 
   Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token,
                       std::int64_t now_ms) override {
-    std::string hash = device_hash(key);
+    std::string hash = registration_device_hash(key);
     {
       Statement s(db_, "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4 WHERE device_hash = ?1 "
                        "RETURNING node, secret, domain, app, token, updated_ms");
       s.bind(1, hash).bind(2, app).bind(3, token).bind(4, now_ms);
       if (s.step() == SQLITE_ROW) return row(s);
     }
-    Registration r{random_id(12), random_id(16), key.domain, app, token, now_ms};
+    Registration r{registration_random_id(12), registration_random_id(16), key.domain, app, token, now_ms};
     Statement s(db_, "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     s.bind(1, hash).bind(2, r.domain).bind(3, app).bind(4, token).bind(5, r.node).bind(6, r.secret).bind(7, now_ms);
@@ -126,7 +129,7 @@ class SqliteStore final : public RegistrationStore {
 
   bool remove(const DeviceKey& key) override {
     Statement s(db_, "DELETE FROM registrations WHERE device_hash = ?1");
-    s.bind(1, device_hash(key));
+    s.bind(1, registration_device_hash(key));
     if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
     return sqlite3_changes(db_) > 0;
   }

@@ -153,7 +153,7 @@ TEST_CASE("an apns app: defaults, endpoints by environment, and what it requires
   unlink(p8.c_str());
 }
 
-TEST_CASE("[store]: an SQLite path; PostgreSQL refused by name; typos named") {
+TEST_CASE("[store]: an SQLite path or a PostgreSQL URL; other URLs and typos named") {
   SecretFile comp("c"), app("a");
   auto cfg = parse_config("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
                               "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path +
@@ -162,8 +162,8 @@ TEST_CASE("[store]: an SQLite path; PostgreSQL refused by name; typos named") {
   CHECK(cfg.warnings.empty());
   CHECK(cfg.store.path == "/var/lib/pushgate/pushgate.db");
   CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
-                 app.path + "\"\n[store]\nurl = \"postgresql://db/pushgate\"\n")
-            .find("PostgreSQL is not available") != std::string::npos);
+                 app.path + "\"\n[store]\nurl = \"mysql://db/pushgate\"\n")
+            .find("must be a postgresql:// URL") != std::string::npos);
   CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
                  app.path + "\"\n[store]\npth = \"x\"\n")
             .find("did you mean 'path'") != std::string::npos);
