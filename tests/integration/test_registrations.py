@@ -102,3 +102,31 @@ def test_prosody_registration_refuses_incomplete_forms_and_wrong_secrets():
         s.message_alice()
         wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret for this registered node", s.prosody.log()),
                  10, "Prosody logging auth:forbidden")
+
+
+def test_prosody_registration_410_from_apns_deletes_the_registration():
+    from harness import ApnsMock, Pushgate, TestPki, apns_app_toml
+    s = Stack(start_pushgate=False)
+    try:
+        pki = TestPki(s.workdir)
+        mock = ApnsMock(pki).start()
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml,
+                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
+        s.pushgate.start()
+        token = device_token()
+        status, form = s.as_alice(command(s.prosody.component_jid, "register-push-apns",
+                                          {"token": token, "device-id": "iphone"}))
+        # Apple: the token is dead since a moment after the registration (a re-registration
+        # after that time would keep it; the store's unit tests cover that side).
+        import time
+        mock.script(token, [{"status": 410, "reason": "Unregistered", "timestamp": int(time.time() * 1000) + 1000}])
+        s.enable(form["node"], secret=form["secret"], type="voip")
+        s.message_alice()
+        s.pushgate.wait_log(r'event=registration_removed .*reason="?Unregistered')
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()), 10,
+                 "Prosody logging cancel:item-not-found")
+        assert mock.stats()["rejected"] == {"Unregistered": 1}
+        mock.stop()
+    finally:
+        s.close()
