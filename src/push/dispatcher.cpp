@@ -124,9 +124,9 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
   auto started = std::chrono::steady_clock::now();
   // A registered node wins over token-as-node: it names the app and the real token.
   std::optional<Registration> registration;
-  if (store_ != nullptr && !authenticated) {
+  if (store_ != nullptr) {
     try {
-      registration = store_->find(request.sender_domain, request.node);
+      registration = authenticated ? store_->find_node(request.node) : store_->find(request.sender_domain, request.node);
     } catch (const StoreError& e) {
       finish(request, kNoApp, PushKind::Alert, Outcome{OutcomeKind::Retry, std::string("registration store: ") + e.what()},
              started, false, done);
@@ -143,7 +143,7 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
     PushKind kind = PushKind::Alert;
     const std::string* type = request.option("type");
     auto parsed = type != nullptr && !type->empty() ? parse_push_kind(*type) : std::optional<PushKind>(PushKind::Alert);
-    if (secret == nullptr || !constant_time_equal(*secret, registration->secret)) {
+    if (!authenticated && (secret == nullptr || !constant_time_equal(*secret, registration->secret))) {
       resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
     } else if (index == config_.apps.size()) {
       resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
@@ -222,7 +222,7 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
   // The log line needs the request after the provider took it: keep the few fields it uses.
   PushRequest summary;
   summary.node = request.node;
-  summary.sender_domain = request.sender_domain;
+  summary.sender_domain = registration ? registration->domain : request.sender_domain;
   std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch()).count();
   if (registration) request.node = registration->token;  // the provider gets the device's real token

@@ -84,6 +84,13 @@ class PostgresStore final : public RegistrationStore {
     return row(r, 0);
   }
 
+  std::optional<Registration> find_node(const std::string& node) override {
+    Result r = query("SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE node = $1 LIMIT 1",
+                     {node});
+    if (r.rows() == 0) return std::nullopt;
+    return row(r, 0);
+  }
+
   bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) override {
     Result r = query("DELETE FROM registrations WHERE domain = $1 AND node = $2 AND updated_ms <= $3",
                      {domain, node, std::to_string(failed_ms)});

@@ -44,6 +44,9 @@ class RegistrationStore {
   virtual bool remove(const DeviceKey& key) = 0;
   // The registration of `node` for a publish from `domain`, or nullopt.
   virtual std::optional<Registration> find(const std::string& domain, const std::string& node) = 0;
+  // The registration of `node` whatever its domain: for the local API, whose caller the push
+  // secret authenticates and which has no sender domain. Nodes are random, so at most one.
+  virtual std::optional<Registration> find_node(const std::string& node) = 0;
   // The provider said the token died at `failed_ms`: forget the registration unless the
   // device registered a token after that. Returns whether it was removed.
   virtual bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) = 0;

@@ -143,6 +143,15 @@ class SqliteStore final : public RegistrationStore {
     return std::nullopt;
   }
 
+  std::optional<Registration> find_node(const std::string& node) override {
+    Statement s(db_, "SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE node = ?1 LIMIT 1");
+    s.bind(1, node);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return row(s);
+    if (rc != SQLITE_DONE) throw StoreError(std::string("SQLite lookup: ") + sqlite3_errmsg(db_));
+    return std::nullopt;
+  }
+
   bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) override {
     Statement s(db_, "DELETE FROM registrations WHERE domain = ?1 AND node = ?2 AND updated_ms <= ?3");
     s.bind(1, domain).bind(2, node).bind(3, failed_ms);

@@ -19,7 +19,11 @@ namespace {
 class ScriptedProvider final : public Provider {
  public:
   explicit ScriptedProvider(Outcome* next) : next_(next) {}
-  void send(PushJob, Completion done) override { done(*next_); }
+  void send(PushJob job, Completion done) override {
+    last_token = job.request.node;
+    done(*next_);
+  }
+  std::string last_token;
 
  private:
   Outcome* next_;
@@ -29,10 +33,13 @@ struct Fixture {
   Config config = test::two_app_config();
   Outcome ios{OutcomeKind::Delivered, "ok"}, android{OutcomeKind::Delivered, "ok"};
   std::unique_ptr<Dispatcher> dispatcher;
+  ScriptedProvider* android_provider = nullptr;
   Fixture() {
     std::vector<std::unique_ptr<Provider>> p;
     p.push_back(std::make_unique<ScriptedProvider>(&ios));
-    p.push_back(std::make_unique<ScriptedProvider>(&android));
+    auto a = std::make_unique<ScriptedProvider>(&android);
+    android_provider = a.get();
+    p.push_back(std::move(a));
     dispatcher = std::make_unique<Dispatcher>(config, std::move(p));
   }
   void push(const std::string& app, const std::string& type = "message") {
@@ -130,6 +137,14 @@ TEST_CASE("dispatcher: a registered node sends the real token, a dead token remo
   f.dispatcher->dispatch(p, [&](const Outcome& o) { got.push_back(o); });
   REQUIRE(got.size() == 1);
   CHECK(got[0].kind == OutcomeKind::Delivered);
+  CHECK(f.android_provider->last_token == "REAL-TOKEN");
+  // The local API (authenticated by its push secret, no sender domain) reaches it too.
+  PushRequest api;
+  api.node = r.node;
+  api.sender_domain = "http-api";
+  f.android_provider->last_token.clear();
+  f.dispatcher->dispatch(api, [&](const Outcome&) {}, true);
+  CHECK(f.android_provider->last_token == "REAL-TOKEN");
   PushRequest other = p;
   other.sender_domain = "evil.example";  // another server cannot use the node
   f.dispatcher->dispatch(other, [&](const Outcome& o) { got.push_back(o); });

@@ -73,6 +73,9 @@ TEST_CASE("both stores: register, reopen, re-register, domains, dead tokens") {
     CHECK(again.secret == first.secret);
     CHECK(s->find("example.org", first.node)->token == "token-C");
     CHECK_FALSE(s->find("evil.example", first.node));
+    REQUIRE(s->find_node(first.node));  // the local API's lookup, by node alone
+    CHECK(s->find_node(first.node)->domain == "example.org");
+    CHECK_FALSE(s->find_node("no-such-node"));
     CHECK_FALSE(s->remove_dead("example.org", first.node, 2000));  // re-registered after the failure
     CHECK(s->remove_dead("example.org", first.node, 4000));
     CHECK_FALSE(s->find("example.org", first.node));
