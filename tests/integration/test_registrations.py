@@ -130,3 +130,17 @@ def test_prosody_registration_410_from_apns_deletes_the_registration():
         mock.stop()
     finally:
         s.close()
+
+
+def test_prosody_registration_node_is_refused_to_another_domain():
+    with RegStack() as s:
+        status, form = s.run_command("register-push-fcm", token=device_token(), **{"device-id": "phone-1"})
+        # mallory on another domain of the same Prosody enables push with alice's node and secret.
+        from harness import enable_push, send_message, xmpp_session
+        s.prosody.register("mallory", "mallorypw", host="other.localhost")
+        xmpp_session("mallory@other.localhost", "mallorypw", s.prosody.c2s_port,
+                     enable_push(s.prosody.component_jid, form["node"], {"secret": form["secret"]}))
+        xmpp_session("bob@localhost", "bobpw", s.prosody.c2s_port, send_message("mallory@other.localhost", "hi"))
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:no registration for this node", s.prosody.log()), 10,
+                 "Prosody logging item-not-found for the other domain's publish")
+        assert s.pushgate.records() == [], "a push went out for another domain's publish"

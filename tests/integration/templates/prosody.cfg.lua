@@ -22,5 +22,8 @@ https_ports = { }
 
 VirtualHost "localhost"
 
+-- A second server on the same Prosody, for "another domain cannot use a node" tests.
+VirtualHost "other.localhost"
+
 -- The operator snippet, with this test's component name, secret and port.
 Include "@DIR@/pushgate.cfg.lua"
