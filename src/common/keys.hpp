@@ -23,6 +23,9 @@ using EvpKeyPtr = std::unique_ptr<EVP_PKEY, EvpKeyDeleter>;
 // readable by everyone, not PEM, or not a P-256 key.
 EvpKeyPtr load_apns_p8_key(const std::string& path);
 
+// OpenSSL's first queued error as text (the queue is cleared), for messages that name the cause.
+std::string openssl_error();
+
 // base64url without padding (RFC 7515), as JWTs use it.
 std::string base64url(const unsigned char* data, std::size_t size);
 inline std::string base64url(const std::string& s) {

@@ -20,6 +20,7 @@
 
 #include <openssl/err.h>
 
+#include "common/keys.hpp"
 #include "common/log.hpp"
 #include "legacy/backend_stream.hpp"
 #include "legacy/starttls_preamble.hpp"
@@ -41,15 +42,6 @@ LegacyListener::Cause cause_of(const char* condition) {
     if (std::strcmp(kCauseNames[i], condition) == 0) return static_cast<LegacyListener::Cause>(i);
   }
   return LegacyListener::kPolicyViolation;
-}
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
 }
 
 std::string xml_escape(const std::string& s) {

@@ -17,15 +17,6 @@ bool is_hex_token(std::string_view t) {
   return true;
 }
 
-int ttl_for(const AppConfig& app, PushKind kind) {
-  switch (kind) {
-    case PushKind::Voip: return app.voip_ttl;
-    case PushKind::Alert: return app.alert_ttl;
-    case PushKind::Background: return app.background_ttl;
-  }
-  return app.alert_ttl;
-}
-
 // The payload: `aps` as the kind requires, the provider-neutral data fields beside it.
 std::string payload_for(const PushJob& job) {
   std::string out = "{";
@@ -79,7 +70,7 @@ std::variant<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::i
   req.headers.emplace_back("apns-push-type", type);
   req.headers.emplace_back("apns-topic", job.kind == PushKind::Voip ? app.topic + ".voip" : app.topic);
   req.headers.emplace_back("apns-priority", job.kind == PushKind::Background ? "5" : "10");
-  int ttl = ttl_for(app, job.kind);
+  int ttl = ttl_seconds(app, job.kind);
   // Absolute, per message; 0 tells APNs not to store the push at all.
   req.headers.emplace_back("apns-expiration", ttl == 0 ? "0" : std::to_string(now + ttl));
   if (app.collapse_id == "kind") req.headers.emplace_back("apns-collapse-id", type);

@@ -19,15 +19,6 @@ bool plausible_fcm_token(std::string_view t) {
   });
 }
 
-int ttl_for(const AppConfig& app, PushKind kind) {
-  switch (kind) {
-    case PushKind::Voip: return app.voip_ttl;
-    case PushKind::Alert: return app.alert_ttl;
-    case PushKind::Background: return app.background_ttl;
-  }
-  return app.alert_ttl;
-}
-
 }  // namespace
 
 std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id) {
@@ -57,7 +48,7 @@ std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const st
   req.body += ",\"data\":" + data;
   req.body += ",\"android\":{\"priority\":\"";
   req.body += std::string_view(delivery_priority(job)) == "high" ? "HIGH" : "NORMAL";
-  req.body += "\",\"ttl\":\"" + std::to_string(ttl_for(*job.app, job.kind)) + "s\"";
+  req.body += "\",\"ttl\":\"" + std::to_string(ttl_seconds(*job.app, job.kind)) + "s\"";
   if (!job.app->collapse_key.empty()) {
     req.body += ",\"collapse_key\":";
     append_json_string(req.body, job.app->collapse_key);

@@ -11,6 +11,7 @@
 
 #include <openssl/err.h>
 
+#include "common/keys.hpp"
 #include "common/log.hpp"
 
 namespace pushgate {
@@ -73,15 +74,6 @@ struct Http2Client::Resolved {
 };
 
 namespace {
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 // SSLKEYLOGFILE, as curl and browsers honour it: TLS secrets for decrypting a capture
 // (tests/bench/h2_frames.sh). Only when the operator sets the variable.

@@ -31,6 +31,15 @@ const char* delivery_priority(const PushJob& job) {
   return job.request.important() ? "high" : "normal";
 }
 
+int ttl_seconds(const AppConfig& app, PushKind kind) {
+  switch (kind) {
+    case PushKind::Voip: return app.voip_ttl;
+    case PushKind::Alert: return app.alert_ttl;
+    case PushKind::Background: return app.background_ttl;
+  }
+  return app.alert_ttl;
+}
+
 int default_ttl_seconds(PushKind kind) {
   switch (kind) {
     case PushKind::Voip: return 30;

@@ -22,4 +22,7 @@ const char* delivery_priority(const PushJob& job);
 // Seconds a provider may keep the push for an offline device: calls ring now or never.
 int default_ttl_seconds(PushKind kind);
 
+// The app's configured lifetime for pushes of `kind` (voip_ttl, alert_ttl, background_ttl).
+int ttl_seconds(const AppConfig& app, PushKind kind);
+
 }  // namespace pushgate

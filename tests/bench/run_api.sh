@@ -11,12 +11,8 @@ command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -
 ninja -C build-bench pushgate tests/provider_bench_server >/dev/null
 dir=$(mktemp -d)
 trap 'kill $mock $pg 2>/dev/null; rm -rf "$dir"' EXIT
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-openssl req -x509 "${ec[@]}" -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req "${ec[@]}" -keyout "$dir/server.key" -out "$dir/server.csr" -subj /CN=localhost 2>/dev/null
-echo "subjectAltName=IP:127.0.0.1" > "$dir/san.ext"
-openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
-  -days 1 -extfile "$dir/san.ext" 2>/dev/null
+source tests/bench/pki.sh
+make_bench_pki "$dir"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.p8" 2>/dev/null
 chmod 600 "$dir/key.p8"
 openssl pkey -in "$dir/key.p8" -pubout -out "$dir/pub.pem" 2>/dev/null

@@ -8,11 +8,7 @@ command -v stunnel >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install 
 ninja -C build-bench pushgate >/dev/null
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-openssl req -x509 "${ec[@]}" -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req "${ec[@]}" -keyout "$dir/server.key" -out "$dir/server.csr" -subj /CN=localhost 2>/dev/null
-echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > "$dir/san.ext"
-openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
-  -days 1 -extfile "$dir/san.ext" 2>/dev/null
+source tests/bench/pki.sh
+make_bench_pki "$dir"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(stunnel -version 2>&1 | grep -m1 '^stunnel')"
 /usr/bin/python3 tests/bench/legacy_tls.py build-bench/pushgate "$dir/server.pem" "$dir/server.key" "$dir/ca.pem"
