@@ -66,19 +66,6 @@ void raise_listen_backlog(int port) {
   }
 }
 
-bool split_listen(const std::string& listen, std::string& host, int& port) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  return port >= 0 && port <= 65535 && !host.empty();
-}
-
 }  // namespace
 
 HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed)
@@ -148,8 +135,9 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
     json_reply(res, 500, {{"error", "internal error; see pushgate's log"}});
   });
 
-  std::string host;
-  if (!split_listen(h.listen, host, port_)) throw std::runtime_error("[http] listen '" + h.listen + "' is not host:port");
+  std::string host, port;
+  if (!split_host_port(h.listen, host, port)) throw std::runtime_error("[http] listen '" + h.listen + "' is not host:port");
+  port_ = std::stoi(port);  // digits up to 65535: checked when the configuration was read
   if (port_ == 0) {
     port_ = srv.bind_to_any_port(host);
     if (port_ < 0) port_ = 0;

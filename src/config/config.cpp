@@ -183,6 +183,12 @@ void read_component(const toml::table& root, Config& cfg) {
   r.finish();
 }
 
+bool is_host_port(const std::string& v) {
+  std::string host, port;
+  return split_host_port(v, host, port) && port.size() <= 5 &&
+         port.find_first_not_of("0123456789") == std::string::npos && std::stoi(port) <= 65535;
+}
+
 void read_http(const toml::table& root, Config& cfg) {
   const toml::table* t = optional_section(root, "http", cfg);
   if (t == nullptr) return;
@@ -198,11 +204,7 @@ void read_http(const toml::table& root, Config& cfg) {
     cfg.http.rate_limit = static_cast<int>(*v);
   }
   const HttpConfig& h = cfg.http;
-  auto colon = h.listen.rfind(':');
-  bool port_ok = colon != std::string::npos && colon > 0 && colon + 1 < h.listen.size() &&
-                 h.listen.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-                 h.listen.size() - colon - 1 <= 5 && std::stoi(h.listen.substr(colon + 1)) <= 65535;
-  if (!port_ok) r.fail("listen", "'" + h.listen + "' is not host:port, e.g. \"127.0.0.1:5281\"");
+  if (!is_host_port(h.listen)) r.fail("listen", "'" + h.listen + "' is not host:port, e.g. \"127.0.0.1:5281\"");
   if (h.tls_cert.empty() != h.tls_key.empty()) r.fail(h.tls_cert.empty() ? "tls_cert" : "tls_key", "HTTPS needs both tls_cert and tls_key");
   if (!h.client_ca.empty() && h.tls_cert.empty()) {
     r.fail("client_ca", "client certificates need HTTPS: set tls_cert and tls_key too");
@@ -366,12 +368,6 @@ void read_store(const toml::table& root, Config& cfg) {
   }
 }
 
-bool is_host_port(const std::string& v) {
-  auto colon = v.rfind(':');
-  return colon != std::string::npos && colon > 0 && colon + 1 < v.size() && v.size() - colon - 1 <= 5 &&
-         v.find_first_not_of("0123456789", colon + 1) == std::string::npos && std::stoi(v.substr(colon + 1)) <= 65535;
-}
-
 void read_legacy(const toml::table& root, Config& cfg) {
   const toml::table* t = optional_section(root, "legacy_tls", cfg);
   if (t == nullptr) return;
@@ -439,6 +435,15 @@ const char* to_string(ServiceKind kind) {
     case ServiceKind::Log: return "log";
   }
   return "log";
+}
+
+bool split_host_port(const std::string& host_port, std::string& host, std::string& port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = host_port.substr(0, colon);
+  port = host_port.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return !host.empty() && !port.empty();
 }
 
 Config parse_config(const std::string& text, const std::string& source) {

@@ -101,6 +101,10 @@ struct Config {
 
 // Parses TOML text. `source` names it in messages. Throws ConfigError on the first problem.
 Config parse_config(const std::string& toml_text, const std::string& source);
+
+// "host:port" (or "[v6]:port") taken apart, brackets removed; false when either part is
+// empty. Every address key of the configuration has this form; loaded ones are validated.
+bool split_host_port(const std::string& host_port, std::string& host, std::string& port);
 // Reads and parses a file. Throws ConfigError.
 Config load_config(const std::string& path);
 

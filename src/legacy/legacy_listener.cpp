@@ -66,15 +66,6 @@ int tls_version_of(const std::string& v) {
   return TLS1_VERSION;
 }
 
-bool split_host_port(const std::string& hp, std::string& host, std::string& port) {
-  auto colon = hp.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = hp.substr(0, colon);
-  port = hp.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return !host.empty() && !port.empty();
-}
-
 // Moves a descriptor to 1024 or above. libstrophe (the component session) waits with
 // select(), which cannot watch a descriptor past FD_SETSIZE (1024): with thousands of relayed
 // connections in the low numbers, its next socket would abort the process. The listener's
@@ -538,6 +529,12 @@ void LegacyListener::to_client(Conn& c, std::string_view plain) {
   drain_bio(c.tls, c.out_client);
 }
 
+void LegacyListener::relay_backend_tls(Conn& c) {
+  char buf[kReadChunk];
+  int n;
+  while ((n = SSL_read(c.btls, buf, sizeof buf)) > 0) to_client(c, std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
 void LegacyListener::backend_input(Conn& c) {
   char buf[kReadChunk];
   for (int i = 0; i < 8 && !c.closing; ++i) {
@@ -589,10 +586,7 @@ void LegacyListener::backend_input(Conn& c) {
           std::string pending = std::move(c.plain_pending);
           c.plain_pending.clear();
           to_backend(c, pending);
-          // Prosody may already have sent application data in the same read.
-          char pbuf[kReadChunk];
-          int m;
-          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string_view(pbuf, static_cast<std::size_t>(m)));
+          relay_backend_tls(c);  // Prosody may already have sent application data in the same read
         } else {
           int err = SSL_get_error(c.btls, rc);
           if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
@@ -606,9 +600,7 @@ void LegacyListener::backend_input(Conn& c) {
       case Conn::State::Relay:
         if (c.btls != nullptr) {
           BIO_write(SSL_get_rbio(c.btls), data.data(), static_cast<int>(data.size()));
-          char pbuf[kReadChunk];
-          int m;
-          while ((m = SSL_read(c.btls, pbuf, sizeof pbuf)) > 0) to_client(c, std::string_view(pbuf, static_cast<std::size_t>(m)));
+          relay_backend_tls(c);
           drain_bio(c.btls, c.out_backend);
         } else {
           to_client(c, data);

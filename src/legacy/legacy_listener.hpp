@@ -62,6 +62,8 @@ class LegacyListener {
   void backend_connected(Conn& c);
   void to_backend(Conn& c, std::string_view plain);
   void to_client(Conn& c, std::string_view plain);
+  // Decrypts what Prosody's TLS (starttls mode) has buffered and relays it to the client.
+  void relay_backend_tls(Conn& c);
   void drain_bio(SSL* ssl, std::string& out);
   void stream_error(Conn& c, Cause cause, const char* condition, const std::string& text);
   void flush(Conn& c);

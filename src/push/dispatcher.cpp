@@ -9,6 +9,17 @@
 
 namespace pushgate {
 
+namespace {
+// The publish-options `type` (absent or empty: a message), or why it is not one.
+std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
+  const std::string* type = request.option("type");
+  if (type == nullptr || type->empty()) return PushKind::Alert;
+  if (auto parsed = parse_push_kind(*type)) return *parsed;
+  return Outcome{OutcomeKind::BadRequest,
+                 "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
+}
+}  // namespace
+
 std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
                                                       bool authenticated) {
   if (apps.empty()) return Outcome{OutcomeKind::OperatorError, "no app is configured"};
@@ -32,16 +43,9 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
   if (!authenticated && (secret == nullptr || !app.secret || !constant_time_equal(*secret, *app.secret))) {
     return Outcome{OutcomeKind::Forbidden, secret == nullptr ? "publish-options carry no secret" : "wrong secret"};
   }
-  PushKind kind = PushKind::Alert;
-  if (const std::string* type = request.option("type"); type != nullptr && !type->empty()) {
-    auto parsed = parse_push_kind(*type);
-    if (!parsed) {
-      return Outcome{OutcomeKind::BadRequest,
-                     "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
-    }
-    kind = *parsed;
-  }
-  return Resolved{index, kind};
+  auto kind = requested_kind(request);
+  if (const Outcome* bad = std::get_if<Outcome>(&kind)) return *bad;
+  return Resolved{index, std::get<PushKind>(kind)};
 }
 
 Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
@@ -140,19 +144,16 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
     for (std::size_t i = 0; i < config_.apps.size(); ++i) {
       if (config_.apps[i].name == registration->app) index = i;
     }
-    PushKind kind = PushKind::Alert;
-    const std::string* type = request.option("type");
-    auto parsed = type != nullptr && !type->empty() ? parse_push_kind(*type) : std::optional<PushKind>(PushKind::Alert);
+    auto kind = requested_kind(request);
     if (!authenticated && (secret == nullptr || !constant_time_equal(*secret, registration->secret))) {
       resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
     } else if (index == config_.apps.size()) {
       resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
                                                          "', which is no longer configured"};
-    } else if (!parsed) {
-      resolved = Outcome{OutcomeKind::BadRequest, "unknown push type"};
+    } else if (const Outcome* bad = std::get_if<Outcome>(&kind)) {
+      resolved = *bad;
     } else {
-      kind = *parsed;
-      resolved = Resolved{index, kind};
+      resolved = Resolved{index, std::get<PushKind>(kind)};
     }
   } else {
     resolved = resolve_token_as_node(request, config_.apps, authenticated);
