@@ -11,6 +11,9 @@ packages=(
   # libraries (see meson.build)
   libstrophe-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev
   libcurl4-openssl-dev libnghttp2-dev libpq-dev postgresql libexpat1-dev libsqlite3-dev libtomlplusplus-dev
+  libsystemd-dev
+  # systemd-analyze checks deploy/*.service in the tests
+  systemd
   # the mock APNs server (tests/mocks) is a Node.js http2 server
   nodejs
   # real peers for the demo and the integration tests

@@ -2,6 +2,8 @@
 #include "api/http_api.hpp"
 
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <arpa/inet.h>
@@ -68,15 +70,81 @@ void raise_listen_backlog(int port) {
 
 }  // namespace
 
+// A certificate chain and key loaded by a reload, handed to each new handshake.
+struct TlsPair {
+  X509* leaf = nullptr;
+  EVP_PKEY* key = nullptr;
+  STACK_OF(X509)* chain = nullptr;
+  ~TlsPair() {
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+  }
+};
+
+namespace {
+// Reads a PEM chain (leaf first) and its key; null with `error` set when either is unusable.
+std::shared_ptr<TlsPair> load_tls_pair(const std::string& cert_file, const std::string& key_file, std::string& error) {
+  auto pair = std::make_shared<TlsPair>();
+  pair->chain = sk_X509_new_null();
+  std::FILE* f = std::fopen(cert_file.c_str(), "r");
+  if (f != nullptr) {
+    while (X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+      if (pair->leaf == nullptr) pair->leaf = c;
+      else sk_X509_push(pair->chain, c);
+    }
+    std::fclose(f);
+  }
+  f = std::fopen(key_file.c_str(), "r");
+  if (f != nullptr) {
+    pair->key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+  }
+  ERR_clear_error();
+  if (pair->leaf == nullptr || pair->key == nullptr || X509_check_private_key(pair->leaf, pair->key) != 1) {
+    ERR_clear_error();
+    error = "cannot load tls_cert " + cert_file + " with tls_key " + key_file;
+    return nullptr;
+  }
+  return pair;
+}
+}  // namespace
+
+HttpApi::Settings HttpApi::settings() const {
+  std::lock_guard lock(settings_mutex_);
+  return settings_;
+}
+
+void HttpApi::apply(const Config& config) {
+  int longest = 0;
+  for (const AppConfig& a : config.apps) longest = std::max({longest, a.deadline_ms, a.voip_deadline_ms});
+  std::lock_guard lock(settings_mutex_);
+  settings_.push_secret = config.http.push_secret;
+  settings_.rate_limit = config.http.rate_limit;
+  settings_.push_wait = std::chrono::milliseconds(longest + 5000);
+}
+
+void HttpApi::reload(const Config& fresh) {
+  apply(fresh);
+  limiter_.set_rate(fresh.http.rate_limit);
+  if (server_is_tls_ && !fresh.http.tls_cert.empty()) {
+    std::string error;
+    auto pair = load_tls_pair(fresh.http.tls_cert, fresh.http.tls_key, error);
+    if (!pair) {
+      log::error("reload_failed", {{"what", "[http] tls_cert"}, {"error", error}, {"action", "kept the previous certificate"}});
+      return;
+    }
+    std::lock_guard lock(settings_mutex_);
+    tls_pair_ = std::move(pair);
+  }
+}
+
 HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed)
     : loop_(loop),
-      config_(config),
       dispatcher_(dispatcher),
       observed_(observed),
       limiter_(config.http.rate_limit) {
-  int longest = 0;
-  for (const AppConfig& a : config.apps) longest = std::max({longest, a.deadline_ms, a.voip_deadline_ms});
-  push_wait_ = std::chrono::milliseconds(longest + 5000);
+  apply(config);
   const HttpConfig& h = config.http;
   bool tls = !h.tls_cert.empty();
   if (tls) {
@@ -88,6 +156,21 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
                                ": check that they are PEM files and that the key matches the certificate");
     }
     SSL_CTX_set_min_proto_version(s->ssl_context(), TLS1_2_VERSION);
+    // After a reload each handshake takes the reloaded pair; before one, the context's own.
+    SSL_CTX_set_cert_cb(
+        s->ssl_context(),
+        [](SSL* ssl, void* arg) -> int {
+          auto* self = static_cast<HttpApi*>(arg);
+          std::shared_ptr<TlsPair> pair;
+          {
+            std::lock_guard lock(self->settings_mutex_);
+            pair = self->tls_pair_;
+          }
+          if (!pair) return 1;
+          return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
+        },
+        this);
+    server_is_tls_ = true;
     server_ = std::move(s);
   } else {
     server_ = std::make_unique<httplib::Server>();
@@ -179,7 +262,7 @@ void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
   if (!limiter_.allow(req.remote_addr)) {
     ++rate_limited_;
     reply(429, {{"outcome", "rate_limited"},
-                {"error", "more than " + std::to_string(config_.http.rate_limit) +
+                {"error", "more than " + std::to_string(settings().rate_limit) +
                               " requests/s from this client; slow down or raise [http] rate_limit"}});
     return;
   }
@@ -189,11 +272,12 @@ void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   PushBody& body = std::get<PushBody>(parsed);
-  if (!config_.http.push_secret) {
+  Settings now = settings();
+  if (!now.push_secret) {
     reply(403, {{"outcome", "forbidden"}, {"error", "POST /push is disabled: set [http] push_secret_file"}});
     return;
   }
-  if (!constant_time_equal(body.secret, *config_.http.push_secret)) {
+  if (!constant_time_equal(body.secret, *now.push_secret)) {
     log::warn("api_forbidden", {{"client", req.remote_addr}, {"reason", "wrong push secret"}});
     reply(403, {{"outcome", "forbidden"}, {"error", "wrong secret"}});
     return;
@@ -209,12 +293,12 @@ void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
   loop_.post([this, push = std::move(push), promise]() mutable {
     dispatcher_.dispatch(std::move(push), [promise](const Outcome& o) { promise->set_value(o); }, true);
   });
-  auto outcome = wait_answer(future, push_wait_, closing_);
+  auto outcome = wait_answer(future, now.push_wait, closing_);
   if (!outcome) {
     if (closing_) {
       reply(503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
     } else {
-      reply(504, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(push_wait_.count()) + " ms"}});
+      reply(504, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(now.push_wait.count()) + " ms"}});
     }
     return;
   }

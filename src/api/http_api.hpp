@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -40,6 +41,9 @@ class HttpApi {
   int port() const { return port_; }
   // Stops accepting connections; requests in progress finish. Thread-safe.
   void stop();
+  // A configuration reload: the push secret, the rate limit and the TLS certificate and key
+  // apply from the next request or handshake. `fresh` was validated. Loop thread.
+  void reload(const Config& fresh);
 
  private:
   void handle_push(const httplib::Request& req, httplib::Response& res);
@@ -49,14 +53,25 @@ class HttpApi {
   std::string api_metrics();
 
   EventLoop& loop_;
-  const Config& config_;
   Dispatcher& dispatcher_;
   Observed observed_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
   RateLimiter limiter_;
-  std::chrono::milliseconds push_wait_;  // the longest a push may take: its deadline and a margin
+  // What a reload changes, read by the worker threads.
+  struct Settings {
+    std::optional<std::string> push_secret;
+    int rate_limit = 0;
+    std::chrono::milliseconds push_wait{0};  // the longest a push may take: its deadline and a margin
+  };
+  Settings settings() const;
+  void apply(const Config& config);
+  mutable std::mutex settings_mutex_;
+  Settings settings_;
+  // The certificate and key a reload loaded; null until one has. Read per handshake.
+  std::shared_ptr<struct TlsPair> tls_pair_;
+  bool server_is_tls_ = false;
   std::mutex counts_mutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> counts_;  // (path, status) → requests
   std::atomic<std::uint64_t> rate_limited_{0};

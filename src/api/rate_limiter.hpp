@@ -15,10 +15,17 @@ class RateLimiter {
   // rate 0: no limit.
   explicit RateLimiter(double rate) : rate_(rate) {}
 
+  // A new rate (configuration reload); the buckets start full again.
+  void set_rate(double rate) {
+    std::lock_guard lock(mutex_);
+    rate_ = rate;
+    buckets_.clear();
+  }
+
   // Takes one token from `client`'s bucket; false when it is empty.
   bool allow(const std::string& client, Clock::time_point now = Clock::now()) {
-    if (rate_ <= 0) return true;
     std::lock_guard lock(mutex_);
+    if (rate_ <= 0) return true;
     if (buckets_.size() > 10000) forget_idle(now);
     auto [it, fresh] = buckets_.try_emplace(client, Bucket{rate_, now});
     Bucket& b = it->second;

@@ -41,17 +41,18 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
 
 Health health(const Observed& o) {
   const Config& cfg = *o.config;
+  const std::vector<AppConfig>& apps_cfg = o.dispatcher->apps();
   const auto& stats = o.dispatcher->app_stats();
   nlohmann::json apps = nlohmann::json::array();
   std::size_t failing = 0;
   bool operator_error = false;
-  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     const AppStats& st = stats[i];
     bool reachable = st.consecutive_failures == 0;
     if (!reachable) ++failing;
     if (!reachable && st.last_error_operator) operator_error = true;
-    apps.push_back({{"name", cfg.apps[i].name},
-                    {"service", service_name(cfg.apps[i].service)},
+    apps.push_back({{"name", apps_cfg[i].name},
+                    {"service", service_name(apps_cfg[i].service)},
                     {"reachable", reachable},
                     {"consecutive_failures", st.consecutive_failures},
                     {"last_success", time_or_null(st.last_success)},
@@ -60,7 +61,7 @@ Health health(const Observed& o) {
   }
   bool connected = o.session != nullptr && o.session->connected();
   Health h;
-  if (!cfg.apps.empty() && failing == cfg.apps.size()) {
+  if (!apps_cfg.empty() && failing == apps_cfg.size()) {
     h.status = "down";
   } else if (failing > 0 || !connected) {
     h.status = "degraded";
@@ -86,8 +87,9 @@ Health health(const Observed& o) {
 }
 
 std::string metrics_text(const Observed& o) {
-  const Config& cfg = *o.config;
   const Dispatcher& d = *o.dispatcher;
+  const std::vector<AppConfig>& apps_cfg = d.apps();
+  const ProviderSet* providers = &d.providers();
   metrics::Writer w;
   w.family("pushgate_build_info", "gauge", "Version of this pushgate.");
   w.sample("pushgate_build_info", {{"version", PUSHGATE_VERSION}}, std::uint64_t{1});
@@ -101,12 +103,12 @@ std::string metrics_text(const Observed& o) {
       OutcomeKind::OperatorError};
   static constexpr PushKind kKinds[] = {PushKind::Alert, PushKind::Voip, PushKind::Background};
   w.family("pushgate_pushes_total", "counter", "Pushes finished, by app, service, kind and outcome.");
-  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     const AppStats& st = d.app_stats()[i];
     for (PushKind k : kKinds) {
       for (OutcomeKind oc : kOutcomes) {
         w.sample("pushgate_pushes_total",
-                 {{"app", cfg.apps[i].name}, {"service", service_name(cfg.apps[i].service)}, {"kind", to_string(k)},
+                 {{"app", apps_cfg[i].name}, {"service", service_name(apps_cfg[i].service)}, {"kind", to_string(k)},
                   {"outcome", to_string(oc)}},
                  st.pushes[static_cast<std::size_t>(k)][static_cast<std::size_t>(oc)]);
       }
@@ -119,17 +121,17 @@ std::string metrics_text(const Observed& o) {
   }
   w.family("pushgate_provider_latency_seconds", "histogram",
            "Time from dispatch to the provider's final answer, retries included.");
-  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     d.app_stats()[i].latency.write(w, "pushgate_provider_latency_seconds",
-                                   {{"app", cfg.apps[i].name}, {"service", service_name(cfg.apps[i].service)}});
+                                   {{"app", apps_cfg[i].name}, {"service", service_name(apps_cfg[i].service)}});
   }
   w.family("pushgate_provider_retries_total", "counter", "Attempts repeated after a failure (429, 5xx, lost connection).");
   w.family("pushgate_app_consecutive_failures", "gauge", "Provider failures in a row per app; 0 when it answers.");
-  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
-    w.sample("pushgate_provider_retries_total", {{"app", cfg.apps[i].name}}, d.provider(i).retries());
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
+    w.sample("pushgate_provider_retries_total", {{"app", apps_cfg[i].name}}, d.provider(i).retries());
   }
-  for (std::size_t i = 0; i < cfg.apps.size(); ++i) {
-    w.sample("pushgate_app_consecutive_failures", {{"app", cfg.apps[i].name}}, d.app_stats()[i].consecutive_failures);
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
+    w.sample("pushgate_app_consecutive_failures", {{"app", apps_cfg[i].name}}, d.app_stats()[i].consecutive_failures);
   }
   w.family("pushgate_pushes_coalesced_total", "counter", "Pushes answered Coalesced by the throttle (a trailing push follows).");
   w.sample("pushgate_pushes_coalesced_total", {}, d.coalesced());
@@ -140,8 +142,8 @@ std::string metrics_text(const Observed& o) {
   w.family("pushgate_queue_capacity", "gauge", "Pushes in flight at most ([push] queue_size).");
   w.sample("pushgate_queue_capacity", {}, static_cast<std::uint64_t>(d.capacity()));
 
-  if (o.providers != nullptr && o.providers->http) {
-    const Http2Client& h = *o.providers->http;
+  if (providers != nullptr && providers->http) {
+    const Http2Client& h = *providers->http;
     auto origins = h.status();
     w.family("pushgate_http2_connections", "gauge", "Open or opening HTTP/2 connections per provider origin.");
     for (const auto& s : origins) w.sample("pushgate_http2_connections", {{"origin", s.origin}}, std::uint64_t{s.connections});
@@ -156,14 +158,14 @@ std::string metrics_text(const Observed& o) {
     w.family("pushgate_http2_requeued_total", "counter", "Requests a provider refused unprocessed and that were sent again.");
     w.sample("pushgate_http2_requeued_total", {}, h.requeued());
   }
-  if (o.providers != nullptr) {
+  if (providers != nullptr) {
     w.family("pushgate_apns_token_mints_total", "counter", "APNs provider tokens signed, per team and key.");
-    for (const auto& [id, signer] : o.providers->signers) {
+    for (const auto& [id, signer] : providers->signers) {
       // The map key is team/key id/key file: the label keeps team/key id.
       w.sample("pushgate_apns_token_mints_total", {{"key", id.substr(0, id.find('/', id.find('/') + 1))}}, signer->mints());
     }
     w.family("pushgate_fcm_token_fetches_total", "counter", "FCM OAuth2 access tokens fetched, per project.");
-    for (const auto& [file, tokens] : o.providers->fcm_tokens) {
+    for (const auto& [file, tokens] : providers->fcm_tokens) {
       w.sample("pushgate_fcm_token_fetches_total", {{"project", tokens->project_id()}}, tokens->fetches());
     }
   }
@@ -171,6 +173,12 @@ std::string metrics_text(const Observed& o) {
   w.sample("pushgate_component_connected", {}, std::uint64_t{o.session != nullptr && o.session->connected() ? 1u : 0u});
   w.family("pushgate_component_reconnects_total", "counter", "Component sessions re-established after a loss.");
   w.sample("pushgate_component_reconnects_total", {}, o.session != nullptr ? o.session->reconnects() : 0);
+  if (o.reloads != nullptr) {
+    w.family("pushgate_config_reloads_total", "counter",
+             "Configuration reloads (SIGHUP): applied, or refused because the new file was invalid.");
+    w.sample("pushgate_config_reloads_total", {{"result", "applied"}}, o.reloads->applied);
+    w.sample("pushgate_config_reloads_total", {{"result", "refused"}}, o.reloads->refused);
+  }
   if (o.legacy != nullptr) o.legacy->write_metrics(w);
   return w.text();
 }

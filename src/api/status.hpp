@@ -14,13 +14,19 @@
 
 namespace pushgate::api {
 
+// Configuration reloads (SIGHUP) since start.
+struct ReloadCounts {
+  std::uint64_t applied = 0;
+  std::uint64_t refused = 0;  // the new configuration was invalid; the old one stayed
+};
+
 struct Observed {
-  const Config* config = nullptr;
+  const Config* config = nullptr;  // the component and [http]; the apps come from the dispatcher
   const Dispatcher* dispatcher = nullptr;
   const xmpp::ComponentSession* session = nullptr;  // may be null (tests)
-  const ProviderSet* providers = nullptr;           // may be null (tests)
   const legacy::LegacyListener* legacy = nullptr;   // null when [legacy_tls] is off
   std::chrono::system_clock::time_point started;
+  const ReloadCounts* reloads = nullptr;  // may be null (tests)
 };
 
 // /health: ok (every app's provider answering, component connected), degraded (some app

@@ -10,6 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 namespace pushgate {
 
@@ -39,6 +40,45 @@ EvpKeyPtr load_apns_p8_key(const std::string& path) {
                    "(ES256) from the Apple developer account, not a certificate key");
   }
   return key;
+}
+
+long check_certificate_pair(const std::string& cert_file, const std::string& key_file) {
+  std::FILE* f = std::fopen(cert_file.c_str(), "r");
+  if (f == nullptr) throw KeyError("certificate " + cert_file + " cannot be read: " + std::strerror(errno));
+  X509* raw_cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  ERR_clear_error();
+  if (raw_cert == nullptr) {
+    throw KeyError("certificate " + cert_file + " is not a PEM certificate; it must begin with "
+                   "-----BEGIN CERTIFICATE----- (the leaf first, then the chain)");
+  }
+  std::unique_ptr<X509, decltype(&X509_free)> cert(raw_cert, X509_free);
+  struct stat st{};
+  if (::stat(key_file.c_str(), &st) != 0) {
+    throw KeyError("key " + key_file + " cannot be read: " + std::strerror(errno));
+  }
+  if (st.st_mode & S_IROTH) throw KeyError("key " + key_file + " is readable by every user; run: chmod o-rwx " + key_file);
+  f = std::fopen(key_file.c_str(), "r");
+  if (f == nullptr) throw KeyError("key " + key_file + " cannot be opened: " + std::strerror(errno));
+  EVP_PKEY* raw_key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  ERR_clear_error();
+  if (raw_key == nullptr) throw KeyError("key " + key_file + " is not an unencrypted PEM private key");
+  EvpKeyPtr key(raw_key);
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    throw KeyError("key " + key_file + " does not match certificate " + cert_file +
+                   "; point both keys at the pair your CA issued together");
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {
+    throw KeyError("certificate " + cert_file + " is not valid yet (notBefore is in the future); check the clock");
+  }
+  int day = 0, sec = 0;
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0 ||
+      ASN1_TIME_diff(&day, &sec, nullptr, X509_get0_notAfter(cert.get())) != 1) {
+    throw KeyError("certificate " + cert_file + " has expired; renew it and send pushgate SIGHUP");
+  }
+  return static_cast<long>(day) * 86400 + sec;
 }
 
 std::string openssl_error() {

@@ -23,6 +23,12 @@ using EvpKeyPtr = std::unique_ptr<EVP_PKEY, EvpKeyDeleter>;
 // readable by everyone, not PEM, or not a P-256 key.
 EvpKeyPtr load_apns_p8_key(const std::string& path);
 
+// Checks a TLS certificate (PEM, the leaf first) and its private key: both parse, the key
+// is not readable by every user, the key matches the certificate, and the certificate is
+// valid now. Throws KeyError naming the file and the fix. Returns the seconds until the
+// certificate expires, so callers can warn ahead of time.
+long check_certificate_pair(const std::string& cert_file, const std::string& key_file);
+
 // OpenSSL's first queued error as text (the queue is cleared), for messages that name the cause.
 std::string openssl_error();
 

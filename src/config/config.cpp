@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -58,12 +60,26 @@ class TableReader {
     throw ConfigError(at + ": " + where_ + " " + key + ": " + why);
   }
 
+  // A string; "${CREDENTIALS_DIRECTORY}" in it becomes the directory systemd's
+  // LoadCredential= fills, so a unit can hand secrets over without a readable copy in /etc.
   std::optional<std::string> str(const std::string& key) {
     known_.insert(key);
     const toml::node* n = table_.get(key);
     if (n == nullptr) return std::nullopt;
     if (!n->is_string()) fail(key, "must be a string in quotes");
-    return n->as_string()->get();
+    std::string v = n->as_string()->get();
+    static const std::string kCredentials = "${CREDENTIALS_DIRECTORY}";
+    for (auto at = v.find(kCredentials); at != std::string::npos; at = v.find(kCredentials, at)) {
+      const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+      if (dir == nullptr || *dir == '\0') {
+        fail(key, "uses ${CREDENTIALS_DIRECTORY}, which systemd sets for a unit with LoadCredential=; it is not set "
+                  "here: run pushgate from its unit, or for a manual --check set "
+                  "CREDENTIALS_DIRECTORY=/etc/pushgate/credentials");
+      }
+      v.replace(at, kCredentials.size(), dir);
+      at += std::strlen(dir);
+    }
+    return v;
   }
   std::optional<std::int64_t> integer(const std::string& key) {
     known_.insert(key);
@@ -183,6 +199,22 @@ void read_component(const toml::table& root, Config& cfg) {
   r.finish();
 }
 
+// A certificate and its key: parsed, matching, valid now. A certificate close to its end is
+// a warning, so the operator hears about it at every start, reload and --check.
+void check_pair(TableReader& r, Config& cfg, const char* section, const char* cert_key, const std::string& cert,
+                const char* key_key, const std::string& key) {
+  try {
+    long left = check_certificate_pair(cert, key);
+    if (left < 14L * 86400) {
+      cfg.warnings.push_back(std::string(section) + " " + cert_key + " " + cert + " expires in " +
+                             std::to_string(left / 86400) + " days; renew it and send pushgate SIGHUP");
+    }
+  } catch (const KeyError& e) {
+    std::string what = e.what();
+    r.fail(what.rfind("key ", 0) == 0 ? key_key : cert_key, what);
+  }
+}
+
 bool is_host_port(const std::string& v) {
   std::string host, port;
   return split_host_port(v, host, port) && port.size() <= 5 &&
@@ -213,6 +245,7 @@ void read_http(const toml::table& root, Config& cfg) {
                                   std::pair{"client_ca", h.client_ca}}) {
     if (!path.empty() && ::access(path.c_str(), R_OK) != 0) r.fail(key, "cannot be read: " + path);
   }
+  if (!h.tls_cert.empty()) check_pair(r, cfg, "[http]", "tls_cert", h.tls_cert, "tls_key", h.tls_key);
   r.finish();
   if (!h.push_secret) {
     cfg.warnings.push_back("[http] has no push_secret_file (or PUSHGATE_PUSH_SECRET): POST /push answers 403; "
@@ -409,9 +442,7 @@ void read_legacy(const toml::table& root, Config& cfg) {
   if (!is_host_port(l.backend)) r.fail("backend", "'" + l.backend + "' is not host:port");
   if (l.cert_file.empty()) r.fail("cert_file", "is required: the certificate (chain) clients see, PEM");
   if (l.key_file.empty()) r.fail("key_file", "is required: the certificate's private key, PEM (chmod 600)");
-  for (const auto& [key, path] : {std::pair{"cert_file", l.cert_file}, std::pair{"key_file", l.key_file}}) {
-    if (::access(path.c_str(), R_OK) != 0) r.fail(key, "cannot be read: " + path);
-  }
+  check_pair(r, cfg, "[legacy_tls]", "cert_file", l.cert_file, "key_file", l.key_file);
   r.finish();
 }
 
@@ -446,9 +477,10 @@ bool split_host_port(const std::string& host_port, std::string& host, std::strin
   return !host.empty() && !port.empty();
 }
 
-Config parse_config(const std::string& text, const std::string& source) {
+Config parse_config(const std::string& text, const std::string& source, Role role) {
   Config cfg;
   cfg.source = source;
+  cfg.role = role;
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -465,21 +497,30 @@ Config parse_config(const std::string& text, const std::string& source) {
                       (best.empty() ? "; the sections are [component], [http], [[app]], [store], [legacy_tls], [push]"
                                     : "; did you mean '" + best + "'?"));
   }
-  read_component(root, cfg);
-  read_http(root, cfg);
-  read_apps(root, cfg);
-  read_store(root, cfg);
-  read_legacy(root, cfg);
-  read_push(root, cfg);
+  // Each role reads only its sections: the legacy unit never needs the push secrets and
+  // keys, nor the push unit the listener's private key. The other unit checks the rest.
+  if (role != Role::LegacyTls) {
+    read_component(root, cfg);
+    read_http(root, cfg);
+    read_apps(root, cfg);
+    read_store(root, cfg);
+    read_push(root, cfg);
+  }
+  if (role != Role::Push) read_legacy(root, cfg);
+  else cfg.legacy_tls_elsewhere = root.contains("legacy_tls");
+  if (role == Role::LegacyTls && !cfg.legacy_tls.enabled) {
+    throw ConfigError(source + ": --only legacy-tls needs a [legacy_tls] section; add one (see "
+                      "deploy/pushgate.toml.example) or run without --only legacy-tls");
+  }
   return cfg;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, Role role) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("config file " + path + " cannot be read; pass an existing file with --config FILE");
   std::stringstream buf;
   buf << in.rdbuf();
-  return parse_config(buf.str(), path);
+  return parse_config(buf.str(), path, role);
 }
 
 }  // namespace pushgate

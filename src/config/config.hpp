@@ -87,26 +87,32 @@ struct PushConfig {
   std::size_t queue_size = 10000;  // pushes in flight at once; past it: wait/resource-constraint
 };
 
+// What this process runs: everything, or one half for a unit of its own (--only).
+enum class Role { All, Push, LegacyTls };
+
 struct Config {
   std::string source;  // file name, for messages
+  Role role = Role::All;
   ComponentConfig component;
   HttpConfig http;
   bool http_enabled = false;
   std::vector<AppConfig> apps;  // the first is the default app
   StoreConfig store;
   LegacyTlsConfig legacy_tls;
+  bool legacy_tls_elsewhere = false;  // --only push with a [legacy_tls] section: another process serves it
   PushConfig push;
   std::vector<std::string> warnings;  // accepted but worth telling the operator
 };
 
 // Parses TOML text. `source` names it in messages. Throws ConfigError on the first problem.
-Config parse_config(const std::string& toml_text, const std::string& source);
+// A role other than All reads only its own sections (the push gateway's, or [legacy_tls]).
+Config parse_config(const std::string& toml_text, const std::string& source, Role role = Role::All);
 
 // "host:port" (or "[v6]:port") taken apart, brackets removed; false when either part is
 // empty. Every address key of the configuration has this form; loaded ones are validated.
 bool split_host_port(const std::string& host_port, std::string& host, std::string& port);
 // Reads and parses a file. Throws ConfigError.
-Config load_config(const std::string& path);
+Config load_config(const std::string& path, Role role = Role::All);
 
 const char* to_string(ServiceKind kind);
 

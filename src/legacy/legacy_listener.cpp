@@ -223,18 +223,25 @@ std::shared_ptr<SSL_CTX> LegacyListener::server_ctx() const {
   return ctx_;
 }
 
-bool LegacyListener::reload_certificate(std::string& error) {
-  auto fresh = make_server_ctx(config_, error);
-  if (!fresh) return false;
+std::shared_ptr<SSL_CTX> LegacyListener::prepare_tls(const LegacyTlsConfig& fresh, std::string& error) {
+  return make_server_ctx(fresh, error);
+}
+
+void LegacyListener::use_tls(std::shared_ptr<SSL_CTX> ctx) {
   std::lock_guard lock(ctx_mutex_);
-  ctx_ = std::move(fresh);
-  return true;
+  ctx_ = std::move(ctx);
+}
+
+bool LegacyListener::responsive(std::chrono::milliseconds within) const {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  return now - last_turn_ms_.load() <= within.count();
 }
 
 void LegacyListener::run() {
   std::vector<epoll_event> events(256);
   auto next_check = Clock::now() + std::chrono::seconds(1);
   while (!stop_) {
+    last_turn_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
     int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 500);
     for (int i = 0; i < n; ++i) {
       void* p = events[i].data.ptr;

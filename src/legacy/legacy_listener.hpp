@@ -34,9 +34,15 @@ class LegacyListener {
 
   void start();
   int port() const { return port_; }
-  // SIGHUP: loads cert_file/key_file again for new handshakes; connections keep going.
-  // Returns false (and keeps the old certificate) when the new files do not load. Thread-safe.
-  bool reload_certificate(std::string& error);
+  // True when the listener's thread went round its loop within `within` (it wakes at least
+  // every 500 ms): the systemd watchdog is fed only while it does. Thread-safe.
+  bool responsive(std::chrono::milliseconds within) const;
+  // SIGHUP, in two steps so a reload can check everything before it changes anything:
+  // prepare_tls builds a TLS context from `fresh` (cert_file, key_file, min_version,
+  // ciphers), null with `error` set when it does not load; use_tls makes new handshakes use
+  // it while connections keep going. Thread-safe.
+  static std::shared_ptr<SSL_CTX> prepare_tls(const LegacyTlsConfig& fresh, std::string& error);
+  void use_tls(std::shared_ptr<SSL_CTX> ctx);
   // Thread-safe: counters only.
   void write_metrics(metrics::Writer& w) const;
 
@@ -81,12 +87,13 @@ class LegacyListener {
   sockaddr_storage backend_addr_{};
   socklen_t backend_len_ = 0;
   mutable std::mutex ctx_mutex_;
-  std::shared_ptr<SSL_CTX> ctx_;  // swapped by reload_certificate()
+  std::shared_ptr<SSL_CTX> ctx_;  // swapped by use_tls()
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> backend_ctx_{nullptr, SSL_CTX_free};
   std::unordered_set<Conn*> conns_;
   std::vector<Conn*> graveyard_;  // closed during this batch of events
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> last_turn_ms_{0};  // steady clock, each pass of the epoll loop
   std::uint64_t next_id_ = 1;
 
   std::atomic<std::uint64_t> accepted_{0}, open_{0}, handshakes_[4]{}, handshake_failures_{0}, relayed_up_{0},

@@ -49,7 +49,35 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
 }
 
 Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
-    : config_(config), providers_(std::move(providers)), stats_(config.apps.size()) {}
+    : Dispatcher(config, [&providers](const std::vector<AppConfig>&) {
+        return ProviderSet{nullptr, {}, {}, std::move(providers)};
+      }) {}
+
+Dispatcher::Dispatcher(const Config& config, const ProviderFactory& make)
+    : config_(config), current_(std::make_unique<AppSet>()), stats_(config.apps.size()) {
+  current_->apps = config.apps;
+  current_->providers = make(current_->apps);
+}
+
+void Dispatcher::replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make) {
+  auto next = std::make_unique<AppSet>();
+  next->apps = std::move(apps);
+  next->providers = make(next->apps);  // the providers refer to next->apps, which never moves
+  std::vector<AppStats> stats(next->apps.size());
+  for (std::size_t i = 0; i < next->apps.size(); ++i) {
+    for (std::size_t j = 0; j < current_->apps.size(); ++j) {
+      if (current_->apps[j].name == next->apps[i].name) stats[i] = std::move(stats_[j]);
+    }
+  }
+  retired_.push_back(std::move(current_));
+  current_ = std::move(next);
+  stats_ = std::move(stats);
+  release_retired();
+}
+
+void Dispatcher::release_retired() {
+  std::erase_if(retired_, [](const std::unique_ptr<AppSet>& set) { return set->in_flight == 0; });
+}
 
 namespace {
 // One line per push: enough to follow a device (last 6 characters) and never the token.
@@ -68,14 +96,16 @@ void log_push(const PushRequest& request, const char* app, const char* kind, con
 }  // namespace
 
 void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
-                        std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done) {
-  bool known = app != kNoApp;
-  log_push(request, known ? config_.apps[app].name.c_str() : "-", known ? to_string(kind) : "-", outcome, started);
+                        std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done,
+                        const char* app_name) {
+  bool known = app != kNoApp || app_name != nullptr;
+  if (app_name == nullptr && app != kNoApp) app_name = current_->apps[app].name.c_str();
+  log_push(request, known ? app_name : "-", known ? to_string(kind) : "-", outcome, started);
   auto o = static_cast<std::size_t>(outcome.kind);
   ++counts_[o];
   if (!known) {
     ++unresolved_[o];
-  } else {
+  } else if (app != kNoApp) {
     AppStats& st = stats_[app];
     ++st.pushes[static_cast<std::size_t>(kind)][o];
     if (reached_provider) {
@@ -98,16 +128,16 @@ void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind ki
 std::optional<std::string> Dispatcher::app_for_registration(const std::string& app_field,
                                                             const std::string& service) const {
   if (!app_field.empty()) {
-    for (const AppConfig& a : config_.apps) {
+    for (const AppConfig& a : current_->apps) {
       if (a.name == app_field) return a.name;
     }
     return std::nullopt;
   }
   ServiceKind want = service == "apns" ? ServiceKind::Apns : ServiceKind::Fcm;
-  for (const AppConfig& a : config_.apps) {
+  for (const AppConfig& a : current_->apps) {
     if (a.service == want) return a.name;
   }
-  return config_.apps.empty() ? std::nullopt : std::optional<std::string>(config_.apps[0].name);
+  return current_->apps.empty() ? std::nullopt : std::optional<std::string>(current_->apps[0].name);
 }
 
 void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
@@ -140,14 +170,14 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
   std::variant<Resolved, Outcome> resolved = Outcome{};
   if (registration) {
     const std::string* secret = request.option("secret");
-    std::size_t index = config_.apps.size();
-    for (std::size_t i = 0; i < config_.apps.size(); ++i) {
-      if (config_.apps[i].name == registration->app) index = i;
+    std::size_t index = current_->apps.size();
+    for (std::size_t i = 0; i < current_->apps.size(); ++i) {
+      if (current_->apps[i].name == registration->app) index = i;
     }
     auto kind = requested_kind(request);
     if (!authenticated && (secret == nullptr || !constant_time_equal(*secret, registration->secret))) {
       resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
-    } else if (index == config_.apps.size()) {
+    } else if (index == current_->apps.size()) {
       resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
                                                          "', which is no longer configured"};
     } else if (const Outcome* bad = std::get_if<Outcome>(&kind)) {
@@ -156,7 +186,7 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
       resolved = Resolved{index, std::get<PushKind>(kind)};
     }
   } else {
-    resolved = resolve_token_as_node(request, config_.apps, authenticated);
+    resolved = resolve_token_as_node(request, current_->apps, authenticated);
     // With registrations on, a node that is neither registered nor a device token with an
     // app's secret is a registration that is gone: item-not-found lets Prosody forget it.
     if (store_ != nullptr && !authenticated && std::holds_alternative<Outcome>(resolved) &&
@@ -169,7 +199,7 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
     return;
   }
   const Resolved& r = std::get<Resolved>(resolved);
-  const AppConfig& app = config_.apps[r.app_index];
+  const AppConfig& app = current_->apps[r.app_index];
   std::string dead_key;
   if (!registration) {
     // Token-as-node: a token the provider already called dead is not sent again for a day.
@@ -228,10 +258,23 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
                                    std::chrono::system_clock::now().time_since_epoch()).count();
   if (registration) request.node = registration->token;  // the provider gets the device's real token
   PushJob job{&app, r.kind, std::move(request)};
-  providers_[r.app_index]->send(std::move(job), [this, index = r.app_index, kind = r.kind, summary = std::move(summary),
+  AppSet* set = current_.get();
+  ++set->in_flight;
+  set->providers.providers[r.app_index]->send(std::move(job), [this, set, index = r.app_index, kind = r.kind, summary = std::move(summary),
                                                  started, dispatched_ms, registered = registration.has_value(),
                                                  dead_key = std::move(dead_key), done = std::move(done)](const Outcome& outcome) {
     --in_flight_;
+    --set->in_flight;
+    // Sent before a reload: the app's statistics follow its name into the new set, if it is there.
+    std::size_t stats_index = index;
+    const char* app_name = nullptr;
+    if (set != current_.get()) {
+      app_name = set->apps[index].name.c_str();
+      stats_index = kNoApp;
+      for (std::size_t i = 0; i < current_->apps.size(); ++i) {
+        if (current_->apps[i].name == set->apps[index].name) stats_index = i;
+      }
+    }
     if (!registered && outcome.kind == OutcomeKind::TokenDead && !dead_key.empty()) {
       if (dead_tokens_.size() >= kMaxDeadTokens) dead_tokens_.clear();  // crude bound: forget all, never grow
       dead_tokens_[dead_key] = std::chrono::steady_clock::now() + kDeadTokenTtl;
@@ -249,7 +292,7 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
         log::error("store_error", {{"error", e.what()}});
       }
     }
-    finish(summary, index, kind, outcome, started, true, done);
+    finish(summary, stats_index, kind, outcome, started, true, done, app_name);
   });
 }
 

@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
+#include "push/providers.hpp"
 #include "store/registration_store.hpp"
 
 namespace pushgate {
@@ -51,8 +52,28 @@ class Dispatcher {
  public:
   using Done = std::function<void(const Outcome&)>;
 
-  // `providers[i]` serves `config.apps[i]`. `config` must outlive the dispatcher.
+  // Makes the providers for a list of apps; providers[i] serves apps[i] and may keep a
+  // reference to it. May throw (an unreadable key), naming the app.
+  using ProviderFactory = std::function<ProviderSet(const std::vector<AppConfig>&)>;
+
+  // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests). `config`
+  // must outlive the dispatcher.
   Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers);
+  // The providers are made over the dispatcher's own copy of config.apps.
+  Dispatcher(const Config& config, const ProviderFactory& make);
+
+  // A configuration reload: new pushes go to `apps` and the providers `make` builds for them;
+  // pushes in flight finish on the old set, which is freed once they have. An app keeps its
+  // statistics when its name stays. When `make` throws, nothing changes and the exception
+  // passes on. Loop thread only.
+  void replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make);
+  // Frees replaced sets whose pushes have all finished. Call between loop turns, never from a
+  // provider's completion (the provider would be freed under its own feet).
+  void release_retired();
+  std::size_t retired_sets() const { return retired_.size(); }
+
+  const std::vector<AppConfig>& apps() const { return current_->apps; }
+  const ProviderSet& providers() const { return current_->providers; }
 
   // Calls `done` exactly once, on the loop thread: at once for a refused push or a full
   // queue, else when the provider reports. `authenticated`: see resolve_token_as_node().
@@ -64,7 +85,7 @@ class Dispatcher {
   const std::vector<AppStats>& app_stats() const { return stats_; }
   // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
   const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
-  const Provider& provider(std::size_t app_index) const { return *providers_[app_index]; }
+  const Provider& provider(std::size_t app_index) const { return *current_->providers.providers[app_index]; }
 
   // Runs fn after a delay on the loop thread (EventLoop::call_after); without one, no throttling.
   using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
@@ -95,10 +116,18 @@ class Dispatcher {
   std::uint64_t coalesced_ = 0;
   // Logs the push, counts its outcome and answers the front door.
   void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
-              std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done);
+              std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done,
+              const char* app_name = nullptr);  // set when `app` indexes no current app (pushed before a reload)
 
+  // One configuration's apps and their providers; the providers hold references into apps.
+  struct AppSet {
+    std::vector<AppConfig> apps;
+    ProviderSet providers;  // declared after apps: freed first
+    std::size_t in_flight = 0;
+  };
   const Config& config_;
-  std::vector<std::unique_ptr<Provider>> providers_;
+  std::unique_ptr<AppSet> current_;
+  std::vector<std::unique_ptr<AppSet>> retired_;  // replaced, with pushes still in flight
   std::size_t in_flight_ = 0;
   std::array<std::uint64_t, kOutcomeKinds> counts_{};
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};

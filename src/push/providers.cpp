@@ -12,20 +12,20 @@
 
 namespace pushgate {
 
-ProviderSet make_providers(EventLoop& loop, const Config& config) {
+ProviderSet make_providers(EventLoop& loop, const std::vector<AppConfig>& apps, std::size_t queue_size) {
   ProviderSet set;
   Http2ClientOptions http_options;
   http_options.max_connections = 1;
-  for (const AppConfig& app : config.apps) {
+  for (const AppConfig& app : apps) {
     if (app.service != ServiceKind::Apns && app.service != ServiceKind::Fcm) continue;
     http_options.max_connections = std::max<std::size_t>(http_options.max_connections, app.max_connections);
     http_options.connection.ping_interval =
         std::min(http_options.connection.ping_interval, std::chrono::milliseconds(app.ping_interval * 1000));
   }
-  for (const AppConfig& app : config.apps) {
+  for (const AppConfig& app : apps) {
     switch (app.service) {
       case ServiceKind::Log:
-        set.providers.push_back(std::make_unique<LogProvider>(loop, app.output, config.push.queue_size));
+        set.providers.push_back(std::make_unique<LogProvider>(loop, app.output, queue_size));
         log::info("app_ready", {{"app", app.name}, {"service", "log"}, {"output", app.output.empty() ? "stdout" : app.output}});
         break;
       case ServiceKind::Apns: {

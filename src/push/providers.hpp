@@ -26,6 +26,10 @@ struct ProviderSet {
 
 // Throws std::runtime_error (naming the app and the fix) when an app's resources cannot be
 // set up, e.g. an unreadable log output or key file.
-ProviderSet make_providers(EventLoop& loop, const Config& config);
+// providers[i] keeps a reference to apps[i]: `apps` must outlive the set and never move.
+ProviderSet make_providers(EventLoop& loop, const std::vector<AppConfig>& apps, std::size_t queue_size);
+inline ProviderSet make_providers(EventLoop& loop, const Config& config) {
+  return make_providers(loop, config.apps, config.push.queue_size);
+}
 
 }  // namespace pushgate

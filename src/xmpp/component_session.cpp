@@ -273,6 +273,20 @@ void ComponentSession::schedule_reconnect() {
   reconnect_timer_ = loop_.call_after(delay, [this] { connect(); });
 }
 
+std::size_t ComponentSession::answer_pending(const std::string& reason) {
+  std::size_t answered = 0;
+  for (const auto& [seq, p] : pending_) {
+    if (!connected_ || p.generation != generation_) {
+      ++replies_lost_;
+      continue;
+    }
+    send_raw(iq_reply_xml(config_.jid, p.from, p.id, xmpp_error_for(OutcomeKind::Retry), reason));
+    ++answered;
+  }
+  pending_.clear();
+  return answered;
+}
+
 void ComponentSession::shutdown() {
   stopping_ = true;
   cancel_timers();
@@ -463,7 +477,10 @@ void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
     return;
   }
   std::uint64_t gen = generation_;
-  dispatcher_.dispatch(std::move(std::get<PushRequest>(parsed)), [this, gen, from, id](const Outcome& outcome) {
+  std::uint64_t seq = ++publish_seq_;
+  pending_.emplace(seq, Pending{from, id, gen});
+  dispatcher_.dispatch(std::move(std::get<PushRequest>(parsed)), [this, gen, seq, from, id](const Outcome& outcome) {
+    if (pending_.erase(seq) == 0) return;  // answered `wait` when a shutdown drain ran out
     if (gen != generation_ || !connected_) {
       // The stream this IQ came on is gone; Prosody has already given up on it.
       ++replies_lost_;

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "common/event_loop.hpp"
 #include "config/config.hpp"
@@ -30,6 +32,10 @@ class ComponentSession final : public IoSource {
   void start();
   // Closes the stream politely (</stream:stream>) and stops reconnecting.
   void shutdown();
+  // Answers every publish still waiting for its push with `wait` (Prosody keeps the
+  // registration and the client retries later); their pushes' late outcomes are dropped.
+  // For the end of a shutdown drain. Returns how many were answered.
+  std::size_t answer_pending(const std::string& reason);
 
   bool connected() const { return connected_; }
   // When the current session was accepted by Prosody (meaningful while connected()).
@@ -83,6 +89,13 @@ class ComponentSession final : public IoSource {
   std::uint64_t replies_lost_ = 0;
   std::uint64_t ping_seq_ = 0;
   std::string ping_pending_;  // id of the ping awaiting its reply, "" when none
+  // Publishes whose push has not finished, by sequence number.
+  struct Pending {
+    std::string from, id;
+    std::uint64_t generation;  // the session it came on
+  };
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::uint64_t publish_seq_ = 0;
   EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
   std::mt19937 rng_;
 };

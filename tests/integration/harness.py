@@ -189,10 +189,11 @@ class Pushgate:
             f.write(value + "\n")
         os.chmod(path, 0o600)
 
-    def start(self, wait_connected=True):
+    def start(self, wait_connected=True, args=(), env=None):
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([PUSHGATE, "--config", self.config, "--log-level", "debug"],
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self.proc = subprocess.Popen([PUSHGATE, "--config", self.config, "--log-level", "debug", *args],
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                     env=None if env is None else {**os.environ, **env})
         if wait_connected:
             self.wait_log(r"event=component_connected", timeout=15)
 
@@ -225,6 +226,18 @@ class Pushgate:
         except TimeoutError as e:
             raise AssertionError(f"{e}\n--- pushgate log ---\n{self.log()[-4000:]}\n--- prosody log (tail) ---\n"
                                  f"{self.prosody.log()[-4000:]}") from None
+
+    def config_text(self):
+        with open(self.config) as f:
+            return f.read()
+
+    def rewrite_config(self, text):
+        """Replaces the configuration file (for SIGHUP tests)."""
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
 
     def stop(self):
         """SIGTERM and return the exit code (must be 0 for a clean stop)."""

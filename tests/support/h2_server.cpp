@@ -1,5 +1,6 @@
 // The test/benchmark HTTP/2 server: poll over non-blocking TLS sockets, one nghttp2 server
 // session per connection, answers from the handler.
+#include <sys/stat.h>
 #include "h2_server.hpp"
 
 #include <arpa/inet.h>
@@ -302,12 +303,16 @@ void H2Server::run() {
 }
 
 void write_self_signed_cert(const std::string& dir) {
+  write_cert_pair(dir + "/server.pem", dir + "/server.key", 86400);
+}
+
+void write_cert_pair(const std::string& cert_path, const std::string& key_path, long not_after, long not_before) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509* x = X509_new();
   X509_set_version(x, 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_gmtime_adj(X509_getm_notBefore(x), not_before);
+  X509_gmtime_adj(X509_getm_notAfter(x), not_after);
   X509_set_pubkey(x, key);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
@@ -322,12 +327,13 @@ void write_self_signed_cert(const std::string& dir) {
     X509_EXTENSION_free(ext);
   }
   X509_sign(x, key, EVP_sha256());
-  FILE* f = std::fopen((dir + "/server.pem").c_str(), "w");
+  FILE* f = std::fopen(cert_path.c_str(), "w");
   PEM_write_X509(f, x);
   std::fclose(f);
-  f = std::fopen((dir + "/server.key").c_str(), "w");
+  f = std::fopen(key_path.c_str(), "w");
   PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
   std::fclose(f);
+  chmod(key_path.c_str(), 0600);
   X509_free(x);
   EVP_PKEY_free(key);
 }

@@ -84,5 +84,8 @@ class H2Server {
 // Writes a self-signed P-256 certificate for 127.0.0.1 and localhost (valid a day) and its
 // key to `dir`/server.pem and `dir`/server.key; the certificate is its own CA.
 void write_self_signed_cert(const std::string& dir);
+// A self-signed P-256 certificate for localhost valid from now+not_before to now+not_after
+// (seconds), and its key (mode 600).
+void write_cert_pair(const std::string& cert_path, const std::string& key_path, long not_after, long not_before = -60);
 
 }  // namespace pushgate::test

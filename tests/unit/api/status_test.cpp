@@ -34,7 +34,8 @@ struct Fixture {
   Outcome ios{OutcomeKind::Delivered, "ok"}, android{OutcomeKind::Delivered, "ok"};
   std::unique_ptr<Dispatcher> dispatcher;
   ScriptedProvider* android_provider = nullptr;
-  Fixture() {
+  explicit Fixture(const std::string& first_app = "") {
+    if (!first_app.empty()) config.apps[0].name = first_app;
     std::vector<std::unique_ptr<Provider>> p;
     p.push_back(std::make_unique<ScriptedProvider>(&ios));
     auto a = std::make_unique<ScriptedProvider>(&android);
@@ -50,7 +51,7 @@ struct Fixture {
     dispatcher->dispatch(r, [](const Outcome&) {}, true);
   }
   api::Health health() {
-    api::Observed o{&config, dispatcher.get(), nullptr, nullptr, nullptr, std::chrono::system_clock::now()};
+    api::Observed o{&config, dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
     return api::health(o);
   }
 };
@@ -87,8 +88,7 @@ TEST_CASE("health: degraded without a component session, down when no app can de
 }
 
 TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, escaped labels") {
-  Fixture f;
-  f.config.apps[0].name = "i\"os";
+  Fixture f("i\"os");
   f.push("i\"os", "call");
   f.push("i\"os", "call");
   f.android = {OutcomeKind::TokenDead, "UNREGISTERED"};
@@ -97,7 +97,7 @@ TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, esca
   wrong.node = "n";
   wrong.options = {{"secret", "nope"}};
   f.dispatcher->dispatch(wrong, [](const Outcome&) {});
-  api::Observed o{&f.config, f.dispatcher.get(), nullptr, nullptr, nullptr, std::chrono::system_clock::now()};
+  api::Observed o{&f.config, f.dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
   std::string text = api::metrics_text(o);
   CHECK(text.find("pushgate_pushes_total{app=\"i\\\"os\",service=\"log\",kind=\"voip\",outcome=\"delivered\"} 2\n") !=
         std::string::npos);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "config/config.hpp"
+#include "support/h2_server.hpp"
 #include "support/test_keys.hpp"
 
 using namespace pushgate;
@@ -171,6 +172,7 @@ TEST_CASE("[store]: an SQLite path or a PostgreSQL URL; other URLs and typos nam
 
 TEST_CASE("[legacy_tls]: what it requires, what it accepts, defaults") {
   SecretFile comp("c"), app("a"), cert("CERT"), key("KEY");
+  test::write_cert_pair(cert.path, key.path, 90 * 86400);
   std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
                      "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n[legacy_tls]\n";
   std::string files = "cert_file = \"" + cert.path + "\"\nkey_file = \"" + key.path + "\"\n";
@@ -194,4 +196,95 @@ TEST_CASE("[legacy_tls]: what it requires, what it accepts, defaults") {
   CHECK(c.legacy_tls.proxy_protocol == "v2");
   CHECK(c.legacy_tls.backend_mode == "starttls");
   CHECK(c.warnings.empty());
+}
+
+TEST_CASE("certificate and key: parsed, matching, valid now, key not world-readable") {
+  SecretFile cert("x"), key("x"), other_cert("x"), other_key("x");
+  test::write_cert_pair(cert.path, key.path, 90 * 86400);
+  test::write_cert_pair(other_cert.path, other_key.path, 90 * 86400);
+  long left = check_certificate_pair(cert.path, key.path);
+  CHECK(left > 89 * 86400);
+  CHECK(left <= 90 * 86400);
+  auto error = [](const std::string& c, const std::string& k) {
+    try {
+      check_certificate_pair(c, k);
+    } catch (const KeyError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error(cert.path, other_key.path).find("does not match certificate") != std::string::npos);
+  SecretFile garbage("not a certificate");
+  CHECK(error(garbage.path, key.path).find("is not a PEM certificate") != std::string::npos);
+  CHECK(error(cert.path, garbage.path).find("is not an unencrypted PEM private key") != std::string::npos);
+  CHECK(error("/nonexistent/cert.pem", key.path).find("cannot be read") != std::string::npos);
+  test::write_cert_pair(other_cert.path, other_key.path, -3600, -7200);
+  CHECK(error(other_cert.path, other_key.path).find("has expired") != std::string::npos);
+  test::write_cert_pair(other_cert.path, other_key.path, 7200, 3600);
+  CHECK(error(other_cert.path, other_key.path).find("not valid yet") != std::string::npos);
+  chmod(key.path.c_str(), 0644);
+  CHECK(error(cert.path, key.path).find("readable by every user; run: chmod o-rwx") != std::string::npos);
+}
+
+TEST_CASE("[http] and [legacy_tls] certificates are checked when the configuration is read; near expiry warns") {
+  SecretFile comp("c"), app("a"), cert("x"), key("x"), other_cert("x"), other_key("x");
+  test::write_cert_pair(cert.path, key.path, 5 * 86400 - 3600);
+  test::write_cert_pair(other_cert.path, other_key.path, 90 * 86400);
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n";
+  Config c = parse_config(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + key.path + "\"\n", "t");
+  REQUIRE(c.warnings.size() == 2);  // no push_secret_file, and the certificate
+  CHECK(c.warnings[0].find("expires in 4 days") != std::string::npos);
+  std::string wrong = error_of(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + other_key.path + "\"\n");
+  CHECK(wrong.find("[http] tls_key: key " + other_key.path + " does not match certificate") != std::string::npos);
+  wrong = error_of(base + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"" + other_cert.path +
+                   "\"\nkey_file = \"" + key.path + "\"\n");
+  CHECK(wrong.find("[legacy_tls] key_file: key") != std::string::npos);
+}
+
+TEST_CASE("--only: each role reads its own sections") {
+  SecretFile comp("c"), app("a"), cert("x"), key("x");
+  test::write_cert_pair(cert.path, key.path, 90 * 86400);
+  std::string push = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n";
+  std::string legacy = "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"" + cert.path + "\"\nkey_file = \"" +
+                       key.path + "\"\n";
+  // The legacy unit never reads the push secrets: an unreadable one does not stop it.
+  std::string unreadable = "[component]\njid = \"p.example\"\nsecret_file = \"/nonexistent/secret\"\n";
+  Config l = parse_config(unreadable + legacy, "t", Role::LegacyTls);
+  CHECK(l.role == Role::LegacyTls);
+  CHECK(l.legacy_tls.enabled);
+  CHECK(l.component.jid.empty());
+  CHECK_THROWS_WITH_AS(parse_config(push, "t", Role::LegacyTls),
+                       doctest::Contains("--only legacy-tls needs a [legacy_tls] section"), ConfigError);
+  // …and the push unit never reads the listener's private key.
+  Config p = parse_config(push + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"/nonexistent\"\n", "t", Role::Push);
+  CHECK_FALSE(p.legacy_tls.enabled);
+  CHECK(p.legacy_tls_elsewhere);
+  CHECK_FALSE(parse_config(push, "t", Role::Push).legacy_tls_elsewhere);
+  CHECK(p.apps.size() == 1);
+  CHECK_THROWS_AS(parse_config(push + "[legacy_tls]\ncert_file = \"/nonexistent\"\n", "t"), ConfigError);
+}
+
+TEST_CASE("${CREDENTIALS_DIRECTORY} in a file key is systemd's LoadCredential= directory") {
+  char dir[] = "/tmp/pushgate-cred-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string secret_path = std::string(dir) + "/component.secret";
+  FILE* f = std::fopen(secret_path.c_str(), "w");
+  std::fputs("from-credentials\n", f);
+  std::fclose(f);
+  chmod(secret_path.c_str(), 0400);
+  SecretFile app("a");
+  std::string toml = "[component]\njid = \"p.example\"\nsecret_file = \"${CREDENTIALS_DIRECTORY}/component.secret\"\n"
+                     "[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n";
+  unsetenv("CREDENTIALS_DIRECTORY");
+  std::string unset = error_of(toml);
+  CHECK(unset.find("[component] secret_file: uses ${CREDENTIALS_DIRECTORY}") != std::string::npos);
+  CHECK(unset.find("LoadCredential=") != std::string::npos);
+  setenv("CREDENTIALS_DIRECTORY", dir, 1);
+  Config c = parse_config(toml, "t");
+  unsetenv("CREDENTIALS_DIRECTORY");
+  CHECK(c.component.secret == "from-credentials");
+  unlink(secret_path.c_str());
+  rmdir(dir);
 }

@@ -169,3 +169,87 @@ TEST_CASE("throttle: pushes to one target within the window are Coalesced and th
   d.dispatch(call, [&](const Outcome& o) { got.push_back(o.kind); });
   CHECK(got.back() == OutcomeKind::Delivered);  // calls are never throttled
 }
+
+TEST_CASE("replace_apps (reload): new pushes use the new apps; pushes in flight finish on the old set, then it is freed") {
+  auto cfg = test::two_app_config();
+  struct Tracked final : public Provider {
+    explicit Tracked(bool* freed) : freed_(freed) {}
+    ~Tracked() override { *freed_ = true; }
+    void send(PushJob job, Completion done) override { held.emplace_back(std::move(job), std::move(done)); }
+    std::deque<std::pair<PushJob, Completion>> held;
+    bool* freed_;
+  };
+  bool old_freed = false, other_freed = false, new_freed = false;
+  auto old_ios = std::make_unique<Tracked>(&old_freed);
+  Tracked* old_ptr = old_ios.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(old_ios));
+  providers.push_back(std::make_unique<Tracked>(&other_freed));
+  Dispatcher d(cfg, std::move(providers));
+
+  std::vector<Outcome> answers;
+  d.dispatch(request({{"secret", "ios-secret"}, {"type", "call"}}), [&](const Outcome& o) { answers.push_back(o); });
+  REQUIRE(old_ptr->held.size() == 1);
+
+  // The reload: ios gets a new secret, android is removed, web is added.
+  std::vector<AppConfig> apps = {cfg.apps[0]};
+  apps[0].secret = "new-ios-secret";
+  AppConfig web = cfg.apps[1];
+  web.name = "web";
+  apps.push_back(web);
+  auto fresh = std::make_unique<Tracked>(&new_freed);
+  Tracked* new_ptr = fresh.get();
+  ProviderSet set;
+  set.providers.push_back(std::move(fresh));
+  set.providers.push_back(std::make_unique<HeldProvider>());
+  d.replace_apps(apps, [&](const std::vector<AppConfig>& a) {
+    CHECK(a.size() == 2);
+    return std::move(set);
+  });
+  CHECK(d.retired_sets() == 1);
+  CHECK(d.apps().size() == 2);
+  CHECK(d.apps()[1].name == "web");
+  CHECK_FALSE(old_freed);
+
+  d.dispatch(request({{"secret", "ios-secret"}}), [&](const Outcome& o) { answers.push_back(o); });
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].kind == OutcomeKind::Forbidden);  // the old secret no longer works
+  d.dispatch(request({{"secret", "new-ios-secret"}}), [&](const Outcome& o) { answers.push_back(o); });
+  CHECK(new_ptr->held.size() == 1);
+
+  // The push sent before the reload finishes on its own provider and counts for "ios".
+  auto [job, done] = std::move(old_ptr->held.front());
+  old_ptr->held.pop_front();
+  CHECK(job.app->name == "ios");
+  done(Outcome{OutcomeKind::Delivered, ""});
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[1].kind == OutcomeKind::Delivered);
+  CHECK(d.app_stats()[0].pushes[static_cast<std::size_t>(PushKind::Voip)][static_cast<std::size_t>(OutcomeKind::Delivered)] == 1);
+  CHECK_FALSE(old_freed);  // never freed from inside its own completion
+  d.release_retired();
+  CHECK(d.retired_sets() == 0);
+  CHECK(old_freed);
+  CHECK(other_freed);
+  CHECK_FALSE(new_freed);
+}
+
+TEST_CASE("replace_apps frees an old set at once when nothing of it is in flight") {
+  auto cfg = test::two_app_config();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::make_unique<HeldProvider>());
+  providers.push_back(std::make_unique<HeldProvider>());
+  Dispatcher d(cfg, std::move(providers));
+  ProviderSet set;
+  set.providers.push_back(std::make_unique<HeldProvider>());
+  set.providers.push_back(std::make_unique<HeldProvider>());
+  d.replace_apps(cfg.apps, [&](const std::vector<AppConfig>&) { return std::move(set); });
+  CHECK(d.retired_sets() == 0);
+  // A factory that throws (a key that does not load) leaves everything as it was.
+  std::vector<AppConfig> one = {cfg.apps[0]};
+  CHECK_THROWS_AS(d.replace_apps(one, [](const std::vector<AppConfig>&) -> ProviderSet {
+                    throw std::runtime_error("[[app]] 'ios': key file cannot be read");
+                  }),
+                  std::runtime_error);
+  CHECK(d.apps().size() == 2);
+  CHECK(d.retired_sets() == 0);
+}

@@ -1,0 +1,285 @@
+"""ops_* : running pushgate as a service: sd_notify and the watchdog, SIGHUP reloads (applied,
+refused, needing a restart), SIGTERM under load, --only, and the two parts as separate processes."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import urllib.error
+import json
+
+from harness import (ApnsMock, Pushgate, Stack, TestPki, WorkDir, Prosody, apns_app_toml, device_token, free_port,
+                     wait_for, wait_port)
+
+
+class NotifySocket:
+    """What systemd listens on for a Type=notify unit: an AF_UNIX datagram socket."""
+
+    def __init__(self, workdir):
+        self.path = workdir.file("notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+
+    def drain(self):
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                return self.messages
+
+    def wait(self, needle, timeout=10.0, after=0):
+        """Waits for a message holding `needle` at index >= after; returns its index."""
+        def seen():
+            self.drain()
+            for i in range(after, len(self.messages)):
+                if needle in self.messages[i]:
+                    return i + 1
+            return None
+        return wait_for(seen, timeout, f"sd_notify {needle!r}") - 1
+
+    def close(self):
+        self.sock.close()
+
+
+def test_ops_sd_notify_ready_watchdog_reloading_stopping():
+    with Stack(start_pushgate=False) as s:
+        notify = NotifySocket(s.workdir)
+        try:
+            # WatchdogSec=1s: systemd sets WATCHDOG_USEC; pushgate must ping every 0.5 s.
+            s.pushgate.start(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"})
+            ready = notify.wait("READY=1")
+            assert "STATUS=" in notify.messages[ready] and "Prosody as push.localhost" in notify.messages[ready]
+            first = notify.wait("WATCHDOG=1", after=ready)
+            time.sleep(2.2)
+            pings = [m for m in notify.drain()[first:] if m == "WATCHDOG=1"]
+            assert 3 <= len(pings) <= 7, notify.messages  # about 4 in 2.2 s
+            mark = len(notify.messages)
+            s.pushgate.signal(signal.SIGHUP)
+            reloading = notify.wait("RELOADING=1", after=mark)
+            notify.wait("READY=1", after=reloading + 1)
+            mark = len(notify.messages)
+            rc = s.pushgate.stop()
+            assert rc == 0
+            notify.wait("STOPPING=1", after=mark)
+        finally:
+            notify.close()
+
+
+def test_ops_no_notify_socket_runs_the_same():
+    """Outside systemd (no NOTIFY_SOCKET) sd_notify is silent and nothing complains."""
+    with Stack() as s:
+        s.enable(device_token(), type="call")
+        s.message_alice()
+        s.pushgate.wait_records(1)
+        assert "sd_notify_failed" not in s.pushgate.log()
+
+
+def _reload(pg, pattern, count=1):
+    pg.signal(signal.SIGHUP)
+    pg.wait_log(pattern, count=count)
+
+
+def test_ops_sighup_applies_a_new_app_and_http_secret_without_dropping_the_session():
+    with Stack(start_pushgate=False) as s:
+        api_port = free_port()
+        old_secret = s.workdir.file("push-old.secret")
+        Pushgate._secret_file(old_secret, "old-api-secret")
+        http = f'[http]\nlisten = "127.0.0.1:{api_port}"\npush_secret_file = "{old_secret}"\nrate_limit = 0\n'
+        s.pushgate = Pushgate(s.workdir, s.prosody, extra=http)
+        s.pushgate.start()
+        wait_port(api_port)
+        token = device_token()
+        s.enable(token, type="call")
+        s.message_alice()
+        s.pushgate.wait_records(1)
+
+        def api_push(secret, app=None):
+            body = {"node": device_token(), "secret": secret, "type": "message"}
+            if app:
+                body["app"] = app
+            req = urllib.request.Request(f"http://127.0.0.1:{api_port}/push", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert api_push("old-api-secret") == 200
+        assert api_push("old-api-secret", app="second") == 400  # no such app yet
+
+        # The new file: a second app with its own output, and a new API secret.
+        new_secret = s.workdir.file("push-new.secret")
+        Pushgate._secret_file(new_secret, "new-api-secret")
+        second_out = s.workdir.file("second.jsonl")
+        with open(s.pushgate.config) as f:
+            text = f.read()
+        text = text.replace(str(old_secret), str(new_secret))
+        text += (f'[[app]]\nname = "second"\nservice = "log"\nsecret_file = "{s.pushgate.app_secret_file}"\n'
+                 f'output = "{second_out}"\n')
+        s.pushgate.rewrite_config(text)
+        _reload(s.pushgate, r"event=reload .*result=applied apps=demo,second")
+
+        assert api_push("old-api-secret") == 403
+        assert api_push("new-api-secret", app="second") == 200
+        with open(second_out) as f:
+            assert len(f.readlines()) == 1
+        # The registration made before the reload still pushes, over the same component session.
+        s.message_alice()
+        s.pushgate.wait_records(3)  # 1 before, 1 from the API (demo), 1 now
+        log = s.pushgate.log()
+        assert log.count("event=component_connected") == 1, log
+        assert "event=component_disconnected" not in log
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert 'pushgate_config_reloads_total{result="applied"} 1' in metrics
+        assert 'pushgate_component_reconnects_total 0' in metrics
+        assert 'pushgate_pushes_total{app="second",service="log",kind="alert",outcome="delivered"} 1' in metrics
+
+
+def test_ops_sighup_with_a_broken_config_keeps_the_running_one_and_says_why():
+    with Stack() as s:
+        good = s.pushgate.config_text()
+        broken = [
+            (good.replace("ping_interval", "ping_intervall"), r"unknown key 'ping_intervall'.*did you mean 'ping_interval'"),
+            (good + "[[app]]\nname = \"bad\"\nservice = \"apns\"\n", r"\[\[app\]\] 'bad' topic: is required"),
+            (good.replace(str(s.pushgate.app_secret_file), "/nonexistent/app.secret"), r"secret file /nonexistent/app.secret cannot be read"),
+            ("[component\n", r"not valid TOML"),
+        ]
+        for i, (text, why) in enumerate(broken, start=1):
+            s.pushgate.rewrite_config(text)
+            _reload(s.pushgate, r"event=reload_refused .*" + why, count=1)
+            assert s.pushgate.log().count("event=reload_refused") == i
+        assert "event=reload " not in s.pushgate.log()
+        # Still running the old configuration: the app and its secret work.
+        s.enable(device_token(), type="call")
+        s.message_alice()
+        s.pushgate.wait_records(1)
+        # Fixed: the next SIGHUP applies.
+        s.pushgate.rewrite_config(good)
+        _reload(s.pushgate, r"event=reload .*result=applied")
+
+
+def test_ops_sighup_names_keys_that_need_a_restart_and_keeps_them():
+    with Stack() as s:
+        text = s.pushgate.config_text()
+        moved = text.replace(f"port = {s.prosody.component_port}", f"port = {free_port()}")
+        assert moved != text
+        s.pushgate.rewrite_config(moved)
+        _reload(s.pushgate, r"event=reload .*result=applied .*needs_restart=1")
+        assert re.search(r'event=reload_needs_restart key="\[component\] port"', s.pushgate.log()), s.pushgate.log()
+        # Still connected on the old port.
+        s.enable(device_token(), type="call")
+        s.message_alice()
+        s.pushgate.wait_records(1)
+        assert s.pushgate.log().count("event=component_connected") == 1
+
+
+def test_ops_sighup_reloads_the_apns_key():
+    """A new .p8 key in the same file takes effect at once: the mock (knowing only the new
+    public key) accepts pushes after the reload and refused them before."""
+    stack = Stack(start_pushgate=False)
+    s = stack
+    pki = TestPki(s.workdir)
+    mock = ApnsMock(pki).start()
+    try:
+        old_p8 = pki.p8 + ".old"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", old_p8],
+                       check=True, capture_output=True)
+        os.chmod(old_p8, 0o600)
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}", "deadline_ms = 1500")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml.replace(pki.p8, old_p8))
+        s.pushgate.start()
+        t = device_token()
+        s.enable(t, type="message")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=operator_error", timeout=10)
+        s.pushgate.rewrite_config(s.pushgate.config_text().replace(old_p8, pki.p8))
+        _reload(s.pushgate, r"event=reload .*result=applied")
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", timeout=10)
+    finally:
+        mock.stop()
+        stack.close()
+
+
+def test_ops_sigterm_under_load_answers_every_publish_and_exits_within_5_s():
+    """Ten pushes the provider answers within a second finish during the drain; three it holds
+    for 20 s are answered `wait` at the 4 s deadline. Prosody gets a reply for every one."""
+    stack = Stack(start_pushgate=False)
+    s = stack
+    pki = TestPki(s.workdir)
+    mock = ApnsMock(pki).start()
+    try:
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=apns_app_toml("ios", pki, mock.endpoint, "{secret_file}"))
+        s.pushgate.start()
+        fast = [device_token() for _ in range(10)]
+        slow = [device_token() for _ in range(3)]
+        for t in fast:
+            mock.script(t, [{"delay_ms": 1000}])
+        for t in slow:
+            mock.script(t, [{"delay_ms": 20000}])
+        for t in fast + slow:
+            s.enable(t, type="message")
+        s.message_alice()
+        wait_for(lambda: mock.stats()["requests"] >= 13, 10, "13 pushes reaching the mock")
+        start = time.time()
+        rc = s.pushgate.stop()
+        took = time.time() - start
+        assert rc == 0
+        assert took < 5.0, f"exit took {took:.1f} s"
+        log = s.pushgate.log()
+        m = re.search(r"event=stopped delivered=(\d+) unfinished=(\d+) answered_wait=(\d+) replies_lost=(\d+)", log)
+        assert m, log[-3000:]
+        delivered, unfinished, answered_wait, lost = map(int, m.groups())
+        assert (delivered, answered_wait, lost) == (10, 3, 0), m.group(0)
+        wait_for(lambda: s.prosody.log().count("Got error <wait:internal-server-error:pushgate is shutting down") == 3,
+                 5, "3 wait errors in Prosody's log")
+        assert "cancel" not in re.findall(r"Got error <(\w+):", s.prosody.log())
+    finally:
+        mock.stop()
+        stack.close()
+
+
+def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config():
+    workdir = WorkDir()
+    pki = TestPki(workdir)
+    prosody = Prosody(workdir)
+    prosody.start()
+    legacy_port = free_port()
+    api_port = free_port()
+    extra = (f'[http]\nlisten = "127.0.0.1:{api_port}"\n'
+             f'[legacy_tls]\nlisten = "127.0.0.1:{legacy_port}"\nbackend = "127.0.0.1:{prosody.c2s_port}"\n'
+             f'cert_file = "{pki.cert}"\nkey_file = "{pki.key}"\n')
+    push = Pushgate(workdir, prosody, extra=extra)
+    legacy = Pushgate(workdir, prosody, extra=extra)
+    legacy.stderr_path = workdir.file("legacy.log")
+    try:
+        push.start(args=["--only", "push"])
+        wait_port(api_port)
+        assert "event=legacy_tls_off reason=\"--only push\"" in push.log()
+        assert "event=legacy_tls_listening" not in push.log()
+        legacy.start(wait_connected=False, args=["--only", "legacy-tls"])
+        legacy.wait_log(r"event=legacy_tls_listening")
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{legacy_port}", "-starttls", "xmpp",
+                              "-xmpphost", "localhost", "-CAfile", pki.ca, "-brief", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+                             input="", capture_output=True, text=True, timeout=20)
+        assert "Protocol version: TLSv1" in out.stdout + out.stderr, out.stdout + out.stderr
+        time.sleep(0.5)
+        legacy_log = legacy.log()
+        assert "role=legacy-tls" in legacy_log
+        assert "component_connect" not in legacy_log and "api_listening" not in legacy_log
+        # One part stopping leaves the other running.
+        assert legacy.stop() == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:
+            assert json.loads(r.read())["component"]["connected"] is True
+    finally:
+        push.stop()
+        legacy.stop()
+        prosody.stop()
+        workdir.cleanup()
