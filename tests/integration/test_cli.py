@@ -106,9 +106,9 @@ def test_cli_example_config_passes_check():
         with open(os.path.join(root, "deploy", "pushgate.toml.example")) as f:
             text = f.read()
         # Point the example's secret files at real ones; everything else stays as shipped.
-        text = text.replace("/etc/pushgate/component.secret", _secret(w, "c.secret"))
-        text = text.replace("/etc/pushgate/demo.secret", _secret(w, "a.secret"))
-        text = text.replace("/etc/pushgate/push.secret", _secret(w, "p.secret"))
+        text = text.replace("/etc/pushgate/credentials/component.secret", _secret(w, "c.secret"))
+        text = text.replace("/etc/pushgate/credentials/demo.secret", _secret(w, "a.secret"))
+        text = text.replace("/etc/pushgate/credentials/push.secret", _secret(w, "p.secret"))
         r = _run("--check", "--config", _config(w, text))
         assert r.returncode == 0, r.stderr
     finally:

@@ -283,3 +283,78 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
         legacy.stop()
         prosody.stop()
         workdir.cleanup()
+
+
+def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections():
+    import ssl
+    workdir = WorkDir()
+    pki = TestPki(workdir)
+    prosody = Prosody(workdir)
+    prosody.start()
+    port = free_port()
+    cert = workdir.file("legacy.pem")
+    key = workdir.file("legacy.key")
+    subprocess.run(["cp", pki.cert, cert], check=True)
+    subprocess.run(["cp", pki.key, key], check=True)
+    os.chmod(key, 0o600)
+    extra = (f'[legacy_tls]\nlisten = "127.0.0.1:{port}"\nbackend = "127.0.0.1:{prosody.c2s_port}"\n'
+             f'cert_file = "{cert}"\nkey_file = "{key}"\n')
+    pg = Pushgate(workdir, prosody, extra=extra)
+    header = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
+              "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
+
+    def read_until(sock, needle, limit=5.0):
+        sock.settimeout(limit)
+        got = b""
+        while needle not in got:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"closed before {needle!r}: {got!r}")
+            got += chunk
+        return got
+
+    def subject():
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "xmpp",
+                              "-xmpphost", "localhost", "-CAfile", pki.ca, "-brief"],
+                             input="", capture_output=True, text=True, timeout=20)
+        m = re.search(r"Peer certificate: (.*)", out.stdout + out.stderr)
+        assert m, out.stdout + out.stderr
+        return m.group(1)
+
+    try:
+        pg.start()
+        pg.wait_log(r"event=legacy_tls_listening")
+        assert "CN = localhost" in subject()
+        # A client in the middle of its session: TLS is up, its stream not yet restarted.
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw.sendall(header)
+        read_until(raw, b"</stream:features>")
+        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(raw, b"<proceed")
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        tls = ctx.wrap_socket(raw, server_hostname="localhost")
+
+        # A new certificate (another CN, same CA) in the same files, then SIGHUP.
+        d = os.path.dirname(pki.ca)
+        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", workdir.file("new.csr"), "-subj", "/CN=reloaded.localhost"],
+                       check=True, capture_output=True)
+        os.chmod(key, 0o600)
+        subprocess.run(["openssl", "x509", "-req", "-in", workdir.file("new.csr"), "-CA", pki.ca,
+                        "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial", "-out", cert, "-days", "2",
+                        "-extfile", os.path.join(d, "san.ext")], check=True, capture_output=True)
+        _reload(pg, r"event=reload .*result=applied")
+        assert "CN = reloaded.localhost" in subject()
+        # The connection made before the reload still reaches Prosody.
+        tls.sendall(header)
+        features = read_until(tls, b"</stream:features>")
+        assert b"mechanisms" in features, features
+        tls.close()
+        # A key that does not match the certificate: refused, the reloaded pair stays.
+        subprocess.run(["cp", pki.key, key], check=True)
+        _reload(pg, r"event=reload_refused .*legacy_tls.*key_file")
+        assert "CN = reloaded.localhost" in subject()
+    finally:
+        pg.stop()
+        prosody.stop()
+        workdir.cleanup()

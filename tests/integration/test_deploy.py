@@ -1,0 +1,160 @@
+"""deploy_* : what an operator installs: the systemd units (checked by systemd-analyze), install.sh
+into a staging root, and the example configuration documenting every key pushgate reads."""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+
+from harness import PUSHGATE, WorkDir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNITS = ("pushgate.service", "pushgate-legacy-tls.service")
+
+
+def _systemd_analyze():
+    path = shutil.which("systemd-analyze")
+    # deploy/install-deps.sh installs systemd, so a missing systemd-analyze is a broken setup,
+    # not a reason to skip.
+    assert path, "systemd-analyze is missing: run deploy/install-deps.sh (it installs the systemd package)"
+    return path
+
+
+def _verify(unit_paths):
+    """systemd-analyze verify prints every problem (an unknown key, a bad value) on stderr,
+    some with exit status 0: both must be clean."""
+    r = subprocess.run([_systemd_analyze(), "verify", *unit_paths], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def _units_pointing_at(workdir, binary, source_dir):
+    out = []
+    for unit in UNITS:
+        with open(os.path.join(source_dir, unit)) as f:
+            text = f.read()
+        path = os.path.join(workdir.path, unit)
+        with open(path, "w") as f:
+            f.write(re.sub(r"/\S*/bin/pushgate", binary, text))
+        out.append(path)
+    return out
+
+
+def test_deploy_units_pass_systemd_analyze_verify_and_are_hardened():
+    w = WorkDir()
+    try:
+        paths = _units_pointing_at(w, PUSHGATE, os.path.join(ROOT, "deploy"))
+        _verify(paths)
+        for path in paths:
+            with open(path) as f:
+                text = f.read()
+            settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+            for key, value in {"Type": "notify", "Restart": "always", "User": "pushgate", "ProtectSystem": "strict",
+                               "PrivateTmp": "yes", "NoNewPrivileges": "yes", "WatchdogSec": "30s"}.items():
+                assert settings.get(key) == value, (path, key, settings.get(key))
+            assert "--check" in settings["ExecStartPre"]
+            assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+            legacy = "legacy" in os.path.basename(path)
+            assert ("--only legacy-tls" if legacy else "--only push") in settings["ExecStart"]
+            # The capability to bind 5222 belongs to the legacy listener's unit alone.
+            assert settings["CapabilityBoundingSet"] == ("CAP_NET_BIND_SERVICE" if legacy else ""), path
+            if not legacy:
+                assert settings["ReadWritePaths"] == "/var/lib/pushgate" and settings["StateDirectory"] == "pushgate"
+            r = subprocess.run([_systemd_analyze(), "security", "--offline=yes", path], capture_output=True, text=True,
+                               timeout=60)
+            m = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout + r.stderr)
+            assert m, r.stdout + r.stderr
+            assert float(m.group(1)) <= 2.0, (path, m.group(0))
+        # A broken unit is caught: the check can fail.
+        with open(paths[0]) as f:
+            text = f.read()
+        with open(paths[0], "w") as f:
+            f.write(text.replace("WatchdogSec=30s", "WatchdogSec=soon"))
+        try:
+            _verify(paths[:1])
+        except AssertionError as e:
+            assert "WatchdogSec" in str(e) or "soon" in str(e), e
+        else:
+            raise AssertionError("systemd-analyze verify accepted WatchdogSec=soon")
+    finally:
+        w.cleanup()
+
+
+def test_deploy_install_sh_into_a_staging_root():
+    w = WorkDir()
+    try:
+        stage = os.path.join(w.path, "stage")
+        os.makedirs(os.path.join(stage, "etc"))
+        for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+            shutil.copy2(os.path.join("/etc", name), os.path.join(stage, "etc", name))
+        build_dir = os.path.dirname(PUSHGATE)
+        env = {**os.environ, "DESTDIR": stage, "BUILD_DIR": build_dir}
+        r = subprocess.run(["bash", os.path.join(ROOT, "deploy", "install.sh")], env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "created system user pushgate" in r.stdout and "systemctl enable --now pushgate" in r.stdout
+
+        user = [l for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")]
+        assert len(user) == 1 and user[0].rstrip().endswith(":/var/lib/pushgate:/usr/sbin/nologin"), user
+        uid = int(user[0].split(":")[2])
+        binary = os.path.join(stage, "usr/local/bin/pushgate")
+        assert os.access(binary, os.X_OK)
+        assert subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.startswith("pushgate ")
+        creds = os.path.join(stage, "etc/pushgate/credentials")
+        st = os.stat(creds)
+        assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == uid
+        secrets = {}
+        for name in ("component.secret", "push.secret", "demo.secret"):
+            st = os.stat(os.path.join(creds, name))
+            assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == uid, name
+            secrets[name] = open(os.path.join(creds, name)).read()
+            assert re.fullmatch(r"[0-9a-f]{48}\n", secrets[name]), name
+        assert len(set(secrets.values())) == 3
+        config = os.path.join(stage, "etc/pushgate/pushgate.toml")
+        assert stat.S_IMODE(os.stat(config).st_mode) == 0o640
+        for rel in ("usr/local/share/pushgate/prosody-config/pushgate.cfg.lua", "usr/local/share/doc/pushgate/README.md",
+                    "etc/pushgate/pushgate.toml.example"):
+            assert os.path.isfile(os.path.join(stage, rel)), rel
+
+        # The installed units point at the installed binary and pass systemd-analyze.
+        units_dir = os.path.join(stage, "etc/systemd/system")
+        for unit in UNITS:
+            assert "ExecStart=/usr/local/bin/pushgate --only" in open(os.path.join(units_dir, unit)).read()
+        _verify(_units_pointing_at(w, binary, units_dir))
+
+        # The installed configuration checks once its paths are the staged ones; before that,
+        # the failure names the missing file and the fix.
+        r = subprocess.run([binary, "--check", "--config", config], capture_output=True, text=True)
+        if not os.path.exists("/etc/pushgate/credentials/component.secret"):
+            assert r.returncode == 1 and "/etc/pushgate/credentials/component.secret cannot be read" in r.stderr, r.stderr
+        staged = os.path.join(w.path, "staged.toml")
+        with open(config) as f, open(staged, "w") as out:
+            out.write(f.read().replace("/etc/pushgate/credentials/", creds + "/"))
+        r = subprocess.run([binary, "--check", "--config", staged], capture_output=True, text=True)
+        assert r.returncode == 0 and "is valid" in r.stdout, r.stdout + r.stderr
+
+        # Running it again keeps the secrets and the edited configuration.
+        with open(config, "a") as f:
+            f.write("# edited by the operator\n")
+        r = subprocess.run(["bash", os.path.join(ROOT, "deploy", "install.sh")], env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "kept the existing /etc/pushgate/pushgate.toml" in r.stdout
+        assert open(config).read().endswith("# edited by the operator\n")
+        for name, value in secrets.items():
+            assert open(os.path.join(creds, name)).read() == value
+        assert sum(1 for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")) == 1
+    finally:
+        w.cleanup()
+
+
+def test_deploy_example_config_documents_every_key_pushgate_reads():
+    with open(os.path.join(ROOT, "src", "config", "config.cpp")) as f:
+        source = f.read()
+    keys = set(re.findall(r'(?:\.(?:str|integer|boolean|strings)|\bnumber|resolve_secret\(\w+,)\s*\(?\s*"([a-z_]+)"', source))
+    assert len(keys) > 40, sorted(keys)  # the pattern still finds the reader's calls
+    with open(os.path.join(ROOT, "deploy", "pushgate.toml.example")) as f:
+        example = f.read()
+    documented = set(re.findall(r"^#?\s*([a-z_]+)\s*=", example, re.M))
+    missing = sorted(keys - documented)
+    assert not missing, f"keys pushgate reads but deploy/pushgate.toml.example does not show: {missing}"
