@@ -17,7 +17,7 @@ packages=(
   # the mock APNs server (tests/mocks) is a Node.js http2 server
   nodejs
   # real peers for the demo and the integration tests
-  prosody prosody-modules lua-unbound python3-slixmpp python3-h2 python3-prometheus-client openssl curl procps
+  prosody prosody-modules lua-unbound python3-slixmpp python3-h2 python3-prometheus-client python3-cryptography openssl curl procps
 )
 
 if [ "$(id -u)" -ne 0 ]; then

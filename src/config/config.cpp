@@ -57,7 +57,17 @@ class TableReader {
   [[noreturn]] void fail(const std::string& key, const std::string& why) const {
     std::string at = source_;
     if (const toml::node* n = table_.get(key)) at += ":" + std::to_string(n->source().begin.line);
-    throw ConfigError(at + ": " + where_ + " " + key + ": " + why);
+    std::string hint;
+    if (table_.get(key) == nullptr) {
+      // A required key that is missing is often a typo of it further down the table.
+      for (const auto& [k, v] : table_) {
+        std::string other(k.str());
+        if (other != key && closest(other, {key}) == key) {
+          hint = "; '" + other + "' on line " + std::to_string(v.source().begin.line) + " looks like a typo of '" + key + "'";
+        }
+      }
+    }
+    throw ConfigError(at + ": " + where_ + " " + key + ": " + why + hint);
   }
 
   // A string; "${CREDENTIALS_DIRECTORY}" in it becomes the directory systemd's
