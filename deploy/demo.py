@@ -44,8 +44,9 @@ def main():
                         "the IQ result in Prosody's log")
         print(f"    {line.group(0)}")
         print("    A `result` keeps alice's registration healthy; a dead device would get cancel/item-not-found.")
-    print("\nDone. Next: copy deploy/pushgate.toml.example to /etc/pushgate/, include "
-          "prosody-config/pushgate.cfg.lua in prosody.cfg.lua, and run: bash deploy/run.sh --config FILE")
+    print("\nDone: that was the whole chain, on this machine only. Next, a real service beside your Prosody:\n"
+          "    bash deploy/install.sh     (builds, installs the systemd units, creates the pushgate user)\n"
+          "then follow what it prints, or the README's \"Running it as a service\".")
     return 0
 
 

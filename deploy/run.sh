@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
-if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release >/dev/null
+# BUILD_DIR: another meson build directory (the test suite runs this script on its own build).
+build=${BUILD_DIR:-build}
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" --buildtype=release >/dev/null
 fi
-ninja -C build pushgate >/dev/null
+ninja -C "$build" pushgate >/dev/null
 
 if [ $# -gt 0 ]; then
-  exec build/pushgate "$@"
+  exec "$build/pushgate" "$@"
 fi
-PUSHGATE_BIN="$PWD/build/pushgate" exec /usr/bin/python3 -u deploy/demo.py 2> >(grep -v 'Using slower stringprep' >&2)
+PUSHGATE_BIN="$PWD/$build/pushgate" exec /usr/bin/python3 -u deploy/demo.py 2> >(grep -v 'Using slower stringprep' >&2)

@@ -2,7 +2,9 @@
 --
 -- Include this file at the END of prosody.cfg.lua (after your VirtualHost sections):
 --     Include "/etc/prosody/conf.d/pushgate.cfg.lua"
+--     Include "/etc/prosody/conf.d/cloud-notify.cfg.lua"
 -- and add "cloud_notify" to modules_enabled (from Debian's prosody-modules package).
+-- Check with: prosodyctl check config
 -- Replace push.example.com and the secret; the same secret goes into the file named by
 -- pushgate's [component] secret_file (chmod 600, owned by the pushgate user).
 
@@ -17,12 +19,4 @@ Component "push.example.com" {
 component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }
 
--- mod_cloud_notify (XEP-0357). Apple and Google see whatever Prosody puts into the push:
--- keep message bodies and senders out of it. pushgate only needs to know that a message
--- is waiting ("New Message!" marks it important, which makes Android pushes high priority).
-push_notification_with_body = false
-push_notification_with_sender = false
--- Errors of type `cancel`/`auth`/`modify` count towards this limit; at it, Prosody deletes
--- the user's push registration. pushgate answers `wait` for anything that is not the
--- device's fault (provider outage, our credentials), so those never count.
-push_max_errors = 16
+-- mod_cloud_notify's settings are in cloud-notify.cfg.lua, next to this file.

@@ -108,6 +108,8 @@ class Prosody:
                    .replace("component_ports = { 5347 }", f"component_ports = {{ {self.component_port} }}"))
         with open(os.path.join(self.dir, "pushgate.cfg.lua"), "w") as f:
             f.write(snippet)
+        shutil.copyfile(os.path.join(os.path.dirname(SNIPPET), "cloud-notify.cfg.lua"),
+                        os.path.join(self.dir, "cloud-notify.cfg.lua"))
         with open(os.path.join(TEMPLATES, "prosody.cfg.lua")) as f:
             cfg = f.read()
         cfg = (cfg.replace("@DIR@", self.dir).replace("@C2S_PORT@", str(self.c2s_port))
@@ -124,7 +126,7 @@ class Prosody:
                               f'c2s_require_encryption = true\nssl = {{ certificate = "{self.dir}/tls.crt"; key = "{self.dir}/tls.key" }}')
         with open(self.config, "w") as f:
             f.write(cfg)
-        for name in ("prosody.cfg.lua", "pushgate.cfg.lua"):
+        for name in ("prosody.cfg.lua", "pushgate.cfg.lua", "cloud-notify.cfg.lua"):
             os.chmod(os.path.join(self.dir, name), 0o644)
 
     def prosodyctl(self, *args, check=True):

@@ -121,7 +121,8 @@ def test_prosody_snippet_passes_prosodyctl_check_config():
         p = Prosody(w)
         r = p.prosodyctl("check", "config", check=False)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert "pushgate.cfg.lua" in r.stdout and "All checks passed" in r.stdout
+        assert "pushgate.cfg.lua" in r.stdout and "cloud-notify.cfg.lua" in r.stdout, r.stdout
+        assert "All checks passed" in r.stdout, r.stdout
     finally:
         w.cleanup()
 

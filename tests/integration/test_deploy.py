@@ -1,6 +1,7 @@
 """deploy_* : what an operator installs: the systemd units (checked by systemd-analyze), install.sh
 into a staging root, and the example configuration documenting every key pushgate reads."""
 
+import json
 import os
 import re
 import shutil
@@ -158,3 +159,22 @@ def test_deploy_example_config_documents_every_key_pushgate_reads():
     documented = set(re.findall(r"^#?\s*([a-z_]+)\s*=", example, re.M))
     missing = sorted(keys - documented)
     assert not missing, f"keys pushgate reads but deploy/pushgate.toml.example does not show: {missing}"
+
+
+def test_deploy_quick_start_runs_the_whole_chain_and_explains_it():
+    """The README's first command, on this suite's build: Prosody, pushgate with the log
+    provider and two clients, printed step by step."""
+    build_dir = os.path.relpath(os.path.dirname(PUSHGATE), ROOT)
+    r = subprocess.run(["bash", "deploy/run.sh"], cwd=ROOT, env={**os.environ, "BUILD_DIR": build_dir},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    steps = re.findall(r"^\[(\d)\] ", out, re.M)
+    assert steps == ["1", "2", "3", "4", "5", "6"], out
+    record = json.loads(re.search(r"^    (\{.*?^    \})", out, re.M | re.S).group(1))
+    assert record["kind"] == "voip" and record["sent"] is False and record["data"]["type"] == "call", record
+    token_tail = re.search(r"a device token \(…([0-9a-f]{6})\)", out).group(1)
+    assert record["token"] == "…" + token_tail  # the token is shown by its last 6 characters only
+    assert re.search(r"event=push app=demo kind=voip .*outcome=delivered", out)
+    assert "type='result'" in out
+    assert "bash deploy/install.sh" in out

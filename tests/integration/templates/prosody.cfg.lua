@@ -27,3 +27,4 @@ VirtualHost "other.localhost"
 
 -- The operator snippet, with this test's component name, secret and port.
 Include "@DIR@/pushgate.cfg.lua"
+Include "@DIR@/cloud-notify.cfg.lua"
