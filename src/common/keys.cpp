@@ -14,11 +14,14 @@
 
 namespace pushgate {
 
-EvpKeyPtr load_apns_p8_key(const std::string& path) {
+namespace {
+// A private key file: it must exist and not be readable by every user. Null when it holds
+// no unencrypted PEM key (the caller says what it should have held). `missing_fix` ends the
+// message for a file that cannot be read.
+EvpKeyPtr read_private_key(const std::string& path, const std::string& missing_fix) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
-    throw KeyError("key file " + path + " cannot be read: " + std::strerror(errno) +
-                   "; download the .p8 key from the Apple developer account (Keys) and point key_file at it");
+    throw KeyError("key file " + path + " cannot be read: " + std::strerror(errno) + missing_fix);
   }
   if (st.st_mode & S_IROTH) throw KeyError("key file " + path + " is readable by every user; run: chmod o-rwx " + path);
   std::FILE* f = std::fopen(path.c_str(), "r");
@@ -26,11 +29,16 @@ EvpKeyPtr load_apns_p8_key(const std::string& path) {
   EVP_PKEY* raw = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   ERR_clear_error();
-  if (raw == nullptr) {
+  return EvpKeyPtr(raw);
+}
+}  // namespace
+
+EvpKeyPtr load_apns_p8_key(const std::string& path) {
+  EvpKeyPtr key = read_private_key(path, "; download the .p8 key from the Apple developer account (Keys) and point key_file at it");
+  if (!key) {
     throw KeyError("key file " + path + " is not a PEM private key; it must be the .p8 file Apple issued, "
                    "beginning with -----BEGIN PRIVATE KEY-----");
   }
-  EvpKeyPtr key(raw);
   char group[64] = {0};
   size_t len = 0;
   if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC ||
@@ -53,21 +61,11 @@ long check_certificate_pair(const std::string& cert_file, const std::string& key
                    "-----BEGIN CERTIFICATE----- (the leaf first, then the chain)");
   }
   std::unique_ptr<X509, decltype(&X509_free)> cert(raw_cert, X509_free);
-  struct stat st{};
-  if (::stat(key_file.c_str(), &st) != 0) {
-    throw KeyError("key " + key_file + " cannot be read: " + std::strerror(errno));
-  }
-  if (st.st_mode & S_IROTH) throw KeyError("key " + key_file + " is readable by every user; run: chmod o-rwx " + key_file);
-  f = std::fopen(key_file.c_str(), "r");
-  if (f == nullptr) throw KeyError("key " + key_file + " cannot be opened: " + std::strerror(errno));
-  EVP_PKEY* raw_key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
-  ERR_clear_error();
-  if (raw_key == nullptr) throw KeyError("key " + key_file + " is not an unencrypted PEM private key");
-  EvpKeyPtr key(raw_key);
+  EvpKeyPtr key = read_private_key(key_file, "");
+  if (!key) throw KeyError("key file " + key_file + " is not an unencrypted PEM private key");
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
-    throw KeyError("key " + key_file + " does not match certificate " + cert_file +
+    throw KeyError("key file " + key_file + " does not match certificate " + cert_file +
                    "; point both keys at the pair your CA issued together");
   }
   if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {

@@ -221,7 +221,7 @@ void check_pair(TableReader& r, Config& cfg, const char* section, const char* ce
     }
   } catch (const KeyError& e) {
     std::string what = e.what();
-    r.fail(what.rfind("key ", 0) == 0 ? key_key : cert_key, what);
+    r.fail(what.rfind("key file ", 0) == 0 ? key_key : cert_key, what);
   }
 }
 

@@ -391,21 +391,29 @@ class TestPki:
         ca_key = os.path.join(d, "ca.key")
         self.cert = os.path.join(d, "server.pem")
         self.key = os.path.join(d, "server.key")
-        csr = os.path.join(d, "server.csr")
         ext = os.path.join(d, "san.ext")
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
         run(["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca, "-days", "2",
              "-subj", "/CN=pushgate test CA"])
-        run(["openssl", "req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost"])
         with open(ext, "w") as f:
             f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
-             "-out", self.cert, "-days", "2", "-extfile", ext])
+        self._ca_key, self._ext = ca_key, ext
+        self.issue("localhost", self.cert, self.key)
         self.p8 = os.path.join(d, "AuthKey_ABC123DEF4.p8")
         self.p8_pub = os.path.join(d, "apns_pub.pem")
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.p8])
         os.chmod(self.p8, 0o600)
         run(["openssl", "pkey", "-in", self.p8, "-pubout", "-out", self.p8_pub])
+
+    def issue(self, cn, cert_path, key_path):
+        """A server certificate for 127.0.0.1/localhost with subject CN=cn, signed by the CA;
+        its key (mode 600). Writes over cert_path and key_path (a renewal)."""
+        csr = cert_path + ".csr"
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_path,
+             "-out", csr, "-subj", f"/CN={cn}"])
+        os.chmod(key_path, 0o600)
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self._ca_key, "-CAcreateserial",
+             "-out", cert_path, "-days", "2", "-extfile", self._ext])
 
 
 MOCKS = os.path.join(ROOT, "tests", "mocks")

@@ -233,3 +233,28 @@ def test_http_api_mutual_tls_refuses_clients_without_a_certificate_from_the_ca()
         code, _ = curl("--cacert", a.pki.ca, f"{a.base}/health")
         assert code == 0
         assert a.apns.stats()["delivered"] == 1
+
+
+def test_http_api_sighup_serves_a_renewed_certificate_to_new_connections():
+    import re
+    import signal
+    import subprocess
+    with ApiStack(tls=True) as a:
+        s = a.stack
+
+        def subject():
+            out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{a.port}", "-brief", "-CAfile", a.pki.ca],
+                                 input="", capture_output=True, text=True, timeout=20)
+            m = re.search(r"Peer certificate: (.*)", out.stdout + out.stderr)
+            assert m, out.stdout + out.stderr
+            return m.group(1)
+
+        assert "CN = localhost" in subject()
+        cert, key = s.workdir.file("renewed.pem"), s.workdir.file("renewed.key")
+        a.pki.issue("renewed.localhost", cert, key)
+        s.pushgate.rewrite_config(s.pushgate.config_text().replace(a.pki.cert, cert).replace(a.pki.key, key))
+        s.pushgate.signal(signal.SIGHUP)
+        s.pushgate.wait_log(r"event=reload .*result=applied")
+        assert "CN = renewed.localhost" in subject()
+        code, body = a.push(device_token(), extra_args=["--cacert", a.pki.ca])
+        assert code == 200 and json.loads(body) == {"outcome": "delivered"}, body

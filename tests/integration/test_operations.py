@@ -46,6 +46,19 @@ class NotifySocket:
         self.sock.close()
 
 
+def _legacy_section(port, backend_port, cert, key):
+    return (f'[legacy_tls]\nlisten = "127.0.0.1:{port}"\nbackend = "127.0.0.1:{backend_port}"\n'
+            f'cert_file = "{cert}"\nkey_file = "{key}"\n')
+
+
+def _s_client(port, ca, *args):
+    """openssl s_client through the legacy listener's STARTTLS; its output."""
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "xmpp",
+                          "-xmpphost", "localhost", "-CAfile", ca, "-brief", *args],
+                         input="", capture_output=True, text=True, timeout=20)
+    return out.stdout + out.stderr
+
+
 def test_ops_sd_notify_ready_watchdog_reloading_stopping():
     with Stack(start_pushgate=False) as s:
         notify = NotifySocket(s.workdir)
@@ -253,9 +266,7 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
     prosody.start()
     legacy_port = free_port()
     api_port = free_port()
-    extra = (f'[http]\nlisten = "127.0.0.1:{api_port}"\n'
-             f'[legacy_tls]\nlisten = "127.0.0.1:{legacy_port}"\nbackend = "127.0.0.1:{prosody.c2s_port}"\n'
-             f'cert_file = "{pki.cert}"\nkey_file = "{pki.key}"\n')
+    extra = f'[http]\nlisten = "127.0.0.1:{api_port}"\n' + _legacy_section(legacy_port, prosody.c2s_port, pki.cert, pki.key)
     push = Pushgate(workdir, prosody, extra=extra)
     legacy = Pushgate(workdir, prosody, extra=extra)
     legacy.stderr_path = workdir.file("legacy.log")
@@ -266,10 +277,8 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
         assert "event=legacy_tls_listening" not in push.log()
         legacy.start(wait_connected=False, args=["--only", "legacy-tls"])
         legacy.wait_log(r"event=legacy_tls_listening")
-        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{legacy_port}", "-starttls", "xmpp",
-                              "-xmpphost", "localhost", "-CAfile", pki.ca, "-brief", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-                             input="", capture_output=True, text=True, timeout=20)
-        assert "Protocol version: TLSv1" in out.stdout + out.stderr, out.stdout + out.stderr
+        out = _s_client(legacy_port, pki.ca, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+        assert "Protocol version: TLSv1" in out, out
         time.sleep(0.5)
         legacy_log = legacy.log()
         assert "role=legacy-tls" in legacy_log
@@ -297,9 +306,7 @@ def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections()
     subprocess.run(["cp", pki.cert, cert], check=True)
     subprocess.run(["cp", pki.key, key], check=True)
     os.chmod(key, 0o600)
-    extra = (f'[legacy_tls]\nlisten = "127.0.0.1:{port}"\nbackend = "127.0.0.1:{prosody.c2s_port}"\n'
-             f'cert_file = "{cert}"\nkey_file = "{key}"\n')
-    pg = Pushgate(workdir, prosody, extra=extra)
+    pg = Pushgate(workdir, prosody, extra=_legacy_section(port, prosody.c2s_port, cert, key))
     header = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
               "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
 
@@ -314,11 +321,9 @@ def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections()
         return got
 
     def subject():
-        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "xmpp",
-                              "-xmpphost", "localhost", "-CAfile", pki.ca, "-brief"],
-                             input="", capture_output=True, text=True, timeout=20)
-        m = re.search(r"Peer certificate: (.*)", out.stdout + out.stderr)
-        assert m, out.stdout + out.stderr
+        out = _s_client(port, pki.ca)
+        m = re.search(r"Peer certificate: (.*)", out)
+        assert m, out
         return m.group(1)
 
     try:
@@ -335,14 +340,7 @@ def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections()
         tls = ctx.wrap_socket(raw, server_hostname="localhost")
 
         # A new certificate (another CN, same CA) in the same files, then SIGHUP.
-        d = os.path.dirname(pki.ca)
-        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", key, "-out", workdir.file("new.csr"), "-subj", "/CN=reloaded.localhost"],
-                       check=True, capture_output=True)
-        os.chmod(key, 0o600)
-        subprocess.run(["openssl", "x509", "-req", "-in", workdir.file("new.csr"), "-CA", pki.ca,
-                        "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial", "-out", cert, "-days", "2",
-                        "-extfile", os.path.join(d, "san.ext")], check=True, capture_output=True)
+        pki.issue("reloaded.localhost", cert, key)
         _reload(pg, r"event=reload .*result=applied")
         assert "CN = reloaded.localhost" in subject()
         # The connection made before the reload still reaches Prosody.

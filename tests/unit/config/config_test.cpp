@@ -236,10 +236,10 @@ TEST_CASE("[http] and [legacy_tls] certificates are checked when the configurati
   REQUIRE(c.warnings.size() == 2);  // no push_secret_file, and the certificate
   CHECK(c.warnings[0].find("expires in 4 days") != std::string::npos);
   std::string wrong = error_of(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + other_key.path + "\"\n");
-  CHECK(wrong.find("[http] tls_key: key " + other_key.path + " does not match certificate") != std::string::npos);
+  CHECK(wrong.find("[http] tls_key: key file " + other_key.path + " does not match certificate") != std::string::npos);
   wrong = error_of(base + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"" + other_cert.path +
                    "\"\nkey_file = \"" + key.path + "\"\n");
-  CHECK(wrong.find("[legacy_tls] key_file: key") != std::string::npos);
+  CHECK(wrong.find("[legacy_tls] key_file: key file") != std::string::npos);
 }
 
 TEST_CASE("--only: each role reads its own sections") {
@@ -287,4 +287,16 @@ TEST_CASE("${CREDENTIALS_DIRECTORY} in a file key is systemd's LoadCredential= d
   CHECK(c.component.secret == "from-credentials");
   unlink(secret_path.c_str());
   rmdir(dir);
+}
+
+TEST_CASE("a required key that is missing names the key that looks like its typo") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
+  std::string e = error_of(base + "[[app]]\nname = \"x\"\nservise = \"log\"\nsecret_file = \"" + app.path + "\"\n");
+  CHECK(e.find("service: is required") != std::string::npos);
+  CHECK(e.find("'servise' on line 6 looks like a typo of 'service'") != std::string::npos);
+  // Nothing close: no hint.
+  e = error_of(base + "[[app]]\nname = \"x\"\nsecret_file = \"" + app.path + "\"\n");
+  CHECK(e.find("service: is required") != std::string::npos);
+  CHECK(e.find("looks like a typo") == std::string::npos);
 }
