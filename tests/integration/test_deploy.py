@@ -81,18 +81,23 @@ def test_deploy_units_pass_systemd_analyze_verify_and_are_hardened():
         w.cleanup()
 
 
+def _install(w):
+    """deploy/install.sh into a staging root under w, with this suite's build; (stage, env, result)."""
+    stage = os.path.join(w.path, "stage")
+    os.makedirs(os.path.join(stage, "etc"))
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        shutil.copy2(os.path.join("/etc", name), os.path.join(stage, "etc", name))
+    env = {**os.environ, "DESTDIR": stage, "BUILD_DIR": os.path.dirname(PUSHGATE)}
+    r = subprocess.run(["bash", os.path.join(ROOT, "deploy", "install.sh")], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return stage, env, r
+
+
 def test_deploy_install_sh_into_a_staging_root():
     w = WorkDir()
     try:
-        stage = os.path.join(w.path, "stage")
-        os.makedirs(os.path.join(stage, "etc"))
-        for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
-            shutil.copy2(os.path.join("/etc", name), os.path.join(stage, "etc", name))
-        build_dir = os.path.dirname(PUSHGATE)
-        env = {**os.environ, "DESTDIR": stage, "BUILD_DIR": build_dir}
-        r = subprocess.run(["bash", os.path.join(ROOT, "deploy", "install.sh")], env=env, capture_output=True, text=True,
-                           timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
+        stage, env, r = _install(w)
         assert "created system user pushgate" in r.stdout and "systemctl enable --now pushgate" in r.stdout
 
         user = [l for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")]
@@ -178,3 +183,95 @@ def test_deploy_quick_start_runs_the_whole_chain_and_explains_it():
     assert re.search(r"event=push app=demo kind=voip .*outcome=delivered", out)
     assert "type='result'" in out
     assert "bash deploy/install.sh" in out
+
+
+def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
+    """The closest this machine (no systemd as PID 1) gets to `systemctl start pushgate`: the
+    installed unit's ExecStartPre and ExecStart, run as the installed user's uid and gid with
+    NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them, against a real Prosody using the
+    installed snippets and the generated component secret. Then ExecReload and a stop."""
+    import signal
+    import urllib.request
+    from harness import Prosody, enable_push, free_port, send_message, wait_for, wait_port, xmpp_session
+    from test_operations import NotifySocket
+    w = WorkDir()
+    prosody = proc = notify = None
+    try:
+        stage, _, _ = _install(w)
+        user = [l for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")][0].split(":")
+        uid, gid = user[2], user[3]
+        creds = os.path.join(stage, "etc/pushgate/credentials")
+        secret = {n: open(os.path.join(creds, n)).read().strip() for n in ("component.secret", "push.secret", "demo.secret")}
+
+        prosody = Prosody(w, component_jid="push.localhost", component_secret=secret["component.secret"])
+        prosody.register("alice", "alicepw")
+        prosody.register("bob", "bobpw")
+        prosody.start()
+
+        # The operator's edit of the installed pushgate.toml: Prosody's component name and
+        # port, a free API port, and (staging only) the staged credentials directory.
+        config = os.path.join(stage, "etc/pushgate/pushgate.toml")
+        api_port = free_port()
+        with open(config) as f:
+            text = f.read()
+        text = (text.replace('jid = "push.example.com"', 'jid = "push.localhost"')
+                .replace("port = 5347 ", f"port = {prosody.component_port} ")
+                .replace('listen = "127.0.0.1:5281"', f'listen = "127.0.0.1:{api_port}"')
+                .replace("/etc/pushgate/credentials/", creds + "/"))
+        with open(config, "w") as f:
+            f.write(text)
+
+        unit = dict(re.findall(r"^(\w+)=(.*)$", open(os.path.join(stage, "etc/systemd/system/pushgate.service")).read(), re.M))
+        def command(line):
+            return [stage + a if a.startswith(("/usr/local/bin/", "/etc/pushgate/")) else a for a in line.split()]
+        as_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs"]
+
+        r = subprocess.run(as_user + command(unit["ExecStartPre"]), capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "is valid" in r.stdout, r.stdout + r.stderr
+
+        notify = NotifySocket(w)
+        os.chmod(notify.path, 0o777)  # systemd's socket is writable by the service
+        out_path, err_path = w.file("service.out"), w.file("service.err")
+        env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(as_user + command(unit["ExecStart"]), stdout=out, stderr=err, env=env)
+        ready = notify.wait("READY=1", timeout=15)
+        status = open(f"/proc/{proc.pid}/status").read()
+        assert re.search(rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", status, re.M), status  # not root
+        assert re.search(r"^NoNewPrivs:\t1$", status, re.M)
+        wait_for(lambda: "event=component_connected" in open(err_path).read(), 15, "the component session")
+
+        token = "f" * 60 + "c0ffee"
+        xmpp_session("alice@localhost", "alicepw", prosody.c2s_port,
+                     enable_push("push.localhost", token, {"secret": secret["demo.secret"], "type": "call"}))
+        xmpp_session("bob@localhost", "bobpw", prosody.c2s_port, send_message("alice@localhost", "ring"))
+        record = wait_for(lambda: [json.loads(l) for l in open(out_path) if l.startswith("{")], 10, "the push record")[0]
+        assert record["kind"] == "voip" and record["token"] == "…c0ffee" and record["app"] == "demo", record
+
+        wait_port(api_port)
+        req = urllib.request.Request(f"http://127.0.0.1:{api_port}/push", method="POST",
+                                     data=json.dumps({"node": token, "secret": secret["push.secret"], "type": "message"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read()) == {"outcome": "delivered"}
+
+        assert unit["ExecReload"] == "/bin/kill -HUP $MAINPID"
+        proc.send_signal(signal.SIGHUP)
+        notify.wait("READY=1", after=notify.wait("RELOADING=1", after=ready + 1) + 1)
+        assert sum(1 for m in notify.drain() if m == "WATCHDOG=1") >= 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        notify.wait("STOPPING=1")
+        log = open(err_path).read()
+        assert "event=reload " in log and "result=applied" in log, log[-2000:]
+        for s in secret.values():
+            assert s not in log and s not in open(out_path).read()
+        assert token not in log
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if notify is not None:
+            notify.close()
+        if prosody is not None:
+            prosody.stop()
+        w.cleanup()
