@@ -233,7 +233,11 @@ int run_daemon(Config config, const std::string& config_path) {
     if (stopping) return;
     stopping = true;
     systemd::notify("STOPPING=1\nSTATUS=draining pushes in flight");
-    if (http_api) http_api->stop();  // no new requests; those in progress finish during the drain
+    // Stop accepting: no new API requests (those in progress finish during the drain), no new
+    // legacy clients, and publishes from now on are answered `wait` at once.
+    if (http_api) http_api->stop();
+    if (legacy_tls) legacy_tls->stop_accepting();
+    if (session) session->refuse_publishes("pushgate is shutting down; retry later");
     drain_deadline = EventLoop::Clock::now() + std::chrono::seconds(4);
     log::info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                            {"in_flight", std::to_string(dispatcher ? dispatcher->in_flight() : 0)}});
@@ -275,6 +279,7 @@ int run_daemon(Config config, const std::string& config_path) {
   log::info("stopped", {{"delivered", std::to_string(dispatcher ? dispatcher->count(OutcomeKind::Delivered) : 0)},
                         {"unfinished", std::to_string(in_flight())},
                         {"answered_wait", std::to_string(answered_wait)},
+                        {"refused_while_stopping", std::to_string(session ? session->refused_publishes() : 0)},
                         {"replies_lost", std::to_string(session ? session->replies_lost() : 0)},
                         {"http2_connections_opened",
                          std::to_string(dispatcher && dispatcher->providers().http ? dispatcher->providers().http->connections_opened() : 0)}});

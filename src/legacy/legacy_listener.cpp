@@ -206,9 +206,15 @@ LegacyListener::~LegacyListener() {
   if (thread_.joinable()) thread_.join();
   for (Conn* c : conns_) delete c;
   for (Conn* c : graveyard_) delete c;
-  ::close(listen_fd_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
   ::close(epoll_fd_);
   ::close(wake_fd_);
+}
+
+void LegacyListener::stop_accepting() {
+  stop_accepting_ = true;
+  std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 void LegacyListener::start() {
@@ -250,6 +256,12 @@ void LegacyListener::run() {
       } else if (p == &wake_fd_) {
         std::uint64_t v;
         (void)!::read(wake_fd_, &v, sizeof v);
+        if (stop_accepting_ && listen_fd_ >= 0) {
+          epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+          ::close(listen_fd_);
+          listen_fd_ = -1;
+          log::info("legacy_tls_closed", {{"reason", "shutting down"}, {"open", std::to_string(open_.load())}});
+        }
       } else {
         handle(static_cast<Endpoint*>(p), events[i].events);
       }

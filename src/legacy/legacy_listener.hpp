@@ -34,6 +34,9 @@ class LegacyListener {
 
   void start();
   int port() const { return port_; }
+  // Shutdown: closes the listening socket (new clients are refused by the kernel) while
+  // relayed connections go on until the listener is destroyed. Thread-safe.
+  void stop_accepting();
   // True when the listener's thread went round its loop within `within` (it wakes at least
   // every 500 ms): the systemd watchdog is fed only while it does. Thread-safe.
   bool responsive(std::chrono::milliseconds within) const;
@@ -93,6 +96,7 @@ class LegacyListener {
   std::vector<Conn*> graveyard_;  // closed during this batch of events
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_accepting_{false};
   std::atomic<std::int64_t> last_turn_ms_{0};  // steady clock, each pass of the epoll loop
   std::uint64_t next_id_ = 1;
 

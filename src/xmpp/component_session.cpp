@@ -476,6 +476,11 @@ void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
     send_raw(iq_reply_xml(config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err->reason));
     return;
   }
+  if (!refusing_.empty()) {
+    ++refused_publishes_;
+    send_raw(iq_reply_xml(config_.jid, from, id, xmpp_error_for(OutcomeKind::Retry), refusing_));
+    return;
+  }
   std::uint64_t gen = generation_;
   std::uint64_t seq = ++publish_seq_;
   pending_.emplace(seq, Pending{from, id, gen});

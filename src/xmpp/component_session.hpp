@@ -36,6 +36,9 @@ class ComponentSession final : public IoSource {
   // registration and the client retries later); their pushes' late outcomes are dropped.
   // For the end of a shutdown drain. Returns how many were answered.
   std::size_t answer_pending(const std::string& reason);
+  // Shutdown: publishes arriving from now on are answered `wait` with `reason` at once.
+  void refuse_publishes(std::string reason) { refusing_ = std::move(reason); }
+  std::uint64_t refused_publishes() const { return refused_publishes_; }
 
   bool connected() const { return connected_; }
   // When the current session was accepted by Prosody (meaningful while connected()).
@@ -96,6 +99,8 @@ class ComponentSession final : public IoSource {
   };
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t publish_seq_ = 0;
+  std::string refusing_;  // non-empty while shutting down: why new publishes are refused
+  std::uint64_t refused_publishes_ = 0;
   EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
   std::mt19937 rng_;
 };
