@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -256,6 +257,16 @@ int run_daemon(Config config, const std::string& config_path) {
   };
   if (watchdog.count() > 0) loop.call_after(watchdog, feed_watchdog);
 
+  // systemctl status shows the status line: kept current (connected or not) every 2 s.
+  std::string status_sent;
+  std::function<void()> refresh_status = [&] {
+    std::string now = status();
+    if (now != status_sent) systemd::notify(now);
+    status_sent = now;
+    loop.call_after(std::chrono::seconds(2), refresh_status);
+  };
+  if (std::getenv("NOTIFY_SOCKET") != nullptr) loop.call_after(std::chrono::seconds(2), refresh_status);
+
   if (session) session->start();
   log::info("started", {{"version", PUSHGATE_VERSION},
                         {"role", config.role == Role::All ? "all" : push_role ? "push" : "legacy-tls"},
@@ -263,7 +274,8 @@ int run_daemon(Config config, const std::string& config_path) {
                         {"apps", std::to_string(push_role ? config.apps.size() : 0)}});
   // Ready once every listener is bound and every credential loaded; Prosody may still be
   // coming up, which /health shows and the session retries.
-  systemd::notify("READY=1\n" + status());
+  status_sent = status();
+  systemd::notify("READY=1\n" + status_sent);
   auto in_flight = [&] { return dispatcher ? dispatcher->in_flight() : 0; };
   while (!stopping || (in_flight() > 0 && EventLoop::Clock::now() < drain_deadline)) {
     loop.run_once(std::chrono::milliseconds(stopping ? 50 : 1000));
