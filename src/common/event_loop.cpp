@@ -14,6 +14,15 @@ EventLoop::~EventLoop() = default;
 
 void EventLoop::add_source(IoSource* source) { sources_.push_back(source); }
 
+void EventLoop::turn_sources() {
+  // A source's on_turn may remove (and free) another one, e.g. a reload freeing an HTTP/2
+  // client: a source no longer registered is skipped.
+  std::vector<IoSource*> snapshot(sources_);
+  for (IoSource* s : snapshot) {
+    if (std::find(sources_.begin(), sources_.end(), s) != sources_.end()) s->on_turn();
+  }
+}
+
 void EventLoop::remove_source(IoSource* source) {
   sources_.erase(std::remove(sources_.begin(), sources_.end(), source), sources_.end());
 }
@@ -93,7 +102,7 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
   tasks.swap(deferred_);
   for (auto& task : tasks) task();
 
-  for (IoSource* s : std::vector<IoSource*>(sources_)) s->on_turn();
+  turn_sources();
 
   auto wait = max_wait;
   for (IoSource* s : sources_) wait = std::min(wait, s->max_wait());
@@ -119,7 +128,7 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
   }
   curl_multi_perform(multi_.get(), &running);
   // Sources run again right after the poll so input is handled without waiting a turn.
-  for (IoSource* s : std::vector<IoSource*>(sources_)) s->on_turn();
+  turn_sources();
 }
 
 }  // namespace pushgate

@@ -61,6 +61,7 @@ class EventLoop {
   void run_once(std::chrono::milliseconds max_wait);
 
  private:
+  void turn_sources();
   struct MultiDeleter {
     void operator()(CURLM* m) const { curl_multi_cleanup(m); }
   };

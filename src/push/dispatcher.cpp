@@ -72,7 +72,8 @@ void Dispatcher::replace_apps(std::vector<AppConfig> apps, const ProviderFactory
   retired_.push_back(std::move(current_));
   current_ = std::move(next);
   stats_ = std::move(stats);
-  release_retired();
+  // The old set is freed by release_retired() between loop turns, never here: a reload runs
+  // inside a turn, and the old set's HTTP/2 client is one of the loop's sources.
 }
 
 void Dispatcher::release_retired() {

@@ -63,7 +63,7 @@ class Dispatcher {
   Dispatcher(const Config& config, const ProviderFactory& make);
 
   // A configuration reload: new pushes go to `apps` and the providers `make` builds for them;
-  // pushes in flight finish on the old set, which is freed once they have. An app keeps its
+  // pushes in flight finish on the old set, which release_retired() frees once they have. An app keeps its
   // statistics when its name stays. When `make` throws, nothing changes and the exception
   // passes on. Loop thread only.
   void replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make);

@@ -218,6 +218,12 @@ def test_ops_sighup_reloads_the_apns_key():
         _reload(s.pushgate, r"event=reload .*result=applied")
         s.message_alice()
         s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", timeout=10)
+        # More reloads: each frees the HTTP/2 client the one before made, inside a loop turn.
+        for n in (2, 3, 4):
+            _reload(s.pushgate, r"event=reload .*result=applied", count=n)
+        time.sleep(0.3)
+        s.message_alice()
+        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", timeout=10, count=2)
     finally:
         mock.stop()
         stack.close()

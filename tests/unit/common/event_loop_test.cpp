@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <thread>
 
 #include "common/event_loop.hpp"
@@ -33,4 +35,28 @@ TEST_CASE("a post from another thread wakes a sleeping loop") {
   t.join();
   CHECK(ran);
   CHECK(EventLoop::Clock::now() - start < 900ms);
+}
+
+TEST_CASE("a source may remove and free another source during its turn (a reload freeing an HTTP/2 client)") {
+  struct Counting final : IoSource {
+    explicit Counting(EventLoop& l) : loop(l) { loop.add_source(this); }
+    ~Counting() override { loop.remove_source(this); }
+    void collect_fds(std::vector<curl_waitfd>&) override {}
+    void on_turn() override {
+      ++turns;
+      if (on) on();
+    }
+    EventLoop& loop;
+    int turns = 0;
+    std::function<void()> on;
+  };
+  EventLoop loop;
+  auto first = std::make_unique<Counting>(loop);
+  auto victim = std::make_unique<Counting>(loop);
+  auto last = std::make_unique<Counting>(loop);
+  first->on = [&] { victim.reset(); };  // freed while the loop walks its sources
+  loop.run_once(0ms);                   // AddressSanitizer reports a call into the freed source
+  CHECK(victim == nullptr);
+  CHECK(first->turns == 2);  // on_turn runs before and after the poll
+  CHECK(last->turns == 2);
 }
