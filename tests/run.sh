@@ -13,7 +13,8 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null \
     || { echo "tests: meson setup failed"; exit 1; }
 fi
-ninja -C "$build" || { echo "tests: build failed"; exit 1; }
+# What the suite runs: the daemon and the unit tests (the benchmarks build in their own scripts).
+ninja -C "$build" pushgate tests/unit_tests || { echo "tests: build failed"; exit 1; }
 
 # A real PostgreSQL for the registration store's tests (unit and integration), stopped at exit.
 if pg_env=$(bash tests/support/postgres.sh); then
