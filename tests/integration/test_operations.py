@@ -371,3 +371,22 @@ def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections()
         pg.stop()
         prosody.stop()
         workdir.cleanup()
+
+
+def test_ops_log_format_json_writes_one_json_object_per_line():
+    """--log-format json for log shippers: every stderr line parses, the push line carries
+    the outcome and the token's last 6 characters only."""
+    with Stack(start_pushgate=False) as s:
+        s.pushgate.start(args=["--log-format", "json"], wait_connected=False)
+        s.pushgate.wait_log(r'"event":"component_connected"')
+        token = device_token()
+        s.enable(token, type="call")
+        s.message_alice()
+        s.pushgate.wait_log(r'"event":"push"')
+        lines = [l for l in s.pushgate.log().splitlines() if l.strip()]
+        records = [json.loads(l) for l in lines]  # every line is JSON
+        assert all({"ts", "level", "event"} <= set(r) for r in records)
+        push = [r for r in records if r["event"] == "push"][0]
+        assert push["outcome"] == "delivered" and push["kind"] == "voip" and push["token"] == "…" + token[-6:], push
+        assert token not in s.pushgate.log()
+        assert s.pushgate.app_secret not in s.pushgate.log()
