@@ -13,6 +13,7 @@
 #include <string>
 
 #include "api/http_api.hpp"
+#include "api/metrics_server.hpp"
 #include "common/event_loop.hpp"
 #include "common/log.hpp"
 #include "common/systemd.hpp"
@@ -110,6 +111,7 @@ std::vector<std::string> keep_restart_only(const Config& running, Config& fresh)
   keep("[legacy_tls] pre_tls_bytes", l.pre_tls_bytes, r.pre_tls_bytes);
   keep("[legacy_tls] pre_tls_seconds", l.pre_tls_seconds, r.pre_tls_seconds);
   keep("[legacy_tls] idle_timeout", l.idle_timeout, r.idle_timeout);
+  keep("[legacy_tls] metrics_listen", l.metrics_listen, r.metrics_listen);
   return kept;
 }
 
@@ -142,9 +144,13 @@ int run_daemon(Config config, const std::string& config_path) {
     session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher);
   }
   std::unique_ptr<legacy::LegacyListener> legacy_tls;
+  std::unique_ptr<api::MetricsServer> legacy_metrics;  // [legacy_tls] metrics_listen
   if (config.legacy_tls.enabled) {
     legacy_tls = std::make_unique<legacy::LegacyListener>(config.legacy_tls);
     legacy_tls->start();
+    if (!config.legacy_tls.metrics_listen.empty()) {
+      legacy_metrics = std::make_unique<api::MetricsServer>(config.legacy_tls.metrics_listen, *legacy_tls);
+    }
   } else if (config.legacy_tls_elsewhere) {
     log::info("legacy_tls_off", {{"reason", "--only push"}, {"fix", "run the pushgate-legacy-tls unit (--only legacy-tls) for it"}});
   }
@@ -286,6 +292,7 @@ int run_daemon(Config config, const std::string& config_path) {
   loop.run_once(std::chrono::milliseconds(0));
   std::size_t answered_wait = session ? session->answer_pending("pushgate is shutting down; retry later") : 0;
   http_api.reset();
+  legacy_metrics.reset();
   legacy_tls.reset();
   if (session) session->shutdown();
   log::info("stopped", {{"delivered", std::to_string(dispatcher ? dispatcher->count(OutcomeKind::Delivered) : 0)},

@@ -418,6 +418,10 @@ void read_legacy(const toml::table& root, Config& cfg) {
   auto& l = cfg.legacy_tls;
   l.enabled = true;
   if (auto v = r.str("listen")) l.listen = *v;
+  if (auto v = r.str("metrics_listen")) {
+    if (!is_host_port(*v)) r.fail("metrics_listen", "'" + *v + "' is not host:port, e.g. \"127.0.0.1:5282\"");
+    l.metrics_listen = *v;
+  }
   if (auto v = r.str("backend")) l.backend = *v;
   if (auto v = r.str("backend_mode")) {
     if (*v != "plain" && *v != "starttls") r.fail("backend_mode", "must be \"plain\" or \"starttls\"");

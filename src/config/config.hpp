@@ -81,6 +81,7 @@ struct LegacyTlsConfig {
   int pre_tls_bytes = 4096;             // before TLS: more is policy-violation
   int pre_tls_seconds = 10;             // stream header to finished handshake: longer is connection-timeout
   int idle_timeout = 900;               // seconds without a byte either way
+  std::string metrics_listen;           // host:port for the listener's own GET /metrics and /health; empty: none
 };
 
 struct PushConfig {

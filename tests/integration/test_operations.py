@@ -281,7 +281,9 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
     prosody.start()
     legacy_port = free_port()
     api_port = free_port()
-    extra = f'[http]\nlisten = "127.0.0.1:{api_port}"\n' + _legacy_section(legacy_port, prosody.c2s_port, pki.cert, pki.key)
+    metrics_port = free_port()
+    extra = (f'[http]\nlisten = "127.0.0.1:{api_port}"\n' + _legacy_section(legacy_port, prosody.c2s_port, pki.cert, pki.key)
+             + f'metrics_listen = "127.0.0.1:{metrics_port}"\n')
     push = Pushgate(workdir, prosody, extra=extra)
     legacy = Pushgate(workdir, prosody, extra=extra)
     legacy.stderr_path = workdir.file("legacy.log")
@@ -292,12 +294,25 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
         assert "event=legacy_tls_listening" not in push.log()
         legacy.start(wait_connected=False, args=["--only", "legacy-tls"])
         legacy.wait_log(r"event=legacy_tls_listening")
+        legacy.wait_log(r"event=metrics_listening")
         out = _s_client(legacy_port, pki.ca, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
         assert "Protocol version: TLSv1" in out, out
         time.sleep(0.5)
         legacy_log = legacy.log()
         assert "role=legacy-tls" in legacy_log
         assert "component_connect" not in legacy_log and "api_listening" not in legacy_log
+        # The listener's own metrics and health, parsed as Prometheus text.
+        from prometheus_client.parser import text_string_to_metric_families
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            samples = {(smp.name, tuple(sorted(smp.labels.items()))): smp.value
+                       for fam in text_string_to_metric_families(r.read().decode()) for smp in fam.samples}
+        assert samples[("pushgate_legacy_handshakes_total", (("version", "TLSv1"),))] == 1, samples
+        assert samples[("pushgate_legacy_connections_total", ())] >= 1
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/health", timeout=5) as r:
+            assert json.loads(r.read())["status"] == "ok"
+        # The push unit's API does not show the listener it does not run.
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
+            assert "pushgate_legacy_" not in r.read().decode()
         # One part stopping leaves the other running.
         assert legacy.stop() == 0
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:

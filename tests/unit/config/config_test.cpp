@@ -187,6 +187,8 @@ TEST_CASE("[legacy_tls]: what it requires, what it accepts, defaults") {
         std::string::npos);
   CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\nproxy_protocol = \"v3\"\n").find("\"v1\"") !=
         std::string::npos);
+  CHECK(error_of(base + files + "backend = \"127.0.0.1:5200\"\nmetrics_listen = \"5282\"\n")
+            .find("metrics_listen: '5282' is not host:port") != std::string::npos);
   Config c = parse_config(base + files + "backend = \"127.0.0.1:5200\"\ndomains = [\"a.example\", \"b.example\"]\n"
                                          "proxy_protocol = \"v2\"\nbackend_mode = \"starttls\"\n", "t");
   CHECK(c.legacy_tls.enabled);
