@@ -1,6 +1,7 @@
 """ops_* : running pushgate as a service: sd_notify and the watchdog, SIGHUP reloads (applied,
 refused, needing a restart), SIGTERM under load, --only, and the two parts as separate processes."""
 
+import contextlib
 import os
 import re
 import signal
@@ -44,6 +45,22 @@ class NotifySocket:
 
     def close(self):
         self.sock.close()
+
+
+@contextlib.contextmanager
+def _prosody_with_pki():
+    """A work directory, a test PKI and a running Prosody; all gone afterwards."""
+    workdir = WorkDir()
+    try:
+        pki = TestPki(workdir)
+        prosody = Prosody(workdir)
+        prosody.start()
+        try:
+            yield workdir, pki, prosody
+        finally:
+            prosody.stop()
+    finally:
+        workdir.cleanup()
 
 
 def _legacy_section(port, backend_port, cert, key):
@@ -207,7 +224,7 @@ def test_ops_sighup_reloads_the_apns_key():
         subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", old_p8],
                        check=True, capture_output=True)
         os.chmod(old_p8, 0o600)
-        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}", "deadline_ms = 1500")
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}", "deadline_ms = 1500\nthrottle_ms = 0")
         s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml.replace(pki.p8, old_p8))
         s.pushgate.start()
         t = device_token()
@@ -275,117 +292,107 @@ def test_ops_sigterm_under_load_answers_every_publish_and_exits_within_5_s():
 
 
 def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config():
-    workdir = WorkDir()
-    pki = TestPki(workdir)
-    prosody = Prosody(workdir)
-    prosody.start()
-    legacy_port = free_port()
-    api_port = free_port()
-    metrics_port = free_port()
-    extra = (f'[http]\nlisten = "127.0.0.1:{api_port}"\n' + _legacy_section(legacy_port, prosody.c2s_port, pki.cert, pki.key)
-             + f'metrics_listen = "127.0.0.1:{metrics_port}"\n')
-    push = Pushgate(workdir, prosody, extra=extra)
-    legacy = Pushgate(workdir, prosody, extra=extra)
-    legacy.stderr_path = workdir.file("legacy.log")
-    try:
-        push.start(args=["--only", "push"])
-        wait_port(api_port)
-        assert "event=legacy_tls_off reason=\"--only push\"" in push.log()
-        assert "event=legacy_tls_listening" not in push.log()
-        legacy.start(wait_connected=False, args=["--only", "legacy-tls"])
-        legacy.wait_log(r"event=legacy_tls_listening")
-        legacy.wait_log(r"event=metrics_listening")
-        out = _s_client(legacy_port, pki.ca, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
-        assert "Protocol version: TLSv1" in out, out
-        time.sleep(0.5)
-        legacy_log = legacy.log()
-        assert "role=legacy-tls" in legacy_log
-        assert "component_connect" not in legacy_log and "api_listening" not in legacy_log
-        # The listener's own metrics and health, parsed as Prometheus text.
-        from prometheus_client.parser import text_string_to_metric_families
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-            samples = {(smp.name, tuple(sorted(smp.labels.items()))): smp.value
-                       for fam in text_string_to_metric_families(r.read().decode()) for smp in fam.samples}
-        assert samples[("pushgate_legacy_handshakes_total", (("version", "TLSv1"),))] == 1, samples
-        assert samples[("pushgate_legacy_connections_total", ())] >= 1
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/health", timeout=5) as r:
-            assert json.loads(r.read())["status"] == "ok"
-        # The push unit's API does not show the listener it does not run.
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
-            assert "pushgate_legacy_" not in r.read().decode()
-        # One part stopping leaves the other running.
-        assert legacy.stop() == 0
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:
-            assert json.loads(r.read())["component"]["connected"] is True
-    finally:
-        push.stop()
-        legacy.stop()
-        prosody.stop()
-        workdir.cleanup()
+    with _prosody_with_pki() as (workdir, pki, prosody):
+        legacy_port = free_port()
+        api_port = free_port()
+        metrics_port = free_port()
+        extra = (f'[http]\nlisten = "127.0.0.1:{api_port}"\n' + _legacy_section(legacy_port, prosody.c2s_port, pki.cert, pki.key)
+                 + f'metrics_listen = "127.0.0.1:{metrics_port}"\n')
+        push = Pushgate(workdir, prosody, extra=extra)
+        legacy = Pushgate(workdir, prosody, extra=extra)
+        legacy.stderr_path = workdir.file("legacy.log")
+        try:
+            push.start(args=["--only", "push"])
+            wait_port(api_port)
+            assert "event=legacy_tls_off reason=\"--only push\"" in push.log()
+            assert "event=legacy_tls_listening" not in push.log()
+            legacy.start(wait_connected=False, args=["--only", "legacy-tls"])
+            legacy.wait_log(r"event=legacy_tls_listening")
+            legacy.wait_log(r"event=metrics_listening")
+            out = _s_client(legacy_port, pki.ca, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+            assert "Protocol version: TLSv1" in out, out
+            time.sleep(0.5)
+            legacy_log = legacy.log()
+            assert "role=legacy-tls" in legacy_log
+            assert "component_connect" not in legacy_log and "api_listening" not in legacy_log
+            # The listener's own metrics and health, parsed as Prometheus text.
+            from prometheus_client.parser import text_string_to_metric_families
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+                samples = {(smp.name, tuple(sorted(smp.labels.items()))): smp.value
+                           for fam in text_string_to_metric_families(r.read().decode()) for smp in fam.samples}
+            assert samples[("pushgate_legacy_handshakes_total", (("version", "TLSv1"),))] == 1, samples
+            assert samples[("pushgate_legacy_connections_total", ())] >= 1
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/health", timeout=5) as r:
+                assert json.loads(r.read())["status"] == "ok"
+            # The push unit's API does not show the listener it does not run.
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
+                assert "pushgate_legacy_" not in r.read().decode()
+            # One part stopping leaves the other running.
+            assert legacy.stop() == 0
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:
+                assert json.loads(r.read())["component"]["connected"] is True
+        finally:
+            push.stop()
+            legacy.stop()
 
 
 def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections():
     import ssl
-    workdir = WorkDir()
-    pki = TestPki(workdir)
-    prosody = Prosody(workdir)
-    prosody.start()
-    port = free_port()
-    cert = workdir.file("legacy.pem")
-    key = workdir.file("legacy.key")
-    subprocess.run(["cp", pki.cert, cert], check=True)
-    subprocess.run(["cp", pki.key, key], check=True)
-    os.chmod(key, 0o600)
-    pg = Pushgate(workdir, prosody, extra=_legacy_section(port, prosody.c2s_port, cert, key))
-    header = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
-              "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
-
-    def read_until(sock, needle, limit=5.0):
-        sock.settimeout(limit)
-        got = b""
-        while needle not in got:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise AssertionError(f"closed before {needle!r}: {got!r}")
-            got += chunk
-        return got
-
-    def subject():
-        out = _s_client(port, pki.ca)
-        m = re.search(r"Peer certificate: (.*)", out)
-        assert m, out
-        return m.group(1)
-
-    try:
-        pg.start()
-        pg.wait_log(r"event=legacy_tls_listening")
-        assert "CN = localhost" in subject()
-        # A client in the middle of its session: TLS is up, its stream not yet restarted.
-        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-        raw.sendall(header)
-        read_until(raw, b"</stream:features>")
-        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-        read_until(raw, b"<proceed")
-        ctx = ssl.create_default_context(cafile=pki.ca)
-        tls = ctx.wrap_socket(raw, server_hostname="localhost")
-
-        # A new certificate (another CN, same CA) in the same files, then SIGHUP.
-        pki.issue("reloaded.localhost", cert, key)
-        _reload(pg, r"event=reload .*result=applied")
-        assert "CN = reloaded.localhost" in subject()
-        # The connection made before the reload still reaches Prosody.
-        tls.sendall(header)
-        features = read_until(tls, b"</stream:features>")
-        assert b"mechanisms" in features, features
-        tls.close()
-        # A key that does not match the certificate: refused, the reloaded pair stays.
+    with _prosody_with_pki() as (workdir, pki, prosody):
+        port = free_port()
+        cert = workdir.file("legacy.pem")
+        key = workdir.file("legacy.key")
+        subprocess.run(["cp", pki.cert, cert], check=True)
         subprocess.run(["cp", pki.key, key], check=True)
-        _reload(pg, r"event=reload_refused .*legacy_tls.*key_file")
-        assert "CN = reloaded.localhost" in subject()
-    finally:
-        pg.stop()
-        prosody.stop()
-        workdir.cleanup()
+        os.chmod(key, 0o600)
+        pg = Pushgate(workdir, prosody, extra=_legacy_section(port, prosody.c2s_port, cert, key))
+        header = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
+
+        def read_until(sock, needle, limit=5.0):
+            sock.settimeout(limit)
+            got = b""
+            while needle not in got:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise AssertionError(f"closed before {needle!r}: {got!r}")
+                got += chunk
+            return got
+
+        def subject():
+            out = _s_client(port, pki.ca)
+            m = re.search(r"Peer certificate: (.*)", out)
+            assert m, out
+            return m.group(1)
+
+        try:
+            pg.start()
+            pg.wait_log(r"event=legacy_tls_listening")
+            assert "CN = localhost" in subject()
+            # A client in the middle of its session: TLS is up, its stream not yet restarted.
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            raw.sendall(header)
+            read_until(raw, b"</stream:features>")
+            raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            read_until(raw, b"<proceed")
+            ctx = ssl.create_default_context(cafile=pki.ca)
+            tls = ctx.wrap_socket(raw, server_hostname="localhost")
+
+            # A new certificate (another CN, same CA) in the same files, then SIGHUP.
+            pki.issue("reloaded.localhost", cert, key)
+            _reload(pg, r"event=reload .*result=applied")
+            assert "CN = reloaded.localhost" in subject()
+            # The connection made before the reload still reaches Prosody.
+            tls.sendall(header)
+            features = read_until(tls, b"</stream:features>")
+            assert b"mechanisms" in features, features
+            tls.close()
+            # A key that does not match the certificate: refused, the reloaded pair stays.
+            subprocess.run(["cp", pki.key, key], check=True)
+            _reload(pg, r"event=reload_refused .*legacy_tls.*key_file")
+            assert "CN = reloaded.localhost" in subject()
+        finally:
+            pg.stop()
 
 
 def test_ops_log_format_json_writes_one_json_object_per_line():
