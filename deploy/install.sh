@@ -93,9 +93,10 @@ fi
 
 cat <<EOF
 install.sh: done. Next:
-  1. Prosody: copy $PREFIX/share/pushgate/prosody-config/pushgate.cfg.lua into /etc/prosody/conf.d/,
-     set its component_secret to the content of /etc/pushgate/credentials/component.secret,
-     then: prosodyctl check config && systemctl reload prosody
+  1. Prosody: copy pushgate.cfg.lua and cloud-notify.cfg.lua from $PREFIX/share/pushgate/prosody-config/
+     into /etc/prosody/conf.d/, Include both at the end of prosody.cfg.lua, set component_secret
+     to the content of /etc/pushgate/credentials/component.secret, add "cloud_notify" to
+     modules_enabled, then: prosodyctl check config && systemctl reload prosody
   2. Edit /etc/pushgate/pushgate.toml (jid, your [[app]]s) and check it:
        $PREFIX/bin/pushgate --check --config /etc/pushgate/pushgate.toml
      add --online to ask Apple and Google whether they accept your keys.

@@ -118,7 +118,8 @@ def test_deploy_install_sh_into_a_staging_root():
         assert len(set(secrets.values())) == 3
         config = os.path.join(stage, "etc/pushgate/pushgate.toml")
         assert stat.S_IMODE(os.stat(config).st_mode) == 0o640
-        for rel in ("usr/local/share/pushgate/prosody-config/pushgate.cfg.lua", "usr/local/share/doc/pushgate/README.md",
+        for rel in ("usr/local/share/pushgate/prosody-config/pushgate.cfg.lua",
+                    "usr/local/share/pushgate/prosody-config/cloud-notify.cfg.lua", "usr/local/share/doc/pushgate/README.md",
                     "etc/pushgate/pushgate.toml.example"):
             assert os.path.isfile(os.path.join(stage, rel)), rel
 

@@ -195,6 +195,13 @@ def test_ops_sighup_with_a_broken_config_keeps_the_running_one_and_says_why():
         # Fixed: the next SIGHUP applies.
         s.pushgate.rewrite_config(good)
         _reload(s.pushgate, r"event=reload .*result=applied")
+        # logrotate's way: move the log provider's file away, reload, the next push starts a new file.
+        os.rename(s.pushgate.output, s.pushgate.output + ".1")
+        _reload(s.pushgate, r"event=reload .*result=applied", count=2)
+        s.message_alice()
+        wait_for(lambda: os.path.exists(s.pushgate.output) and len(s.pushgate.records()) == 1, 10, "a new output file")
+        with open(s.pushgate.output + ".1") as f:
+            assert len(f.readlines()) == 1
 
 
 def test_ops_sighup_names_keys_that_need_a_restart_and_keeps_them():
