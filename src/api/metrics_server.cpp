@@ -25,7 +25,8 @@ MetricsServer::MetricsServer(const std::string& listen, const legacy::LegacyList
     w.family("pushgate_build_info", "gauge", "Version of this pushgate.");
     w.sample("pushgate_build_info", {{"version", PUSHGATE_VERSION}}, std::uint64_t{1});
     w.family("pushgate_uptime_seconds", "gauge", "Seconds since start.");
-    w.sample("pushgate_uptime_seconds", {}, std::chrono::duration<double>(std::chrono::system_clock::now() - started_).count());
+    w.sample("pushgate_uptime_seconds", {},
+             std::chrono::duration<double>(std::chrono::system_clock::now() - started_).count());
     legacy_.write_metrics(w);
     res.set_content(w.text(), "text/plain; version=0.0.4");
   });
@@ -39,14 +40,16 @@ MetricsServer::MetricsServer(const std::string& listen, const legacy::LegacyList
                     "application/json");
   });
   std::string host, port;
-  if (!split_host_port(listen, host, port)) throw std::runtime_error("[legacy_tls] metrics_listen '" + listen + "' is not host:port");
+  if (!split_host_port(listen, host, port))
+    throw std::runtime_error("[legacy_tls] metrics_listen '" + listen + "' is not host:port");
   port_ = std::stoi(port);  // digits up to 65535: checked when the configuration was read
   if (port_ == 0 ? (port_ = srv.bind_to_any_port(host)) <= 0 : !srv.bind_to_port(host, port_)) {
     throw std::runtime_error("[legacy_tls] cannot listen on metrics_listen " + listen + ": " + std::strerror(errno) +
                              "; is another program on that port? ([http] listen of the push unit?) pick a free one");
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  log::info("metrics_listening", {{"address", host + ":" + std::to_string(port_)}, {"serves", "GET /metrics, GET /health"}});
+  log::info("metrics_listening",
+            {{"address", host + ":" + std::to_string(port_)}, {"serves", "GET /metrics, GET /health"}});
 }
 
 MetricsServer::~MetricsServer() {

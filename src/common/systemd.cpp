@@ -17,8 +17,9 @@ void notify(const std::string& state) {
   if (rc < 0 && !told) {
     told = true;
     log::warn("sd_notify_failed", {{"error", std::strerror(-rc)},
-                                   {"cause", "NOTIFY_SOCKET is set but cannot be written; systemd will not see "
-                                             "READY=1 and stops the unit after TimeoutStartSec"}});
+                                   {"cause",
+                                    "NOTIFY_SOCKET is set but cannot be written; systemd will not see "
+                                    "READY=1 and stops the unit after TimeoutStartSec"}});
   }
 }
 
