@@ -94,9 +94,10 @@ fi
 cat <<EOF
 install.sh: done. Next:
   1. Prosody: copy pushgate.cfg.lua and cloud-notify.cfg.lua from $PREFIX/share/pushgate/prosody-config/
-     into /etc/prosody/conf.d/, Include both at the end of prosody.cfg.lua, set component_secret
-     to the content of /etc/pushgate/credentials/component.secret, add "cloud_notify" to
-     modules_enabled, then: prosodyctl check config && systemctl reload prosody
+     into /etc/prosody/conf.d/ (Debian's prosody.cfg.lua includes conf.d/*.cfg.lua), set the
+     component's name and component_secret (the content of /etc/pushgate/credentials/component.secret)
+     in pushgate.cfg.lua, add "cloud_notify" to modules_enabled, then:
+     prosodyctl check config && systemctl restart prosody
   2. Edit /etc/pushgate/pushgate.toml (jid, your [[app]]s) and check it:
        $PREFIX/bin/pushgate --check --config /etc/pushgate/pushgate.toml
      add --online to ask Apple and Google whether they accept your keys.

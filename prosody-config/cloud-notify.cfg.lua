@@ -1,9 +1,9 @@
 -- mod_cloud_notify (XEP-0357, Debian's prosody-modules): what Prosody puts into the push it
--- publishes to pushgate, and when it gives up on a device. Include it after pushgate.cfg.lua:
---     Include "/etc/prosody/conf.d/cloud-notify.cfg.lua"
--- with "cloud_notify" in modules_enabled. Settings after a VirtualHost line belong to that host:
--- include this file where the global section is (pushgate.cfg.lua ends in it), or set these
--- lines in the global section yourself. Check with: prosodyctl check config
+-- publishes to pushgate, and when it gives up on a device. With "cloud_notify" in
+-- modules_enabled, put this file in /etc/prosody/conf.d/ (Debian's prosody.cfg.lua ends with
+-- Include "conf.d/*.cfg.lua"), or Include it from prosody.cfg.lua elsewhere. Prosody reads
+-- every included file from its global section, so these settings apply to all hosts wherever
+-- the Include line stands. Check with: prosodyctl check config
 
 -- Privacy. Apple and Google see whatever reaches them; pushgate copies the body or sender
 -- into a push only when its app says include_body/include_sender = true, and here Prosody

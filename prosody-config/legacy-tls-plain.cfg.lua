@@ -2,8 +2,8 @@
 --
 -- pushgate listens where old clients connect (e.g. 0.0.0.0:5222), speaks STARTTLS or direct
 -- TLS with them at TLS 1.0–1.3, and relays each client, after its handshake, to this port as
--- plain XMPP. Every client, old or new, then comes through pushgate. Include this file after
--- your VirtualHost sections and set pushgate's:
+-- plain XMPP. Every client, old or new, then comes through pushgate. Put this file in
+-- /etc/prosody/conf.d/ (or Include it) and set pushgate's:
 --     [legacy_tls]  backend = "127.0.0.1:5200"  backend_mode = "plain"
 
 -- The port pushgate relays to. Loopback only: it has no TLS of its own, so it must never be

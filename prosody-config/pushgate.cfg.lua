@@ -1,15 +1,14 @@
 -- pushgate: the XEP-0357 push App Server, connected to Prosody as an external component.
 --
--- Include this file at the END of prosody.cfg.lua (after your VirtualHost sections):
---     Include "/etc/prosody/conf.d/pushgate.cfg.lua"
---     Include "/etc/prosody/conf.d/cloud-notify.cfg.lua"
--- and add "cloud_notify" to modules_enabled (from Debian's prosody-modules package).
--- Check with: prosodyctl check config
+-- Put this file and cloud-notify.cfg.lua in /etc/prosody/conf.d/: Debian's prosody.cfg.lua
+-- ends with Include "conf.d/*.cfg.lua", which reads them. Elsewhere, Include both from
+-- prosody.cfg.lua. Add "cloud_notify" to modules_enabled (Debian's prosody-modules package).
 -- Replace push.example.com and the secret; the same secret goes into the file named by
--- pushgate's [component] secret_file (chmod 600, owned by the pushgate user).
+-- pushgate's [component] secret_file (deploy/install.sh generates one:
+-- /etc/pushgate/credentials/component.secret). Check with: prosodyctl check config
 
--- The component (XEP-0114). The table form returns to the global section afterwards, so
--- the settings below it are global even when this file is included after a VirtualHost.
+-- The component (XEP-0114). The table form ends the component's settings at its closing
+-- brace, so the lines below it stay in the global section, where component_ports must be.
 Component "push.example.com" {
 	component_secret = "CHANGE-ME-component-secret";
 }
