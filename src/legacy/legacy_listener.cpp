@@ -689,16 +689,19 @@ void LegacyListener::flush(Conn& c) {
 
 void LegacyListener::update_interest(Conn& c) {
   if (c.dead) return;
+  // One socket's epoll registration, changed only when the events it waits for change.
+  auto set = [this](int fd, Endpoint& ep, std::uint32_t want, std::uint32_t& registered) {
+    if (want == registered) return;
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = &ep;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+    registered = want;
+  };
   std::uint32_t want = 0;
   if (!c.closing && !c.client_eof && c.out_backend.size() + c.plain_pending.size() <= kHighWater) want |= EPOLLIN;
   if (!c.out_client.empty()) want |= EPOLLOUT;
-  if (want != c.client_interest) {
-    epoll_event ev{};
-    ev.events = want;
-    ev.data.ptr = &c.client_ep;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
-    c.client_interest = want;
-  }
+  set(c.fd, c.client_ep, want, c.client_interest);
   if (c.bfd >= 0) {
     std::uint32_t bwant = 0;
     if (c.state == Conn::State::BackendConnect) {
@@ -707,13 +710,7 @@ void LegacyListener::update_interest(Conn& c) {
       if (!c.closing && !c.backend_eof && c.out_client.size() <= kHighWater) bwant |= EPOLLIN;
       if (!c.out_backend.empty()) bwant |= EPOLLOUT;
     }
-    if (bwant != c.backend_interest) {
-      epoll_event ev{};
-      ev.events = bwant;
-      ev.data.ptr = &c.backend_ep;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.bfd, &ev);
-      c.backend_interest = bwant;
-    }
+    set(c.bfd, c.backend_ep, bwant, c.backend_interest);
   }
 }
 
