@@ -213,6 +213,9 @@ int run_daemon(Config config, const std::string& config_path) {
     // Nothing can fail from here on.
     if (legacy_tls) legacy_tls->use_tls(std::move(legacy_ctx));
     if (http_api) http_api->reload(fresh);
+    if (session && fresh.component.secret != config.component.secret) {
+      log::info("component_secret_changed", {{"action", "used from the next reconnect; the current session stays up"}});
+    }
     config.component.secret = fresh.component.secret;  // used from the next (re)connect
     config.component.ping_interval_seconds = fresh.component.ping_interval_seconds;
     config.component.ping_timeout_seconds = fresh.component.ping_timeout_seconds;
