@@ -219,6 +219,23 @@ def test_ops_sighup_names_keys_that_need_a_restart_and_keeps_them():
         assert s.pushgate.log().count("event=component_connected") == 1
 
 
+def test_ops_sighup_component_secret_is_used_from_the_next_reconnect():
+    """A rotated component secret does not drop the running session; the next connection
+    uses it (here Prosody still has the old one, so the reconnect is refused by name)."""
+    with Stack() as s:
+        secret_file = s.workdir.file("component.secret")
+        Pushgate._secret_file(secret_file, "rotated-" + s.prosody.component_secret)
+        _reload(s.pushgate, r"event=reload .*result=applied")
+        s.pushgate.wait_log(r"event=component_secret_changed")
+        s.enable(device_token(), type="call")  # the session is still up: pushes flow
+        s.message_alice()
+        s.pushgate.wait_records(1)
+        s.prosody.stop()
+        s.prosody.start()
+        s.pushgate.wait_log(r"event=component_connect_failed .*does not match Prosody's component_secret", timeout=15)
+        assert s.pushgate.log().count("event=component_connected") == 1
+
+
 def test_ops_sighup_reloads_the_apns_key():
     """A new .p8 key in the same file takes effect at once: the mock (knowing only the new
     public key) accepts pushes after the reload and refused them before."""
