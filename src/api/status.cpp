@@ -127,8 +127,10 @@ std::string metrics_text(const Observed& o) {
   }
   w.family("pushgate_provider_retries_total", "counter", "Attempts repeated after a failure (429, 5xx, lost connection).");
   w.family("pushgate_app_consecutive_failures", "gauge", "Provider failures in a row per app; 0 when it answers.");
+  const ProviderCounters counters = d.provider_counters();  // since start, across reloads
   for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
-    w.sample("pushgate_provider_retries_total", {{"app", apps_cfg[i].name}}, d.provider(i).retries());
+    auto it = counters.retries.find(apps_cfg[i].name);
+    w.sample("pushgate_provider_retries_total", {{"app", apps_cfg[i].name}}, it != counters.retries.end() ? it->second : 0);
   }
   for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     w.sample("pushgate_app_consecutive_failures", {{"app", apps_cfg[i].name}}, d.app_stats()[i].consecutive_failures);
@@ -151,23 +153,18 @@ std::string metrics_text(const Observed& o) {
     for (const auto& s : origins) w.sample("pushgate_http2_streams", {{"origin", s.origin}}, std::uint64_t{s.streams});
     w.family("pushgate_http2_waiting", "gauge", "Requests waiting for a stream per provider origin.");
     for (const auto& s : origins) w.sample("pushgate_http2_waiting", {{"origin", s.origin}}, std::uint64_t{s.waiting});
-    w.family("pushgate_http2_connections_opened_total", "counter", "HTTP/2 connections opened to providers.");
-    w.sample("pushgate_http2_connections_opened_total", {}, h.connections_opened());
-    w.family("pushgate_http2_goaways_total", "counter", "GOAWAY frames received from providers.");
-    w.sample("pushgate_http2_goaways_total", {}, h.goaways());
-    w.family("pushgate_http2_requeued_total", "counter", "Requests a provider refused unprocessed and that were sent again.");
-    w.sample("pushgate_http2_requeued_total", {}, h.requeued());
   }
-  if (providers != nullptr) {
-    w.family("pushgate_apns_token_mints_total", "counter", "APNs provider tokens signed, per team and key.");
-    for (const auto& [id, signer] : providers->signers) {
-      // The map key is team/key id/key file: the label keeps team/key id.
-      w.sample("pushgate_apns_token_mints_total", {{"key", id.substr(0, id.find('/', id.find('/') + 1))}}, signer->mints());
-    }
-    w.family("pushgate_fcm_token_fetches_total", "counter", "FCM OAuth2 access tokens fetched, per project.");
-    for (const auto& [file, tokens] : providers->fcm_tokens) {
-      w.sample("pushgate_fcm_token_fetches_total", {{"project", tokens->project_id()}}, tokens->fetches());
-    }
+  w.family("pushgate_http2_connections_opened_total", "counter", "HTTP/2 connections opened to providers.");
+  w.sample("pushgate_http2_connections_opened_total", {}, counters.connections_opened);
+  w.family("pushgate_http2_goaways_total", "counter", "GOAWAY frames received from providers.");
+  w.sample("pushgate_http2_goaways_total", {}, counters.goaways);
+  w.family("pushgate_http2_requeued_total", "counter", "Requests a provider refused unprocessed and that were sent again.");
+  w.sample("pushgate_http2_requeued_total", {}, counters.requeued);
+  w.family("pushgate_apns_token_mints_total", "counter", "APNs provider tokens signed, per team and key.");
+  for (const auto& [key, n] : counters.token_mints) w.sample("pushgate_apns_token_mints_total", {{"key", key}}, n);
+  w.family("pushgate_fcm_token_fetches_total", "counter", "FCM OAuth2 access tokens fetched, per project.");
+  for (const auto& [project, n] : counters.token_fetches) {
+    w.sample("pushgate_fcm_token_fetches_total", {{"project", project}}, n);
   }
   w.family("pushgate_component_connected", "gauge", "1 while the XEP-0114 session with Prosody is up.");
   w.sample("pushgate_component_connected", {}, std::uint64_t{o.session != nullptr && o.session->connected() ? 1u : 0u});

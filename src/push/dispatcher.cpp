@@ -77,7 +77,34 @@ void Dispatcher::replace_apps(std::vector<AppConfig> apps, const ProviderFactory
 }
 
 void Dispatcher::release_retired() {
-  std::erase_if(retired_, [](const std::unique_ptr<AppSet>& set) { return set->in_flight == 0; });
+  std::erase_if(retired_, [this](const std::unique_ptr<AppSet>& set) {
+    if (set->in_flight != 0) return false;
+    freed_counters_.add(set->apps, set->providers);
+    return true;
+  });
+}
+
+void ProviderCounters::add(const std::vector<AppConfig>& apps, const ProviderSet& set) {
+  if (set.http) {
+    connections_opened += set.http->connections_opened();
+    goaways += set.http->goaways();
+    requeued += set.http->requeued();
+  }
+  for (std::size_t i = 0; i < set.providers.size() && i < apps.size(); ++i) {
+    retries[apps[i].name] += set.providers[i]->retries();
+  }
+  for (const auto& [id, signer] : set.signers) {
+    // The map key is team/key id/key file: the label keeps team/key id.
+    token_mints[id.substr(0, id.find('/', id.find('/') + 1))] += signer->mints();
+  }
+  for (const auto& [file, tokens] : set.fcm_tokens) token_fetches[tokens->project_id()] += tokens->fetches();
+}
+
+ProviderCounters Dispatcher::provider_counters() const {
+  ProviderCounters total = freed_counters_;
+  for (const auto& set : retired_) total.add(set->apps, set->providers);
+  total.add(current_->apps, current_->providers);
+  return total;
 }
 
 namespace {

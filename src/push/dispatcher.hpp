@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,18 @@ struct AppStats {
   std::uint64_t consecutive_failures = 0;
 };
 
+// Counters of the providers' own work, summed over every provider set a dispatcher has had:
+// a reload rebuilds the providers, and these must not fall back to 0 when it does.
+struct ProviderCounters {
+  std::uint64_t connections_opened = 0;  // HTTP/2 connections to providers
+  std::uint64_t goaways = 0;
+  std::uint64_t requeued = 0;
+  std::map<std::string, std::uint64_t> retries;        // by app name
+  std::map<std::string, std::uint64_t> token_mints;    // APNs provider tokens, by "team/key id"
+  std::map<std::string, std::uint64_t> token_fetches;  // FCM access tokens, by project
+  void add(const std::vector<AppConfig>& apps, const ProviderSet& set);
+};
+
 class Dispatcher {
  public:
   using Done = std::function<void(const Outcome&)>;
@@ -86,6 +99,8 @@ class Dispatcher {
   // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
   const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
   const Provider& provider(std::size_t app_index) const { return *current_->providers.providers[app_index]; }
+  // Since start: the current set's counters, the replaced sets' still in flight and the freed ones'.
+  ProviderCounters provider_counters() const;
 
   // Runs fn after a delay on the loop thread (EventLoop::call_after); without one, no throttling.
   using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
@@ -128,6 +143,7 @@ class Dispatcher {
   const Config& config_;
   std::unique_ptr<AppSet> current_;
   std::vector<std::unique_ptr<AppSet>> retired_;  // replaced, with pushes still in flight
+  ProviderCounters freed_counters_;               // what the freed sets had counted
   std::size_t in_flight_ = 0;
   std::array<std::uint64_t, kOutcomeKinds> counts_{};
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};

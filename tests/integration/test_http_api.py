@@ -4,6 +4,7 @@ real Prosody for the component and curl as the client."""
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 
@@ -202,6 +203,37 @@ def test_http_api_metrics_move_with_pushes_and_parse_as_prometheus_text():
         assert after[("pushgate_api_requests_total", (("path", "/push"), ("status", "200")))] == 4
         assert any(k[0] == "pushgate_http2_connections" and v >= 1 for k, v in after.items()), after
         assert after[("pushgate_queue_depth", ())] == 0
+
+
+
+def test_http_api_provider_counters_keep_counting_across_a_reload():
+    """A reload rebuilds the providers; their counters (connections, token mints and fetches,
+    retries) go on from where they were instead of falling back to 0 like a restart."""
+    with ApiStack(with_fcm=True) as a:
+        a.apns.script(token := device_token(), [{"status": 503, "reason": "ServiceUnavailable"}])
+        assert a.push(token)[0] == 200  # one retry, then delivered
+        assert a.push(device_token(), type="message", app="android")[0] == 200
+        before = a.metrics()
+        mints = ("pushgate_apns_token_mints_total", (("key", "9ABCDE1234/ABC123DEF4"),))
+        fetches = ("pushgate_fcm_token_fetches_total", (("project", "demo-project"),))
+        opened = ("pushgate_http2_connections_opened_total", ())
+        retries = ("pushgate_provider_retries_total", (("app", "ios"),))
+        assert before[mints] == 1 and before[fetches] == 1 and before[retries] == 1, before
+        assert before[opened] >= 2, before
+        a.stack.pushgate.signal(signal.SIGHUP)
+        a.stack.pushgate.wait_log(r"event=reload .*result=applied")
+        time.sleep(0.2)  # the old set is freed between loop turns
+        kept = a.metrics()
+        for key in (mints, fetches, opened, retries):
+            assert kept[key] == before[key], (key, before[key], kept[key])
+        # The new providers sign a new token and fetch a new one, and open new connections.
+        assert a.push(device_token())[0] == 200
+        assert a.push(device_token(), type="message", app="android")[0] == 200
+        after = a.metrics()
+        assert after[mints] == 2 and after[fetches] == 2 and after[retries] == 1, after
+        assert after[opened] >= before[opened] + 2, (before[opened], after[opened])
+        delivered = ("pushgate_pushes_total", (("app", "ios"), ("kind", "voip"), ("outcome", "delivered"), ("service", "apns")))
+        assert after[delivered] == 2
 
 
 def make_client_pki(d, name):

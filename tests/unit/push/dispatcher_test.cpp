@@ -255,3 +255,50 @@ TEST_CASE("replace_apps keeps the old set until release_retired, which frees it 
   CHECK(d.apps().size() == 2);
   CHECK(d.retired_sets() == 0);
 }
+
+TEST_CASE("provider counters survive reloads: retired and freed sets keep counting toward the totals") {
+  auto cfg = test::two_app_config();
+  struct Retrying final : public Provider {
+    explicit Retrying(std::uint64_t n) : n_(n) {}
+    void send(PushJob job, Completion done) override { held.emplace_back(std::move(job), std::move(done)); }
+    std::uint64_t retries() const override { return n_; }
+    std::deque<std::pair<PushJob, Completion>> held;
+    std::uint64_t n_;
+  };
+  auto first_ios = std::make_unique<Retrying>(3);
+  Retrying* first_ptr = first_ios.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(first_ios));
+  providers.push_back(std::make_unique<Retrying>(5));
+  Dispatcher d(cfg, std::move(providers));
+  CHECK(d.provider_counters().retries.at("ios") == 3);
+  CHECK(d.provider_counters().retries.at("android") == 5);
+
+  // A push is in flight on the first set when the reload comes.
+  std::vector<Outcome> answers;
+  d.dispatch(request({{"secret", "ios-secret"}}), [&](const Outcome& o) { answers.push_back(o); });
+  REQUIRE(first_ptr->held.size() == 1);
+  auto reload = [&](std::uint64_t ios, std::uint64_t android) {
+    ProviderSet set;
+    set.providers.push_back(std::make_unique<Retrying>(ios));
+    set.providers.push_back(std::make_unique<Retrying>(android));
+    d.replace_apps(cfg.apps, [&](const std::vector<AppConfig>&) { return std::move(set); });
+  };
+  reload(1, 0);
+  CHECK(d.retired_sets() == 1);
+  CHECK(d.provider_counters().retries.at("ios") == 4);  // the retired set still counts
+  first_ptr->n_ = 4;  // and it goes on retrying its push after the reload
+  CHECK(d.provider_counters().retries.at("ios") == 5);
+  auto [job, done] = std::move(first_ptr->held.front());
+  first_ptr->held.pop_front();
+  done(Outcome{OutcomeKind::Delivered, ""});
+  d.release_retired();
+  CHECK(d.retired_sets() == 0);
+  CHECK(d.provider_counters().retries.at("ios") == 5);  // freed: its count is kept
+  CHECK(d.provider_counters().retries.at("android") == 5);
+  reload(2, 1);
+  d.release_retired();
+  CHECK(d.provider_counters().retries.at("ios") == 7);  // 4 + 1 (freed) + 2 (current)
+  CHECK(d.provider_counters().retries.at("android") == 6);
+  CHECK(d.provider_counters().connections_opened == 0);  // no HTTP/2 client in these sets
+}
