@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include "common/log.hpp"
-#include "push/backoff.hpp"
 
 namespace pushgate {
 
@@ -25,22 +24,17 @@ std::int64_t epoch_now() {
 
 ApnsProvider::ApnsProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<ApnsTokenSigner> signer,
                            const AppConfig& app)
-    : loop_(loop), http_(http), signer_(std::move(signer)), app_(app), rng_(std::random_device{}()) {}
-
-std::chrono::milliseconds ApnsProvider::backoff(unsigned attempt, std::mt19937& rng) {
-  return retry_backoff(attempt, rng);
-}
+    : RetryingProvider(loop, http, app, "apns_retry"), signer_(std::move(signer)) {}
 
 void ApnsProvider::send(PushJob job, Completion done) {
   auto built = build_apns_request(job, epoch_now());
   if (auto* refused = std::get_if<Outcome>(&built)) {
-    loop_.defer([done = std::move(done), outcome = *refused] { done(outcome); });
+    refuse(std::move(done), *refused);
     return;
   }
   auto push = std::make_shared<Push>();
   push->request = std::move(std::get<ApnsRequest>(built));
-  push->deadline = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(job.kind == PushKind::Voip ? app_.voip_deadline_ms : app_.deadline_ms);
+  push->deadline = deadline_for(job.kind);
   push->job = std::move(job);
   push->done = std::move(done);
   attempt(std::move(push));
@@ -57,15 +51,13 @@ void ApnsProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
 }
 
 void ApnsProvider::attempt(std::shared_ptr<Push> push) {
-  auto now = std::chrono::steady_clock::now();
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(push->deadline - now);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(push->deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) {
-    finish(push, Outcome{OutcomeKind::Retry, push->last_reason + " (deadline passed after " +
-                                                 std::to_string(push->attempt) + " attempts)"});
+    finish(push, Outcome{OutcomeKind::Retry, deadline_passed(push->last_reason, push->attempt)});
     return;
   }
   ++push->attempt;
-  ++attempts_;
+  count_attempt();
   Http2Request req;
   req.url = app_.endpoint + push->request.path;
   req.headers = push->request.headers;
@@ -78,42 +70,35 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   req.body = push->request.body;
   req.timeout = left;
   req.ca_file = app_.ca_file;
-  http_.submit(std::move(req), [this, push](Http2Response r) {
-    ApnsVerdict v;
-    if (!r.answered()) {
-      // Connection refused or lost, TLS failure, timeout, a stream reset: nothing says the
-      // push was processed, so it is tried again on a fresh stream. (Streams the server
-      // refused unprocessed never get here: the client sends them again by itself.)
-      v = {OutcomeKind::Retry, true, false, std::string(to_string(r.failure)) + ": " + r.error, std::nullopt};
-      if (r.failure == Http2Failure::TlsVerify || r.failure == Http2Failure::NotHttp2 ||
-          r.failure == Http2Failure::BadUrl) {
-        v = {OutcomeKind::OperatorError, false, false, r.error, std::nullopt};
-      }
-    } else {
-      v = classify_apns_response(r.status, r.body);
+  http_.submit(std::move(req), [this, push](Http2Response r) { answered(push, r); });
+}
+
+void ApnsProvider::answered(const std::shared_ptr<Push>& push, const Http2Response& r) {
+  ApnsVerdict v;
+  if (!r.answered()) {
+    // Streams the server refused unprocessed never get here: the client sends them again by itself.
+    Outcome o = unanswered(r);
+    v = {o.kind, o.kind == OutcomeKind::Retry, false, std::move(o.reason), std::nullopt};
+  } else {
+    v = classify_apns_response(r.status, r.body);
+  }
+  push->last_reason = v.reason;
+  if (v.provider_token_expired) signer_->expired(epoch_now());
+  if (!v.retry) {
+    Outcome o{v.kind, v.reason};
+    if (v.timestamp_ms) {
+      o.reason += " (since " + std::to_string(*v.timestamp_ms) + " ms)";
+      o.failed_at_ms = *v.timestamp_ms;
     }
-    push->last_reason = v.reason;
-    if (v.provider_token_expired) signer_->expired(epoch_now());
-    if (!v.retry) {
-      Outcome o{v.kind, v.reason};
-      if (v.timestamp_ms) {
-        o.reason += " (since " + std::to_string(*v.timestamp_ms) + " ms)";
-        o.failed_at_ms = *v.timestamp_ms;
-      }
-      finish(push, std::move(o));
-      return;
-    }
-    auto delay = backoff(push->attempt, rng_);
-    if (std::chrono::steady_clock::now() + delay >= push->deadline) {
-      finish(push, Outcome{v.provider_token_expired ? OutcomeKind::OperatorError : OutcomeKind::Retry,
-                           v.reason + " (deadline passed after " + std::to_string(push->attempt) + " attempts)"});
-      return;
-    }
-    log::debug("apns_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", v.reason},
-                              {"attempt", std::to_string(push->attempt)}, {"in_ms", std::to_string(delay.count())}});
-    ++retries_;
-    loop_.call_after(delay, [this, push] { attempt(push); });
-  });
+    finish(push, std::move(o));
+    return;
+  }
+  if (!retry_later(push->job, push->deadline, push->attempt, v.reason, std::chrono::milliseconds(0),
+                   [this, push] { attempt(push); })) {
+    // An expired provider token that a fresh one did not cure before the deadline is ours to fix.
+    finish(push, Outcome{v.provider_token_expired ? OutcomeKind::OperatorError : OutcomeKind::Retry,
+                         deadline_passed(v.reason, push->attempt)});
+  }
 }
 
 }  // namespace pushgate

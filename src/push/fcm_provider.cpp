@@ -2,7 +2,6 @@
 #include "push/fcm_provider.hpp"
 
 #include "common/log.hpp"
-#include "push/backoff.hpp"
 
 namespace pushgate {
 
@@ -18,18 +17,17 @@ struct FcmProvider::Push {
 
 FcmProvider::FcmProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<FcmTokenSource> tokens,
                          const AppConfig& app)
-    : loop_(loop), http_(http), tokens_(std::move(tokens)), app_(app), rng_(std::random_device{}()) {}
+    : RetryingProvider(loop, http, app, "fcm_retry"), tokens_(std::move(tokens)) {}
 
 void FcmProvider::send(PushJob job, Completion done) {
   auto built = build_fcm_request(job, tokens_->project_id());
   if (auto* refused = std::get_if<Outcome>(&built)) {
-    loop_.defer([done = std::move(done), outcome = *refused] { done(outcome); });
+    refuse(std::move(done), *refused);
     return;
   }
   auto push = std::make_shared<Push>();
   push->request = std::move(std::get<FcmRequest>(built));
-  push->deadline = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(job.kind == PushKind::Voip ? app_.voip_deadline_ms : app_.deadline_ms);
+  push->deadline = deadline_for(job.kind);
   push->job = std::move(job);
   push->done = std::move(done);
   attempt(std::move(push));
@@ -47,8 +45,7 @@ void FcmProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
 
 void FcmProvider::attempt(std::shared_ptr<Push> push) {
   if (std::chrono::steady_clock::now() >= push->deadline) {
-    finish(push, Outcome{OutcomeKind::Retry, push->last_reason + " (deadline passed after " +
-                                                 std::to_string(push->attempt) + " attempts)"});
+    finish(push, Outcome{OutcomeKind::Retry, deadline_passed(push->last_reason, push->attempt)});
     return;
   }
   if (const std::string* token = tokens_->current()) {
@@ -75,7 +72,7 @@ void FcmProvider::post(std::shared_ptr<Push> push, const std::string& access_tok
     return;
   }
   ++push->attempt;
-  ++attempts_;
+  count_attempt();
   Http2Request req;
   req.url = app_.endpoint + push->request.path;
   req.headers = {{"authorization", "Bearer " + access_token}, {"content-type", "application/json"}};
@@ -87,14 +84,12 @@ void FcmProvider::post(std::shared_ptr<Push> push, const std::string& access_tok
 
 void FcmProvider::answered(const std::shared_ptr<Push>& push, const std::string& access_token, const Http2Response& r) {
   if (!r.answered()) {
-    bool ours = r.failure == Http2Failure::TlsVerify || r.failure == Http2Failure::NotHttp2 ||
-                r.failure == Http2Failure::BadUrl;
-    if (ours) {
-      finish(push, Outcome{OutcomeKind::OperatorError, r.error});
+    Outcome o = unanswered(r);
+    if (o.kind == OutcomeKind::OperatorError) {
+      finish(push, std::move(o));
       return;
     }
-    retry_or_finish(push, OutcomeKind::Retry, std::string(to_string(r.failure)) + ": " + r.error,
-                    std::chrono::milliseconds(0));
+    retry_or_finish(push, o.kind, std::move(o.reason), std::chrono::milliseconds(0));
     return;
   }
   FcmVerdict v = classify_fcm_response(r.status, r.body, r.header("retry-after"));
@@ -120,15 +115,9 @@ void FcmProvider::answered(const std::shared_ptr<Push>& push, const std::string&
 void FcmProvider::retry_or_finish(const std::shared_ptr<Push>& push, OutcomeKind kind, std::string reason,
                                   std::chrono::milliseconds at_least) {
   push->last_reason = reason;
-  auto delay = std::max(retry_backoff(push->attempt == 0 ? 1 : push->attempt, rng_), at_least);
-  if (std::chrono::steady_clock::now() + delay >= push->deadline) {
-    finish(push, Outcome{kind, reason + " (deadline passed after " + std::to_string(push->attempt) + " attempts)"});
-    return;
+  if (!retry_later(push->job, push->deadline, push->attempt, reason, at_least, [this, push] { attempt(push); })) {
+    finish(push, Outcome{kind, deadline_passed(reason, push->attempt)});
   }
-  log::debug("fcm_retry", {{"app", app_.name}, {"token", log::redact(push->job.request.node)}, {"reason", reason},
-                           {"attempt", std::to_string(push->attempt)}, {"in_ms", std::to_string(delay.count())}});
-  ++retries_;
-  loop_.call_after(delay, [this, push] { attempt(push); });
 }
 
 }  // namespace pushgate

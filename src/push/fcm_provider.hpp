@@ -4,28 +4,21 @@
 // a 401 fetches a new access token and tries once more.
 #pragma once
 
-#include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 
-#include "common/event_loop.hpp"
 #include "push/fcm_oauth.hpp"
 #include "push/fcm_request.hpp"
-#include "push/http2_client.hpp"
-#include "push/provider.hpp"
+#include "push/retrying_provider.hpp"
 
 namespace pushgate {
 
-class FcmProvider final : public Provider {
+class FcmProvider final : public RetryingProvider {
  public:
   // `tokens` may be shared by apps with the same service account; `http` by every provider.
   FcmProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<FcmTokenSource> tokens, const AppConfig& app);
 
   void send(PushJob job, Completion done) override;
-
-  std::uint64_t attempts() const { return attempts_; }
-  std::uint64_t retries() const override { return retries_; }
 
  private:
   struct Push;
@@ -36,13 +29,7 @@ class FcmProvider final : public Provider {
                        std::chrono::milliseconds at_least);
   void finish(const std::shared_ptr<Push>& push, Outcome outcome);
 
-  EventLoop& loop_;
-  Http2Client& http_;
   std::shared_ptr<FcmTokenSource> tokens_;
-  const AppConfig& app_;
-  std::mt19937 rng_;
-  std::uint64_t attempts_ = 0;
-  std::uint64_t retries_ = 0;
 };
 
 }  // namespace pushgate
