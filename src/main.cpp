@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "legacy/legacy_listener.hpp"
 #include "pushgate_version.hpp"
+#include "store/registrations_command.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
 #include "store/registration_store.hpp"
@@ -32,6 +33,7 @@ using namespace pushgate;
 constexpr const char* kUsage =
     "Usage: pushgate --config FILE [--only push|legacy-tls] [--log-level LEVEL] [--log-format kv|json]\n"
     "       pushgate --config FILE --check [--online] [--only push|legacy-tls]\n"
+    "       pushgate registrations --config FILE [--delete-device ID --jid USER@DOMAIN | --delete-token TOKEN|-]\n"
     "       pushgate --version | --help\n"
     "\n"
     "  --config FILE      the TOML configuration (see deploy/pushgate.toml.example)\n"
@@ -42,6 +44,9 @@ constexpr const char* kUsage =
     "                     providers, HTTP API) or legacy-tls (the TLS 1.0 listener); default both\n"
     "  --log-level LEVEL  debug | info | warn | error (default info)\n"
     "  --log-format F     kv (key=value, default) or json\n"
+    "  registrations      count the registrations per app in the [store]; --delete-device forgets a\n"
+    "                     device's registrations (its group chats' too), --delete-token those holding\n"
+    "                     a token (- reads it from stdin, keeping it out of the shell's history)\n"
     "  --version          print the version and exit\n"
     "  --help             print this text and exit\n"
     "\n"
@@ -375,7 +380,9 @@ int main(int argc, char** argv) {
   std::string config_path;
   bool check = false, online = false;
   Role role = Role::All;
-  for (int i = 1; i < argc; ++i) {
+  bool registrations = argc > 1 && std::string(argv[1]) == "registrations";
+  RegistrationsRequest reg;
+  for (int i = registrations ? 2 : 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
       if (i + 1 >= argc) {
@@ -394,6 +401,17 @@ int main(int argc, char** argv) {
       config_path = value("--config");
     } else if (a == "--check") {
       check = true;
+    } else if (registrations && a == "--delete-device") {
+      reg.delete_device = value("--delete-device");
+    } else if (registrations && a == "--jid") {
+      reg.jid = value("--jid");
+    } else if (registrations && a == "--delete-token") {
+      reg.delete_token = value("--delete-token");
+      if (reg.delete_token == "-" && !std::getline(std::cin, reg.delete_token)) reg.delete_token.clear();
+      if (reg.delete_token.empty()) {
+        std::cerr << "pushgate: --delete-token needs a token (or - and the token on stdin)\n";
+        return 2;
+      }
     } else if (a == "--online") {
       online = true;
     } else if (a == "--only") {
@@ -428,6 +446,18 @@ int main(int argc, char** argv) {
   if (config_path.empty()) {
     std::cerr << "pushgate: --config FILE is required\n" << kUsage;
     return 2;
+  }
+  if (registrations) {
+    if (check || online) {
+      std::cerr << "pushgate: --check goes without registrations\n";
+      return 2;
+    }
+    try {
+      return run_registrations_command(load_config(config_path, Role::Push), reg, std::cout, std::cerr);
+    } catch (const ConfigError& e) {
+      std::cerr << "pushgate: configuration error: " << e.what() << "\n";
+      return 1;
+    }
   }
   if (online && !check) {
     std::cerr << "pushgate: --online goes with --check (pushgate --check --online --config FILE)\n";

@@ -11,15 +11,6 @@
 namespace pushgate::api {
 namespace {
 
-const char* service_name(ServiceKind s) {
-  switch (s) {
-    case ServiceKind::Apns: return "apns";
-    case ServiceKind::Fcm: return "fcm";
-    case ServiceKind::Log: return "log";
-  }
-  return "unknown";
-}
-
 nlohmann::json time_or_null(std::chrono::system_clock::time_point t) {
   std::string s = iso_time(t);
   return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
@@ -52,7 +43,7 @@ Health health(const Observed& o) {
     if (!reachable) ++failing;
     if (!reachable && st.last_error_operator) operator_error = true;
     apps.push_back({{"name", apps_cfg[i].name},
-                    {"service", service_name(apps_cfg[i].service)},
+                    {"service", pushgate::to_string(apps_cfg[i].service)},
                     {"reachable", reachable},
                     {"consecutive_failures", st.consecutive_failures},
                     {"last_success", time_or_null(st.last_success)},
@@ -108,7 +99,7 @@ std::string metrics_text(const Observed& o) {
     for (PushKind k : kKinds) {
       for (OutcomeKind oc : kOutcomes) {
         w.sample("pushgate_pushes_total",
-                 {{"app", apps_cfg[i].name}, {"service", service_name(apps_cfg[i].service)}, {"kind", to_string(k)},
+                 {{"app", apps_cfg[i].name}, {"service", pushgate::to_string(apps_cfg[i].service)}, {"kind", to_string(k)},
                   {"outcome", to_string(oc)}},
                  st.pushes[static_cast<std::size_t>(k)][static_cast<std::size_t>(oc)]);
       }
@@ -123,7 +114,7 @@ std::string metrics_text(const Observed& o) {
            "Time from dispatch to the provider's final answer, retries included.");
   for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     d.app_stats()[i].latency.write(w, "pushgate_provider_latency_seconds",
-                                   {{"app", apps_cfg[i].name}, {"service", service_name(apps_cfg[i].service)}});
+                                   {{"app", apps_cfg[i].name}, {"service", pushgate::to_string(apps_cfg[i].service)}});
   }
   w.family("pushgate_provider_retries_total", "counter", "Attempts repeated after a failure (429, 5xx, lost connection).");
   w.family("pushgate_app_consecutive_failures", "gauge", "Provider failures in a row per app; 0 when it answers.");

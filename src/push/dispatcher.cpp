@@ -203,7 +203,11 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
       if (current_->apps[i].name == registration->app) index = i;
     }
     auto kind = requested_kind(request);
-    if (!authenticated && (secret == nullptr || !constant_time_equal(*secret, registration->secret))) {
+    // A node-only registration (Tigase's register-device) has no secret: its random node,
+    // bound to the user's domain by the lookup, is what authorizes the publish.
+    bool secret_ok = authenticated || registration->secret.empty() ||
+                     (secret != nullptr && constant_time_equal(*secret, registration->secret));
+    if (!secret_ok) {
       resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
     } else if (index == current_->apps.size()) {
       resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
@@ -284,7 +288,11 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
   summary.sender_domain = registration ? registration->domain : request.sender_domain;
   std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch()).count();
-  if (registration) request.node = registration->token;  // the provider gets the device's real token
+  if (registration) {
+    // The provider gets the device's real token; a call goes to the call token when there is one.
+    bool call_token = r.kind == PushKind::Voip && !registration->voip_token.empty();
+    request.node = call_token ? registration->voip_token : registration->token;
+  }
   PushJob job{&app, r.kind, std::move(request)};
   AppSet* set = current_.get();
   ++set->in_flight;

@@ -12,7 +12,7 @@
 namespace pushgate {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 class Result {
  public:
@@ -55,19 +55,30 @@ class PostgresStore final : public RegistrationStore {
       exec("INSERT INTO pushgate_schema_version (version) VALUES (1)");
       exec("COMMIT");
     }
+    if (version < 2) {
+      // Migration 2: a second token for calls (Tigase's device-second-token, PushKit).
+      exec("BEGIN");
+      exec("ALTER TABLE registrations ADD COLUMN voip_token TEXT NOT NULL DEFAULT ''");
+      exec("ALTER TABLE registrations ADD COLUMN owner_hash TEXT NOT NULL DEFAULT ''");
+      exec("CREATE INDEX registrations_by_owner ON registrations (owner_hash)");
+      exec("DELETE FROM pushgate_schema_version");
+      exec("INSERT INTO pushgate_schema_version (version) VALUES (2)");
+      exec("COMMIT");
+    }
     exec("SELECT pg_advisory_unlock(7364915)");
   }
   ~PostgresStore() override { PQfinish(conn_); }
 
-  Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token,
-                      std::int64_t now_ms) override {
+  Registration upsert(const DeviceKey& key, const Enrollment& e, std::int64_t now_ms) override {
     // A new device gets fresh ids; a known one keeps its node and secret (ON CONFLICT).
     Result r = query(
-        "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_hash) DO UPDATE SET app = EXCLUDED.app, "
-        "token = EXCLUDED.token, updated_ms = EXCLUDED.updated_ms RETURNING node, secret, domain, app, token, updated_ms",
-        {registration_device_hash(key), key.domain, app, token, registration_random_id(12), registration_random_id(16),
-         std::to_string(now_ms)});
+        "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, owner_hash) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (device_hash) DO UPDATE SET app = EXCLUDED.app, "
+        "token = EXCLUDED.token, updated_ms = EXCLUDED.updated_ms, voip_token = EXCLUDED.voip_token, "
+        "owner_hash = EXCLUDED.owner_hash RETURNING node, secret, domain, app, token, updated_ms, voip_token",
+        {registration_device_hash(key), key.domain, e.app, e.token, registration_random_id(12),
+         e.node_only ? "" : registration_random_id(16), std::to_string(now_ms), e.voip_token,
+         registration_owner_hash(key)});
     if (r.rows() != 1) throw StoreError("PostgreSQL upsert returned no row");
     return row(r, 0);
   }
@@ -78,14 +89,14 @@ class PostgresStore final : public RegistrationStore {
   }
 
   std::optional<Registration> find(const std::string& domain, const std::string& node) override {
-    Result r = query("SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE domain = $1 AND node = $2",
+    Result r = query("SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE domain = $1 AND node = $2",
                      {domain, node});
     if (r.rows() == 0) return std::nullopt;
     return row(r, 0);
   }
 
   std::optional<Registration> find_node(const std::string& node) override {
-    Result r = query("SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE node = $1 LIMIT 1",
+    Result r = query("SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE node = $1 LIMIT 1",
                      {node});
     if (r.rows() == 0) return std::nullopt;
     return row(r, 0);
@@ -100,6 +111,26 @@ class PostgresStore final : public RegistrationStore {
   std::uint64_t count() override {
     Result r = query("SELECT COUNT(*) FROM registrations", {});
     return r.rows() > 0 ? std::stoull(r.text(0, 0)) : 0;
+  }
+
+  std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override {
+    Result r = query("SELECT app, COUNT(*) FROM registrations GROUP BY app ORDER BY app", {});
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.text(i, 0), std::stoull(r.text(i, 1)));
+    return out;
+  }
+
+  std::uint64_t remove_device(const DeviceKey& key) override {
+    DeviceKey own = key;  // rows from before migration 2 match by their muc-less device hash
+    own.muc.clear();
+    Result r = query("DELETE FROM registrations WHERE owner_hash = $1 OR device_hash = $2",
+                     {registration_owner_hash(key), registration_device_hash(own)});
+    return std::stoull(PQcmdTuples(r.get()));
+  }
+
+  std::uint64_t remove_token(const std::string& token) override {
+    Result r = query("DELETE FROM registrations WHERE token = $1 OR (voip_token = $1 AND voip_token <> '')", {token});
+    return std::stoull(PQcmdTuples(r.get()));
   }
 
  private:
@@ -129,7 +160,8 @@ class PostgresStore final : public RegistrationStore {
   }
   void exec(const char* sql) { query(sql, {}); }
   static Registration row(const Result& r, int i) {
-    return Registration{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), std::stoll(r.text(i, 5))};
+    return Registration{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), std::stoll(r.text(i, 5)),
+                        r.text(i, 6)};
   }
 
   std::string url_;

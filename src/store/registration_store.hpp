@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pushgate {
 
@@ -18,11 +20,22 @@ struct StoreError : std::runtime_error {
 
 struct Registration {
   std::string node;    // ≥ 96 bits, base64url
-  std::string secret;  // ≥ 128 bits, base64url
+  std::string secret;  // ≥ 128 bits, base64url; empty for a node-only registration (see Enrollment)
   std::string domain;  // the user's server: only it may publish to the node
   std::string app;
   std::string token;   // the provider's device token
   std::int64_t updated_ms = 0;  // when the token was last set
+  std::string voip_token;       // the token for calls (PushKit), when the device gave one
+};
+
+// What a device registers.
+struct Enrollment {
+  std::string app;
+  std::string token;
+  std::string voip_token;  // Tigase's device-second-token (PushKit); empty: calls use `token`
+  // Tigase's register-device: the client enables push with the node alone, so there is no
+  // secret; the random node, bound to the user's domain, is what authorizes a publish.
+  bool node_only = false;
 };
 
 // Who a registration belongs to. Hashed before it is stored.
@@ -36,10 +49,12 @@ struct DeviceKey {
 class RegistrationStore {
  public:
   virtual ~RegistrationStore() = default;
-  // Registers a device, or updates its app and token: a device registered before keeps its
+  // Registers a device, or updates its app and tokens: a device registered before keeps its
   // node and secret. Throws StoreError when the store fails.
-  virtual Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token,
-                              std::int64_t now_ms) = 0;
+  virtual Registration upsert(const DeviceKey& key, const Enrollment& enrollment, std::int64_t now_ms) = 0;
+  Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token, std::int64_t now_ms) {
+    return upsert(key, Enrollment{app, token, "", false}, now_ms);
+  }
   // Forgets a device; false when it was not registered.
   virtual bool remove(const DeviceKey& key) = 0;
   // The registration of `node` for a publish from `domain`, or nullopt.
@@ -51,6 +66,14 @@ class RegistrationStore {
   // device registered a token after that. Returns whether it was removed.
   virtual bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) = 0;
   virtual std::uint64_t count() = 0;
+
+  // For the operator (`pushgate registrations`): registrations per app, by app name.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> count_by_app() = 0;
+  // Forgets every registration of a device: its own and its group chats' (any `muc` of the
+  // key). Returns how many were removed.
+  virtual std::uint64_t remove_device(const DeviceKey& key) = 0;
+  // Forgets every registration holding `token` (as its token or its call token).
+  virtual std::uint64_t remove_token(const std::string& token) = 0;
 };
 
 // Opens (creating on first start) the SQLite database at `path`: WAL, a schema version
@@ -64,6 +87,8 @@ std::unique_ptr<RegistrationStore> open_postgres_store(const std::string& url);
 
 // Shared by the stores: sha256 of the device key (hex), and CSPRNG ids (base64url).
 std::string registration_device_hash(const DeviceKey& key);
+// sha256 of the owner and device id without the muc: all of one device's registrations.
+std::string registration_owner_hash(const DeviceKey& key);
 std::string registration_random_id(std::size_t bytes);
 
 }  // namespace pushgate

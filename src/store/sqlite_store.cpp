@@ -17,9 +17,8 @@ std::string registration_random_id(std::size_t bytes) {
   return base64url(buf, bytes);
 }
 
-// sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
-std::string registration_device_hash(const DeviceKey& k) {
-  std::string in = k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc;
+namespace {
+std::string sha256_hex(const std::string& in) {
   unsigned char md[32];
   unsigned int len = 0;
   EVP_Digest(in.data(), in.size(), md, &len, EVP_sha256(), nullptr);
@@ -31,10 +30,21 @@ std::string registration_device_hash(const DeviceKey& k) {
   }
   return out;
 }
+}  // namespace
+
+// sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
+std::string registration_device_hash(const DeviceKey& k) {
+  return sha256_hex(k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc);
+}
+
+// sha256(domain \0 bare jid \0 device id): one device, whatever its group chats.
+std::string registration_owner_hash(const DeviceKey& k) {
+  return sha256_hex(k.domain + '\0' + k.bare_jid + '\0' + k.device_id);
+}
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 class Statement {
  public:
@@ -102,27 +112,40 @@ class SqliteStore final : public RegistrationStore {
       exec("INSERT INTO schema_version (version) VALUES (1)");
       exec("COMMIT");
     }
+    if (version < 2) {
+      // Migration 2: a second token for calls (Tigase's device-second-token, PushKit), and the
+      // owner hash that finds all of a device's registrations (empty on older rows).
+      exec("BEGIN");
+      exec("ALTER TABLE registrations ADD COLUMN voip_token TEXT NOT NULL DEFAULT ''");
+      exec("ALTER TABLE registrations ADD COLUMN owner_hash TEXT NOT NULL DEFAULT ''");
+      exec("CREATE INDEX registrations_by_owner ON registrations (owner_hash)");
+      exec("DELETE FROM schema_version");
+      exec("INSERT INTO schema_version (version) VALUES (2)");
+      exec("COMMIT");
+    }
     find_ = std::make_unique<Statement>(
-        db_, "SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE domain = ?1 AND node = ?2");
+        db_, "SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE domain = ?1 AND node = ?2");
   }
   ~SqliteStore() override {
     find_.reset();
     sqlite3_close(db_);
   }
 
-  Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token,
-                      std::int64_t now_ms) override {
+  Registration upsert(const DeviceKey& key, const Enrollment& e, std::int64_t now_ms) override {
     std::string hash = registration_device_hash(key);
     {
-      Statement s(db_, "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4 WHERE device_hash = ?1 "
-                       "RETURNING node, secret, domain, app, token, updated_ms");
-      s.bind(1, hash).bind(2, app).bind(3, token).bind(4, now_ms);
+      Statement s(db_, "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4, voip_token = ?5, owner_hash = ?6 "
+                       "WHERE device_hash = ?1 RETURNING node, secret, domain, app, token, updated_ms, voip_token");
+      s.bind(1, hash).bind(2, e.app).bind(3, e.token).bind(4, now_ms).bind(5, e.voip_token);
+      s.bind(6, registration_owner_hash(key));
       if (s.step() == SQLITE_ROW) return row(s);
     }
-    Registration r{registration_random_id(12), registration_random_id(16), key.domain, app, token, now_ms};
-    Statement s(db_, "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    s.bind(1, hash).bind(2, r.domain).bind(3, app).bind(4, token).bind(5, r.node).bind(6, r.secret).bind(7, now_ms);
+    Registration r{registration_random_id(12), e.node_only ? "" : registration_random_id(16), key.domain, e.app, e.token,
+                   now_ms, e.voip_token};
+    Statement s(db_, "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, "
+                     "owner_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    s.bind(1, hash).bind(2, r.domain).bind(3, e.app).bind(4, e.token).bind(5, r.node).bind(6, r.secret).bind(7, now_ms);
+    s.bind(8, e.voip_token).bind(9, registration_owner_hash(key));
     if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
     return r;
   }
@@ -144,7 +167,7 @@ class SqliteStore final : public RegistrationStore {
   }
 
   std::optional<Registration> find_node(const std::string& node) override {
-    Statement s(db_, "SELECT node, secret, domain, app, token, updated_ms FROM registrations WHERE node = ?1 LIMIT 1");
+    Statement s(db_, "SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE node = ?1 LIMIT 1");
     s.bind(1, node);
     int rc = s.step();
     if (rc == SQLITE_ROW) return row(s);
@@ -164,9 +187,36 @@ class SqliteStore final : public RegistrationStore {
     return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
   }
 
+  std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override {
+    Statement s(db_, "SELECT app, COUNT(*) FROM registrations GROUP BY app ORDER BY app");
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.integer(1)));
+    if (rc != SQLITE_DONE) throw StoreError(std::string("SQLite count: ") + sqlite3_errmsg(db_));
+    return out;
+  }
+
+  std::uint64_t remove_device(const DeviceKey& key) override {
+    // Rows from before migration 2 have no owner hash: their muc-less registration still
+    // matches by device hash.
+    DeviceKey own = key;
+    own.muc.clear();
+    Statement s(db_, "DELETE FROM registrations WHERE owner_hash = ?1 OR device_hash = ?2");
+    s.bind(1, registration_owner_hash(key)).bind(2, registration_device_hash(own));
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+    return static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
+
+  std::uint64_t remove_token(const std::string& token) override {
+    Statement s(db_, "DELETE FROM registrations WHERE token = ?1 OR (voip_token = ?1 AND voip_token <> '')");
+    s.bind(1, token);
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+    return static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
+
  private:
   static Registration row(Statement& s) {
-    return Registration{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5)};
+    return Registration{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5), s.text(6)};
   }
   void exec(const char* sql) {
     char* err = nullptr;

@@ -9,9 +9,25 @@
 namespace pushgate::xmpp {
 
 const std::vector<std::string>& adhoc_command_nodes() {
-  static const std::vector<std::string> nodes = {"register-push-apns", "register-push-fcm", "unregister-push-apns",
-                                                 "unregister-push-fcm"};
+  static const std::vector<std::string> nodes = {"register-push-apns",   "register-push-fcm", "unregister-push-apns",
+                                                 "unregister-push-fcm",  "register-device",   "unregister-device"};
   return nodes;
+}
+
+const char* tigase_provider(const std::string& service) {
+  if (service == "apns") return "tigase:messenger:apns:1";
+  if (service == "fcm") return "fcm-xmpp-api";
+  return nullptr;
+}
+
+std::string AdhocCommand::service() const {
+  if (!tigase()) return node.substr(node.rfind('-') + 1);
+  auto it = fields.find("provider");
+  if (it == fields.end()) return "";
+  for (const char* service : {"apns", "fcm"}) {
+    if (it->second == tigase_provider(service)) return service;
+  }
+  return "";
 }
 
 std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command) {

@@ -1,7 +1,10 @@
 // XEP-0050 ad-hoc commands as p2 (and the Conversations app) use them to register a device
 // with its app server: register-push-apns / register-push-fcm take token and device-id (or
-// android-id), optional muc and app; unregister-push-* take device-id (and muc). One step:
-// the answer is `completed`. Pure: a command element in, a request or the reason out.
+// android-id), optional muc and app; unregister-push-* take device-id (and muc). Tigase's
+// dialect (Siskin, Stork): register-device takes provider, device-token and optionally
+// device-second-token (PushKit, for calls); unregister-device takes provider and
+// device-token. One step: the answer is `completed`. Pure: a command element in, a request
+// or the reason out.
 #pragma once
 
 #include <strophe.h>
@@ -20,9 +23,16 @@ struct AdhocCommand {
   std::string action;  // execute (default) | complete | cancel
   std::string sessionid;
   std::map<std::string, std::string> fields;  // from a submitted jabber:x:data form
-  bool registers() const { return node.rfind("register-push-", 0) == 0; }
-  std::string service() const { return node.substr(node.rfind('-') + 1); }  // apns | fcm
+  bool registers() const { return node.rfind("register-", 0) == 0; }
+  bool tigase() const { return node == "register-device" || node == "unregister-device"; }
+  // apns | fcm: from the command's name (p2), or from Tigase's `provider` field (empty when
+  // the provider is not one pushgate serves).
+  std::string service() const;
 };
+
+// Tigase's provider names, as clients look for them in disco#info: tigase:messenger:apns:1
+// (Siskin) and fcm-xmpp-api (Stork). The provider of `service`, or nullptr.
+const char* tigase_provider(const std::string& service);
 
 // The commands pushgate offers, in disco#items order.
 const std::vector<std::string>& adhoc_command_nodes();

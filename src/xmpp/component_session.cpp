@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <new>
@@ -385,31 +386,41 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
     send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "commands must come from a user"));
     return;
   }
-  DeviceKey key{bare.substr(at + 1), bare, c.fields["device-id"], c.fields["muc"]};
-  if (key.device_id.empty()) key.device_id = c.fields["android-id"];
-  if (key.device_id.empty()) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "field device-id is required"));
-    return;
+  auto bad_request = [&](const std::string& why) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, why));
+  };
+  DeviceKey key{bare.substr(at + 1), bare, "", ""};
+  std::string token;
+  if (c.tigase()) {
+    // Tigase names a device by its provider and token; it has no device id.
+    token = c.fields["device-token"];
+    if (c.service().empty()) return bad_request("field provider must be tigase:messenger:apns:1 or fcm-xmpp-api");
+    if (token.empty()) return bad_request("field device-token is required");
+    key.device_id = c.fields["provider"] + ' ' + token;
+  } else {
+    token = c.fields["token"];
+    key.device_id = c.fields["device-id"];
+    key.muc = c.fields["muc"];
+    if (key.device_id.empty()) key.device_id = c.fields["android-id"];
+    if (key.device_id.empty()) return bad_request("field device-id is required");
   }
   try {
     if (c.registers()) {
-      const std::string& token = c.fields["token"];
-      if (token.empty()) {
-        send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "field token is required"));
-        return;
-      }
+      if (token.empty()) return bad_request("field token is required");
       auto app = dispatcher_.app_for_registration(c.fields["app"], c.service());
-      if (!app) {
-        send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "unknown app"));
-        return;
-      }
+      if (!app) return bad_request("unknown app");
       std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch()).count();
-      Registration r = store->upsert(key, *app, token, now_ms);
+      Enrollment enrollment{*app, token, c.tigase() ? c.fields["device-second-token"] : "", c.tigase()};
+      Registration r = store->upsert(key, enrollment, now_ms);
       log::info("device_registered", {{"from", key.domain}, {"app", *app}, {"node", log::redact(r.node)},
-                                      {"token", log::redact(token)}});
-      send_raw(iq_result_xml(config_.jid, from, id,
-                             adhoc_completed_xml(c.node, sessionid, {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}})));
+                                      {"token", log::redact(token)},
+                                      {"call_token", enrollment.voip_token.empty() ? "-" : log::redact(enrollment.voip_token)},
+                                      {"dialect", c.tigase() ? "tigase" : "p2"}});
+      // Tigase's clients read the node; they enable push with it and no secret.
+      std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
+      if (!c.tigase()) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
+      send_raw(iq_result_xml(config_.jid, from, id, adhoc_completed_xml(c.node, sessionid, result)));
     } else {
       bool removed = store->remove(key);
       log::info("device_unregistered", {{"from", key.domain}, {"found", removed ? "yes" : "no"}});
@@ -448,7 +459,16 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     return name && ns && std::strcmp(name, n) == 0 && std::strcmp(ns, want_ns) == 0;
   };
   if (type == "get" && is_child("query", kNsDiscoInfo)) {
-    StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id);
+    // Siskin and Stork look for their provider among the features before they register.
+    std::vector<std::string> providers;
+    if (dispatcher_.store() != nullptr) {
+      for (const auto& [kind, service] : {std::pair{ServiceKind::Apns, "apns"}, std::pair{ServiceKind::Fcm, "fcm"}}) {
+        bool served = std::any_of(dispatcher_.apps().begin(), dispatcher_.apps().end(),
+                                  [kind](const AppConfig& a) { return a.service == kind; });
+        if (served) providers.emplace_back(tigase_provider(service));
+      }
+    }
+    StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id, providers);
     send(reply.get());
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
     if (attr(first, "node") == kNsCommands) {

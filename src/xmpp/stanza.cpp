@@ -100,7 +100,7 @@ std::string iq_result_xml(const std::string& from, const std::string& to, const 
 }
 
 StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
-                                 const std::string& id) {
+                                 const std::string& id, const std::vector<std::string>& extra_features) {
   StanzaPtr iq = new_iq(ctx, "result", from, to, id);
   StanzaPtr query = new_child(ctx, iq.get(), "query", kNsDiscoInfo);
   StanzaPtr identity = new_child(ctx, query.get(), "identity", nullptr);
@@ -110,6 +110,10 @@ StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const
   for (const char* feature : {kNsDiscoInfo, kNsPush, kNsPing, "http://jabber.org/protocol/commands"}) {
     StanzaPtr f = new_child(ctx, query.get(), "feature", nullptr);
     xmpp_stanza_set_attribute(f.get(), "var", feature);
+  }
+  for (const std::string& feature : extra_features) {
+    StanzaPtr f = new_child(ctx, query.get(), "feature", nullptr);
+    xmpp_stanza_set_attribute(f.get(), "var", feature.c_str());
   }
   return iq;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <strophe.h>
 
@@ -55,7 +56,9 @@ std::string iq_result_xml(const std::string& from, const std::string& to, const 
 // Appends `value` with XML's five special characters escaped (attribute- and text-safe).
 void append_xml_escaped(std::string& out, const std::string& value);
 
-// disco#info result: identity pubsub/push, features push, ping, disco#info.
-StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id);
+// disco#info result: identity pubsub/push, features push, ping, disco#info, commands, and
+// `extra_features` (the Tigase providers the registration commands serve).
+StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id,
+                                 const std::vector<std::string>& extra_features = {});
 
 }  // namespace pushgate::xmpp

@@ -144,3 +144,117 @@ def test_prosody_registration_node_is_refused_to_another_domain():
         wait_for(lambda: re.search(r"Got error <cancel:item-not-found:no registration for this node", s.prosody.log()), 10,
                  "Prosody logging item-not-found for the other domain's publish")
         assert s.pushgate.records() == [], "a push went out for another domain's publish"
+
+
+def enable_node_only(service_jid, node, fields=None):
+    """XEP-0357 <enable/> as Siskin sends it: the node alone, no secret; `fields`, when given,
+    go in a publish-options form (a client asking for call pushes)."""
+
+    async def action(client):
+        iq = client.make_iq_set()
+        enable = ET.Element("{urn:xmpp:push:0}enable", {"jid": service_jid, "node": node})
+        if fields:
+            form = ET.SubElement(enable, "{jabber:x:data}x", {"type": "submit"})
+            for var, value in [("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options")] + list(fields.items()):
+                f = ET.SubElement(form, "{jabber:x:data}field", {"var": var})
+                ET.SubElement(f, "{jabber:x:data}value").text = value
+        iq.xml.append(enable)
+        await iq.send(timeout=10)
+    return action
+
+
+def test_prosody_registration_tigase_register_device_with_a_pushkit_token():
+    """Siskin's dialect: disco#info names the provider, register-device returns a node, the
+    client enables with that node alone, pushes go to the device token and calls to the
+    PushKit token (device-second-token); unregister-device makes Prosody forget the node."""
+    import slixmpp.exceptions
+    from harness import ApnsMock, Pushgate, TestPki, apns_app_toml, iq_round_trip
+    s = Stack(start_pushgate=False)
+    mock = None
+    try:
+        pki = TestPki(s.workdir)
+        mock = ApnsMock(pki).start()
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml,
+                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
+        s.pushgate.start()
+        jid = s.prosody.component_jid
+        info = s.as_alice(iq_round_trip(
+            f"<iq xmlns='jabber:client' type='get' to='{jid}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+        assert 'var="tigase:messenger:apns:1"' in info and 'var="fcm-xmpp-api"' not in info, info
+
+        token, pushkit = device_token(), device_token()
+        status, form = s.as_alice(command(jid, "register-device", {
+            "provider": "tigase:messenger:apns:1", "device-token": token, "device-second-token": pushkit}))
+        assert status == "completed" and set(form) == {"node"}, form  # no secret: Siskin enables with the node
+        node = form["node"]
+        s.as_alice(enable_node_only(jid, node))
+        s.message_alice()
+        wait_for(lambda: any(r["token"] == token for r in mock.stats()["recent"]), 10, "the alert at the device token")
+        alert = next(r for r in mock.stats()["recent"] if r["token"] == token)
+        assert alert["headers"]["apns-push-type"] == "alert", alert
+
+        # A call (the client asked for type=voip): the PushKit token, with the VoIP topic.
+        s.as_alice(enable_node_only(jid, node, {"type": "voip"}))
+        s.message_alice()
+        wait_for(lambda: any(r["token"] == pushkit for r in mock.stats()["recent"]), 10, "the call at the PushKit token")
+        call = next(r for r in mock.stats()["recent"] if r["token"] == pushkit)
+        assert call["headers"]["apns-push-type"] == "voip" and call["headers"]["apns-topic"].endswith(".voip"), call
+
+        # A provider pushgate does not serve is refused, naming the ones it does.
+        try:
+            s.as_alice(command(jid, "register-device", {"provider": "tigase:messenger:mpns:1", "device-token": "x"}))
+            raise AssertionError("an unknown provider was accepted")
+        except slixmpp.exceptions.IqError as e:
+            assert e.condition == "bad-request" and "tigase:messenger:apns:1" in e.text, e
+
+        status, _ = s.as_alice(command(jid, "unregister-device", {"provider": "tigase:messenger:apns:1",
+                                                                   "device-token": token}))
+        assert status == "completed"
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+                 "Prosody logging cancel:item-not-found after unregister-device")
+        log = s.pushgate.log()
+        assert token not in log and pushkit not in log and node not in log
+        assert re.search(r"event=device_registered .*dialect=tigase", log), log
+    finally:
+        if mock:
+            mock.stop()
+        s.close()
+
+
+def test_prosody_registration_admin_command_counts_and_forgets_devices():
+    """`pushgate registrations` beside the running daemon: counts per app, forgets a device
+    (with its group chat) and a token; Prosody then hears item-not-found for them."""
+    import subprocess
+    from harness import PUSHGATE
+
+    def admin(*args, stdin=None):
+        out = subprocess.run([PUSHGATE, "registrations", "--config", s.pushgate.config, *args], input=stdin,
+                             capture_output=True, text=True, timeout=20)
+        return out.returncode, out.stdout, out.stderr
+
+    with RegStack() as s:
+        phone, tablet = device_token(), device_token()
+        _, own = s.run_command("register-push-fcm", token=phone, **{"device-id": "phone-1"})
+        s.run_command("register-push-fcm", token=phone, muc="room@conference.localhost",
+                                **{"device-id": "phone-1"})
+        s.run_command("register-device", provider="fcm-xmpp-api", **{"device-token": tablet})
+        rc, out, err = admin()
+        assert rc == 0 and out.startswith("3 registrations\n"), (out, err)
+        assert re.search(r"^  \S+ \(log\): 3$", out, re.M), out
+        rc, out, _ = admin("--delete-device", "phone-1", "--jid", "alice@localhost")
+        assert rc == 0 and out == "removed 2 registrations of device phone-1 of alice@localhost\n", out
+        rc, out, _ = admin("--delete-token", "-", stdin=tablet + "\n")
+        assert rc == 0 and out.startswith("removed 1 registration holding token"), out
+        assert tablet not in out and tablet[-6:] in out
+        rc, out, _ = admin()
+        assert out == "0 registrations\n", out
+        # The daemon sees the same store: the forgotten nodes are item-not-found for Prosody.
+        s.enable(own["node"], secret=own["secret"])
+        s.message_alice()
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+                 "Prosody logging cancel:item-not-found for a forgotten device")
+        rc, _, err = admin("--delete-device", "phone-1")
+        assert rc == 1 and "--jid" in err, err
+        assert phone not in s.pushgate.log() and tablet not in s.pushgate.log()

@@ -1,7 +1,10 @@
 // Tests for src/push/dispatcher.cpp: token-as-node resolution, secrets, kinds, the bound.
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 
 #include "push/dispatcher.hpp"
 #include "test_config.hpp"
@@ -301,4 +304,53 @@ TEST_CASE("provider counters survive reloads: retired and freed sets keep counti
   CHECK(d.provider_counters().retries.at("ios") == 7);  // 4 + 1 (freed) + 2 (current)
   CHECK(d.provider_counters().retries.at("android") == 6);
   CHECK(d.provider_counters().connections_opened == 0);  // no HTTP/2 client in these sets
+}
+
+TEST_CASE("registered nodes: a node-only (Tigase) registration needs no secret and sends calls to its call token") {
+  auto cfg = test::two_app_config();
+  char dir[] = "/tmp/pushgate-dispatch-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string db = std::string(dir) + "/r.db";
+  {
+    auto store = open_sqlite_store(db);
+    Registration tigase = store->upsert(DeviceKey{"example.org", "alice@example.org", "t", ""},
+                                        Enrollment{"ios", "APNS-TOKEN", "PUSHKIT-TOKEN", true}, 1);
+    Registration p2 = store->upsert(DeviceKey{"example.org", "alice@example.org", "p", ""}, "ios", "P2-TOKEN", 1);
+    std::vector<std::unique_ptr<Provider>> providers;
+    auto ios = std::make_unique<HeldProvider>();
+    HeldProvider* held = ios.get();
+    providers.push_back(std::move(ios));
+    providers.push_back(std::make_unique<HeldProvider>());
+    Dispatcher d(cfg, std::move(providers));
+    d.set_store(store.get());
+    std::vector<Outcome> answers;
+    auto publish = [&](const std::string& node, std::map<std::string, std::string> options) {
+      PushRequest r = request(std::move(options));
+      r.node = node;
+      d.dispatch(std::move(r), [&](const Outcome& o) { answers.push_back(o); });
+    };
+    publish(tigase.node, {});                  // no publish-options at all, as Siskin enables
+    publish(tigase.node, {{"type", "call"}});  // a call: the PushKit token
+    REQUIRE(held->held.size() == 2);
+    CHECK(held->held[0].first.request.node == "APNS-TOKEN");
+    CHECK(held->held[0].first.kind == PushKind::Alert);
+    CHECK(held->held[1].first.request.node == "PUSHKIT-TOKEN");
+    CHECK(held->held[1].first.kind == PushKind::Voip);
+    // A p2 registration still needs its secret.
+    publish(p2.node, {});
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].kind == OutcomeKind::Forbidden);
+    publish(p2.node, {{"secret", p2.secret}, {"type", "call"}});
+    REQUIRE(held->held.size() == 3);
+    CHECK(held->held[2].first.request.node == "P2-TOKEN");  // no call token: calls use the token
+    // Another server cannot use the node-only registration.
+    PushRequest evil = request({});
+    evil.node = tigase.node;
+    evil.sender_domain = "evil.example";
+    d.dispatch(std::move(evil), [&](const Outcome& o) { answers.push_back(o); });
+    REQUIRE(answers.size() == 2);
+    CHECK(answers[1].kind == OutcomeKind::UnknownNode);
+    for (auto& [job, done] : held->held) done(Outcome{OutcomeKind::Delivered, ""});
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -12,6 +12,8 @@
 #include <vector>
 #include <fstream>
 
+#include <sqlite3.h>
+
 #include "store/registration_store.hpp"
 
 using namespace pushgate;
@@ -42,7 +44,9 @@ std::vector<std::pair<std::string, Opener>> stores(const std::string& dir) {
     auto s = open_postgres_store(url);
     if (fresh) {
       // Empty it through the interface's own means: remove every device the suite uses.
-      for (const char* dev : {"phone-1", "phone-2", "tablet"}) s->remove(DeviceKey{"example.org", "alice@example.org", dev, ""});
+      for (const char* dev : {"phone-1", "phone-2", "tablet", "tigase:messenger:apns:1 apns-token"}) {
+        s->remove_device(DeviceKey{"example.org", "alice@example.org", dev, ""});
+      }
     }
     return s;
   });
@@ -150,3 +154,128 @@ TEST_CASE("the store never holds the JID, and names an unusable path") {
     CHECK(std::string(e.what()).find("/nonexistent-dir/p.db") != std::string::npos);
   }
 }
+
+TEST_CASE("both stores: a node-only registration (Tigase) has no secret and keeps a second token for calls") {
+  TempDir d;
+  const DeviceKey key{"example.org", "alice@example.org", "tigase:messenger:apns:1 apns-token", ""};
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto s = open(true);
+    Registration r = s->upsert(key, Enrollment{"ios", "apns-token", "pushkit-token", true}, 1000);
+    CHECK(r.secret.empty());
+    CHECK(r.node.size() >= 16);
+    auto found = s->find("example.org", r.node);
+    REQUIRE(found);
+    CHECK(found->secret.empty());
+    CHECK(found->token == "apns-token");
+    CHECK(found->voip_token == "pushkit-token");
+    // Registering again without a PushKit token keeps the node and forgets the old call token.
+    Registration again = s->upsert(key, Enrollment{"ios", "apns-token", "", true}, 2000);
+    CHECK(again.node == r.node);
+    CHECK(s->find("example.org", r.node)->voip_token.empty());
+    // A p2 registration still gets a secret and no call token.
+    Registration p2 = s->upsert(kPhone, "ios", "tok", 1);
+    CHECK(p2.secret.size() >= 21);
+    CHECK(p2.voip_token.empty());
+    CHECK(s->remove(key));
+  }
+}
+
+TEST_CASE("a version 1 SQLite database is migrated: its registrations stay, with no call token") {
+  TempDir d;
+  std::string db = d.path + "/v1.db";
+  {
+    // The schema and a row exactly as pushgate's migration 1 wrote them.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "INSERT INTO schema_version (version) VALUES (1);"
+        "CREATE TABLE registrations (device_hash TEXT PRIMARY KEY, domain TEXT NOT NULL, app TEXT NOT NULL, "
+        "token TEXT NOT NULL, node TEXT NOT NULL, secret TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+        "CREATE UNIQUE INDEX registrations_by_node ON registrations (domain, node);"
+        "INSERT INTO registrations VALUES ('h', 'example.org', 'ios', 'old-token', 'old-node', 'old-secret', 5);";
+    REQUIRE(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  {
+    auto s = open_sqlite_store(db);
+    auto found = s->find("example.org", "old-node");
+    REQUIRE(found);
+    CHECK(found->secret == "old-secret");
+    CHECK(found->token == "old-token");
+    CHECK(found->voip_token.empty());
+  }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 2);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("both stores: counts per app, and forgetting a device (with its group chats) or a token") {
+  TempDir d;
+  const DeviceKey tablet{"example.org", "alice@example.org", "tablet", ""};
+  const DeviceKey tablet_room{"example.org", "alice@example.org", "tablet", "room@muc.example.org"};
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto s = open(true);
+    s->upsert(kPhone, "android", "phone-token", 1);
+    s->upsert(tablet, "ios", "tablet-token", 1);
+    s->upsert(tablet_room, "ios", "tablet-token", 1);
+    s->upsert(DeviceKey{"example.org", "alice@example.org", "phone-2", ""}, Enrollment{"ios", "t2", "pushkit-2", true}, 1);
+    auto counts = s->count_by_app();
+    REQUIRE(counts.size() == 2);
+    CHECK(counts[0] == std::pair<std::string, std::uint64_t>{"android", 1});
+    CHECK(counts[1] == std::pair<std::string, std::uint64_t>{"ios", 3});
+    CHECK(s->remove_device(tablet) == 2);  // its own registration and its group chat's
+    CHECK(s->remove_device(tablet) == 0);
+    CHECK(s->remove_token("pushkit-2") == 1);  // a call token counts too
+    CHECK(s->remove_token("") == 0);           // never "every registration without a call token"
+    CHECK(s->remove_token("phone-token") == 1);
+    CHECK(s->count() == 0);
+  }
+}
+
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+
+TEST_CASE("a version 1 PostgreSQL schema is migrated: its registrations stay, with no call token") {
+  const char* url = std::getenv("PUSHGATE_TEST_POSTGRES_URL");
+  if (url == nullptr) FAIL("PUSHGATE_TEST_POSTGRES_URL is not set: run the suite with tests/run.sh, which starts PostgreSQL");
+  // A schema of its own, made exactly as pushgate's migration 1 made it.
+  PGconn* c = PQconnectdb(url);
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  const char* v1 =
+      "DROP SCHEMA IF EXISTS v1test CASCADE; CREATE SCHEMA v1test; SET search_path = v1test;"
+      "CREATE TABLE pushgate_schema_version (version INTEGER NOT NULL);"
+      "INSERT INTO pushgate_schema_version (version) VALUES (1);"
+      "CREATE TABLE registrations (device_hash TEXT PRIMARY KEY, domain TEXT NOT NULL, app TEXT NOT NULL, "
+      "token TEXT NOT NULL, node TEXT NOT NULL, secret TEXT NOT NULL, updated_ms BIGINT NOT NULL);"
+      "CREATE UNIQUE INDEX registrations_by_node ON registrations (domain, node);";
+  PGresult* r = PQexec(c, v1);
+  REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+  PQclear(r);
+  r = PQexec(c, ("INSERT INTO v1test.registrations VALUES ('" + registration_device_hash(kPhone) +
+                 "', 'example.org', 'ios', 'old-token', 'old-node', 'old-secret', 5)").c_str());
+  REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+  PQclear(r);
+  {
+    auto s = open_postgres_store(std::string(url) + "?options=-csearch_path%3Dv1test");
+    auto found = s->find("example.org", "old-node");
+    REQUIRE(found);
+    CHECK(found->secret == "old-secret");
+    CHECK(found->voip_token.empty());
+    CHECK(s->remove_device(kPhone) == 1);  // a row from before the owner hash is still found
+  }
+  r = PQexec(c, "SELECT version FROM v1test.pushgate_schema_version");
+  REQUIRE(PQntuples(r) == 1);
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "2");
+  PQclear(r);
+  PQclear(PQexec(c, "DROP SCHEMA v1test CASCADE"));
+  PQfinish(c);
+}
+#endif

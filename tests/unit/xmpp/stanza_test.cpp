@@ -48,6 +48,10 @@ TEST_CASE("disco#info names a pubsub/push identity and the push feature") {
   CHECK(t.find("type=\"push\"") != std::string::npos);
   CHECK(t.find("var=\"urn:xmpp:push:0\"") != std::string::npos);
   CHECK(t.find("var=\"urn:xmpp:ping\"") != std::string::npos);
+  CHECK(t.find("tigase:messenger") == std::string::npos);
+  auto with = xmpp::make_disco_info_result(strophe_ctx(), "push.example.org", "u@example.org/r", "d2",
+                                           {"tigase:messenger:apns:1"});
+  CHECK(to_text(with.get()).find("var=\"tigase:messenger:apns:1\"") != std::string::npos);
 }
 
 TEST_CASE("a result with a payload is well-formed and carries it") {
