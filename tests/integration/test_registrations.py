@@ -1,6 +1,7 @@
 """prosody_registration_* : p2-style ad-hoc registration (XEP-0050) from a real client through
 real Prosody, then pushes to the registered node, across a pushgate restart."""
 
+import contextlib
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -26,6 +27,26 @@ def command(service_jid, node, fields):
         out = {f.get("var"): f.findtext("{jabber:x:data}value") for f in c.iter("{jabber:x:data}field")}
         return c.get("status"), out
     return action
+
+
+@contextlib.contextmanager
+def apns_registration_stack():
+    """Prosody + mock APNs (app `ios`) + pushgate with an SQLite store; yields (stack, mock)."""
+    from harness import ApnsMock, Pushgate, TestPki, apns_app_toml
+    s = Stack(start_pushgate=False)
+    mock = None
+    try:
+        pki = TestPki(s.workdir)
+        mock = ApnsMock(pki).start()
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml,
+                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
+        s.pushgate.start()
+        yield s, mock
+    finally:
+        if mock:
+            mock.stop()
+        s.close()
 
 
 class RegStack(Stack):
@@ -105,15 +126,7 @@ def test_prosody_registration_refuses_incomplete_forms_and_wrong_secrets():
 
 
 def test_prosody_registration_410_from_apns_deletes_the_registration():
-    from harness import ApnsMock, Pushgate, TestPki, apns_app_toml
-    s = Stack(start_pushgate=False)
-    try:
-        pki = TestPki(s.workdir)
-        mock = ApnsMock(pki).start()
-        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
-        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml,
-                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
-        s.pushgate.start()
+    with apns_registration_stack() as (s, mock):
         token = device_token()
         status, form = s.as_alice(command(s.prosody.component_jid, "register-push-apns",
                                           {"token": token, "device-id": "iphone"}))
@@ -127,9 +140,6 @@ def test_prosody_registration_410_from_apns_deletes_the_registration():
         wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()), 10,
                  "Prosody logging cancel:item-not-found")
         assert mock.stats()["rejected"] == {"Unregistered": 1}
-        mock.stop()
-    finally:
-        s.close()
 
 
 def test_prosody_registration_node_is_refused_to_another_domain():
@@ -168,16 +178,8 @@ def test_prosody_registration_tigase_register_device_with_a_pushkit_token():
     client enables with that node alone, pushes go to the device token and calls to the
     PushKit token (device-second-token); unregister-device makes Prosody forget the node."""
     import slixmpp.exceptions
-    from harness import ApnsMock, Pushgate, TestPki, apns_app_toml, iq_round_trip
-    s = Stack(start_pushgate=False)
-    mock = None
-    try:
-        pki = TestPki(s.workdir)
-        mock = ApnsMock(pki).start()
-        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
-        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml,
-                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
-        s.pushgate.start()
+    from harness import iq_round_trip
+    with apns_registration_stack() as (s, mock):
         jid = s.prosody.component_jid
         info = s.as_alice(iq_round_trip(
             f"<iq xmlns='jabber:client' type='get' to='{jid}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
@@ -217,10 +219,6 @@ def test_prosody_registration_tigase_register_device_with_a_pushkit_token():
         log = s.pushgate.log()
         assert token not in log and pushkit not in log and node not in log
         assert re.search(r"event=device_registered .*dialect=tigase", log), log
-    finally:
-        if mock:
-            mock.stop()
-        s.close()
 
 
 def test_prosody_registration_admin_command_counts_and_forgets_devices():
