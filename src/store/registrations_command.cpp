@@ -47,10 +47,11 @@ int run_registrations_command(const Config& config, const RegistrationsRequest& 
     std::uint64_t total = 0;
     for (const auto& [app, n] : counts) total += n;
     out << total << " registration" << (total == 1 ? "" : "s") << "\n";
-    for (const auto& [app, n] : counts) {
+    for (const auto& count : counts) {
+      const std::string& app = count.first;
       auto it = std::find_if(config.apps.begin(), config.apps.end(), [&](const AppConfig& a) { return a.name == app; });
       out << "  " << app << " (" << (it != config.apps.end() ? to_string(it->service) : "not configured: its pushes fail")
-          << "): " << n << "\n";
+          << "): " << count.second << "\n";
     }
     return 0;
   } catch (const StoreError& e) {

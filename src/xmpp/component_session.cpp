@@ -462,10 +462,10 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     // Siskin and Stork look for their provider among the features before they register.
     std::vector<std::string> providers;
     if (dispatcher_.store() != nullptr) {
-      for (const auto& [kind, service] : {std::pair{ServiceKind::Apns, "apns"}, std::pair{ServiceKind::Fcm, "fcm"}}) {
+      for (ServiceKind kind : {ServiceKind::Apns, ServiceKind::Fcm}) {
         bool served = std::any_of(dispatcher_.apps().begin(), dispatcher_.apps().end(),
                                   [kind](const AppConfig& a) { return a.service == kind; });
-        if (served) providers.emplace_back(tigase_provider(service));
+        if (served) providers.emplace_back(tigase_provider(to_string(kind)));
       }
     }
     StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id, providers);
