@@ -1,6 +1,10 @@
 // pushgate registrations: counts per app, and forgetting a device or a token.
 #include "store/registrations_command.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <memory>
 #include <ostream>
@@ -25,6 +29,17 @@ int run_registrations_command(const Config& config, const RegistrationsRequest& 
   if (!request.jid.empty() && (at == std::string::npos || at == 0 || at + 1 == request.jid.size() ||
                                request.jid.find('/') != std::string::npos)) {
     err << "pushgate: --jid " << request.jid << " is not a bare JID; use user@domain\n";
+    return 1;
+  }
+  // root opening the daemon's SQLite database would leave root-owned -wal and -shm files
+  // beside it that the daemon's user cannot open: run as the database's owner instead.
+  struct stat st {};
+  if (config.store.url.empty() && geteuid() == 0 && stat(config.store.path.c_str(), &st) == 0 && st.st_uid != 0) {
+    const passwd* owner = getpwuid(st.st_uid);
+    std::string user = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
+    err << "pushgate: " << config.store.path << " belongs to " << user
+        << "; as root this command would leave files the daemon cannot open. Run it as " << user
+        << ": runuser -u " << user << " -- pushgate registrations ...\n";
     return 1;
   }
   try {

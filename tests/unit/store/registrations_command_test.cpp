@@ -2,6 +2,7 @@
 // forgets a device or a token, names what is wrong, and never prints a token.
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <sstream>
@@ -56,6 +57,14 @@ TEST_CASE("pushgate registrations: counts per app, then forgets a device and a t
   Run bad_jid = run(c, {"phone", "alice@example.org/phone", ""});
   CHECK(bad_jid.status == 1);
   CHECK(bad_jid.err.find("not a bare JID") != std::string::npos);
+  // root must not open a database another user (the daemon's) owns.
+  REQUIRE_MESSAGE(geteuid() == 0, "the suite runs as root (tests/run.sh installs packages)");
+  REQUIRE(chown(c.store.path.c_str(), 65534, 65534) == 0);
+  Run as_root = run(c, {});
+  CHECK(as_root.status == 1);
+  CHECK(as_root.err.find("runuser -u") != std::string::npos);
+  REQUIRE(chown(c.store.path.c_str(), 0, 0) == 0);
+  CHECK(run(c, {}).status == 0);
   Config no_store = test::two_app_config();
   Run off = run(no_store, {});
   CHECK(off.status == 1);
