@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -408,6 +409,21 @@ void read_store(const toml::table& root, Config& cfg) {
   }
   if (cfg.store.path.empty() && cfg.store.url.empty()) {
     r.fail("path", "is required: the SQLite database file, e.g. \"/var/lib/pushgate/pushgate.db\" (or url for PostgreSQL)");
+  }
+  if (!cfg.store.path.empty()) {
+    // SQLite creates the file and its -wal and -shm files beside it: the directory must be
+    // there and writable by the user pushgate runs as.
+    std::filesystem::path dir = std::filesystem::path(cfg.store.path).parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      r.fail("path", "the directory " + dir.string() + " does not exist; create it for the pushgate user (the "
+                     "pushgate.service unit's StateDirectory= makes /var/lib/pushgate)");
+    }
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      r.fail("path", "the directory " + dir.string() + " is not writable by uid " + std::to_string(geteuid()) +
+                         ": SQLite creates its -wal and -shm files there; chown it to the pushgate user");
+    }
   }
 }
 

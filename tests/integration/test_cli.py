@@ -212,6 +212,8 @@ def test_cli_check_names_the_problem_in_a_dozen_broken_configs():
             ("world-readable TLS key", head + log_app + legacy(pki.cert, open_key), "readable by every user", "chmod o-rwx"),
             ("not TOML", head + "[[app]\n", "not valid TOML", ""),
             ("unknown service", head + log_app.replace('"log"', '"gcm"'), "service", "apns"),
+            ("store in a directory that does not exist", head + log_app + '[store]\npath = "/nonexistent-dir/p.db"\n',
+             "the directory /nonexistent-dir does not exist", "StateDirectory"),
         ]
         for name, text, must, hint in cases:
             r = _run("--check", "--config", _config(w, text))

@@ -158,10 +158,14 @@ TEST_CASE("[store]: an SQLite path or a PostgreSQL URL; other URLs and typos nam
   SecretFile comp("c"), app("a");
   auto cfg = parse_config("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
                               "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path +
-                              "\"\n[store]\npath = \"/var/lib/pushgate/pushgate.db\"\n",
+                              "\"\n[store]\npath = \"/tmp/pushgate.db\"\n",
                           "t");
   CHECK(cfg.warnings.empty());
-  CHECK(cfg.store.path == "/var/lib/pushgate/pushgate.db");
+  CHECK(cfg.store.path == "/tmp/pushgate.db");
+  // SQLite needs the directory: one that is not there is named, with the fix.
+  CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
+                 app.path + "\"\n[store]\npath = \"/nonexistent-dir/p.db\"\n")
+            .find("the directory /nonexistent-dir does not exist") != std::string::npos);
   CHECK(error_of("[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
                  app.path + "\"\n[store]\nurl = \"mysql://db/pushgate\"\n")
             .find("must be a postgresql:// URL") != std::string::npos);
