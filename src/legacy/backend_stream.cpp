@@ -7,6 +7,8 @@
 #include <cstring>
 #include <regex>
 
+#include "common/xml_writer.hpp"
+
 namespace pushgate::legacy {
 
 std::string proxy_header(int version, const sockaddr_storage& client, const sockaddr_storage& local) {
@@ -60,8 +62,10 @@ std::string proxy_header(int version, const sockaddr_storage& client, const sock
 }
 
 std::string backend_stream_header(const std::string& domain) {
-  return "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" +
-         domain + "' version='1.0'>";
+  xml::Writer w;
+  w.open("stream:stream").attr("xmlns", "jabber:client").attr("xmlns:stream", "http://etherx.jabber.org/streams");
+  w.attr("to", domain).attr("version", "1.0");
+  return "<?xml version='1.0'?>" + w.head();
 }
 
 BackendStarttls::Step BackendStarttls::feed(std::string_view data) {

@@ -22,6 +22,7 @@
 
 #include "common/keys.hpp"
 #include "common/log.hpp"
+#include "common/xml_writer.hpp"
 #include "legacy/backend_stream.hpp"
 #include "legacy/starttls_preamble.hpp"
 
@@ -44,20 +45,6 @@ LegacyListener::Cause cause_of(const char* condition) {
   return LegacyListener::kPolicyViolation;
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\'': out += "&apos;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 int tls_version_of(const std::string& v) {
   if (v == "TLSv1.1") return TLS1_1_VERSION;
@@ -327,9 +314,12 @@ std::string LegacyListener::our_stream_header(const std::string& domain) const {
   char id[17];
   std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(rng()));
   std::string from = domain.empty() && config_.domains.size() == 1 ? config_.domains[0] : domain;
-  return "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='" +
-         std::string(id) + "'" + (from.empty() ? "" : " from='" + xml_escape(from) + "'") +
-         " version='1.0' xml:lang='en'>";
+  xml::Writer w;
+  w.open("stream:stream").attr("xmlns", "jabber:client").attr("xmlns:stream", "http://etherx.jabber.org/streams");
+  w.attr("id", id);
+  if (!from.empty()) w.attr("from", from);
+  w.attr("version", "1.0").attr("xml:lang", "en");
+  return "<?xml version='1.0'?>" + w.head();
 }
 
 void LegacyListener::client_input(Conn& c) {
@@ -635,9 +625,11 @@ void LegacyListener::backend_input(Conn& c) {
 void LegacyListener::stream_error(Conn& c, Cause cause, const char* condition, const std::string& text) {
   ++errors_[cause];
   log::info("legacy_tls_stream_error", {{"conn", std::to_string(c.id)}, {"condition", condition}, {"text", text}});
-  std::string err = "<stream:error><" + std::string(condition) +
-                    " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>" +
-                    xml_escape(text) + "</text></stream:error></stream:stream>";
+  xml::Writer w;
+  w.open("stream:error");
+  w.open(xml::Name::ours(condition)).attr("xmlns", "urn:ietf:params:xml:ns:xmpp-streams").close();
+  w.open("text").attr("xmlns", "urn:ietf:params:xml:ns:xmpp-streams").text(text).close();
+  std::string err = w.finish() + "</stream:stream>";
   if (c.tls != nullptr && SSL_is_init_finished(c.tls)) {
     // After TLS the client has opened a new stream we never answered: answer, then fail it.
     std::string out = our_stream_header(c.domain) + err;

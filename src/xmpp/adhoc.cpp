@@ -2,6 +2,7 @@
 #include "xmpp/adhoc.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "xmpp/stanza.hpp"
@@ -56,35 +57,68 @@ std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* comma
   return c;
 }
 
-std::string adhoc_completed_xml(const std::string& node, const std::string& sessionid,
-                                const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out = "<command xmlns='http://jabber.org/protocol/commands' node='";
-  append_xml_escaped(out, node);
-  out += "' sessionid='";
-  append_xml_escaped(out, sessionid);
-  out += "' status='completed'>";
-  if (!fields.empty()) {
-    out += "<x xmlns='jabber:x:data' type='result'>";
-    for (const auto& [k, v] : fields) {
-      out += "<field var='";
-      append_xml_escaped(out, k);
-      out += "'><value>";
-      append_xml_escaped(out, v);
-      out += "</value></field>";
-    }
-    out += "</x>";
+AdhocSessions::AdhocSessions() : rng_(std::random_device{}()) {}
+
+std::string AdhocSessions::mint() {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng_()));
+  std::string id = buf;
+  if (ids_.insert(id).second) order_.push_back(id);
+  while (order_.size() > kRemembered) {
+    ids_.erase(order_.front());
+    order_.pop_front();
   }
-  return out + "</command>";
+  return id;
 }
 
-std::string adhoc_items_xml(const std::string& jid) {
-  std::string out = "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'>";
-  for (const auto& n : adhoc_command_nodes()) {
-    out += "<item jid='";
-    append_xml_escaped(out, jid);
-    out += "' node='" + n + "' name='" + n + "'/>";
+bool AdhocSessions::issued(const std::string& sessionid) const { return ids_.count(sessionid) != 0; }
+
+AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_jid, const std::string& from,
+                           const std::string& id, AdhocSessions& sessions) {
+  AdhocStep step;
+  auto parsed = parse_adhoc_command(command);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    step.reply = iq_reply_xml(component_jid, from, id, {"modify", "bad-request"}, *error);
+    return step;
   }
-  return out + "</query>";
+  step.command = std::move(std::get<AdhocCommand>(parsed));
+  AdhocCommand& c = step.command;
+  if (c.sessionid.empty()) {
+    c.sessionid = sessions.mint();
+  } else if (!sessions.issued(c.sessionid)) {
+    // XEP-0050's bad-sessionid; the client's value is not repeated.
+    step.reply = iq_reply_xml(component_jid, from, id, {"modify", "bad-request"}, "unknown sessionid");
+    return step;
+  }
+  if (c.action == "cancel") {
+    xml::Writer w = iq_result(component_jid, from, id);
+    w.open("command").attr("xmlns", kNsCommands).attr("node", c.node).attr("sessionid", c.sessionid);
+    w.attr("status", "canceled");
+    step.reply = w.finish();
+  }
+  return step;
+}
+
+std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
+                                const std::string& node, const std::string& sessionid,
+                                const std::vector<std::pair<std::string, std::string>>& fields) {
+  xml::Writer w = iq_result(component_jid, to, id);
+  w.open("command").attr("xmlns", kNsCommands).attr("node", node).attr("sessionid", sessionid);
+  w.attr("status", "completed");
+  if (!fields.empty()) {
+    w.open("x").attr("xmlns", kNsData).attr("type", "result");
+    for (const auto& [var, value] : fields) w.open("field").attr("var", var).open("value").text(value).close().close();
+  }
+  return w.finish();
+}
+
+std::string adhoc_items_xml(const std::string& component_jid, const std::string& to, const std::string& id) {
+  xml::Writer w = iq_result(component_jid, to, id);
+  w.open("query").attr("xmlns", kNsDiscoItems).attr("node", kNsCommands);
+  for (const auto& n : adhoc_command_nodes()) {
+    w.open("item").attr("jid", component_jid).attr("node", n).attr("name", n).close();
+  }
+  return w.finish();
 }
 
 }  // namespace pushgate::xmpp

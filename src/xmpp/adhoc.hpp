@@ -9,8 +9,11 @@
 
 #include <strophe.h>
 
+#include <deque>
 #include <map>
+#include <random>
 #include <string>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -40,11 +43,40 @@ const std::vector<std::string>& adhoc_command_nodes();
 // Parses <command xmlns='http://jabber.org/protocol/commands'>; the string names what is wrong.
 std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command);
 
-// <command status='completed'> with a result form of `fields` (none: no form).
-std::string adhoc_completed_xml(const std::string& node, const std::string& sessionid,
+// XEP-0050 session ids are ours to mint: a client's sessionid is accepted only when it is one
+// we issued (the last kRemembered), so nothing a client chose is echoed back. Loop thread only.
+class AdhocSessions {
+ public:
+  static constexpr std::size_t kRemembered = 1024;
+  AdhocSessions();
+  // A new id (16 hex digits), remembered.
+  std::string mint();
+  bool issued(const std::string& sessionid) const;
+
+ private:
+  std::mt19937_64 rng_;
+  std::deque<std::string> order_;
+  std::unordered_set<std::string> ids_;
+};
+
+// The first step of every command, before any store is asked: parse it, check its sessionid,
+// answer `cancel`. `reply` is the whole IQ to send when the command ends here (a parse error,
+// an unknown sessionid, a cancel); empty when `command` is to be run, with command.sessionid
+// set to one of ours.
+struct AdhocStep {
+  std::string reply;
+  AdhocCommand command;
+};
+AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_jid, const std::string& from,
+                           const std::string& id, AdhocSessions& sessions);
+
+// The IQ result to (to, id) carrying <command status='completed'> with a result form of
+// `fields` (none: no form).
+std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
+                                const std::string& node, const std::string& sessionid,
                                 const std::vector<std::pair<std::string, std::string>>& fields);
 
-// disco#items for the commands node.
-std::string adhoc_items_xml(const std::string& jid);
+// The IQ result to (to, id) carrying disco#items for the commands node.
+std::string adhoc_items_xml(const std::string& component_jid, const std::string& to, const std::string& id);
 
 }  // namespace pushgate::xmpp

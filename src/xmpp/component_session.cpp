@@ -344,34 +344,18 @@ int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata)
   return 1;  // keep the handler
 }
 
-void ComponentSession::send(xmpp_stanza_t* stanza) {
-  if (conn_ && connected_) xmpp_send(conn_.get(), stanza);
-}
-
 void ComponentSession::send_raw(const std::string& xml) {
   if (conn_ && connected_) xmpp_send_raw(conn_.get(), xml.data(), xml.size());
 }
 
 void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id) {
-  auto parsed = parse_adhoc_command(command);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, *error));
+  AdhocStep step = adhoc_first_step(command, config_.jid, from, id, adhoc_sessions_);
+  if (!step.reply.empty()) {
+    send_raw(step.reply);
     return;
   }
-  AdhocCommand& c = std::get<AdhocCommand>(parsed);
-  std::string sessionid = c.sessionid;
-  if (sessionid.empty()) {
-    std::uniform_int_distribution<std::uint64_t> d;
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(d(rng_)));
-    sessionid = buf;
-  }
-  if (c.action == "cancel") {
-    send_raw(iq_result_xml(config_.jid, from, id,
-                           "<command xmlns='http://jabber.org/protocol/commands' node='" + c.node + "' sessionid='" +
-                               sessionid + "' status='canceled'/>"));
-    return;
-  }
+  AdhocCommand& c = step.command;
+  const std::string& sessionid = c.sessionid;
   RegistrationStore* store = dispatcher_.store();
   if (store == nullptr) {
     send_raw(iq_reply_xml(config_.jid, from, id, {"cancel", "service-unavailable"},
@@ -420,11 +404,11 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
       // Tigase's clients read the node; they enable push with it and no secret.
       std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
       if (!c.tigase()) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
-      send_raw(iq_result_xml(config_.jid, from, id, adhoc_completed_xml(c.node, sessionid, result)));
+      send_raw(adhoc_completed_xml(config_.jid, from, id, c.node, sessionid, result));
     } else {
       bool removed = store->remove(key);
       log::info("device_unregistered", {{"from", key.domain}, {"found", removed ? "yes" : "no"}});
-      send_raw(iq_result_xml(config_.jid, from, id, adhoc_completed_xml(c.node, sessionid, {})));
+      send_raw(adhoc_completed_xml(config_.jid, from, id, c.node, sessionid, {}));
     }
   } catch (const StoreError& e) {
     log::error("store_error", {{"error", e.what()}});
@@ -450,7 +434,6 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     log::warn("iq_ignored", {{"cause", "iq without from or id"}});
     return;
   }
-  xmpp_ctx_t* ctx = ctx_.get();
   xmpp_stanza_t* first = xmpp_stanza_get_children(iq);
   while (first && !xmpp_stanza_is_tag(first)) first = xmpp_stanza_get_next(first);
   const char* ns = first ? xmpp_stanza_get_ns(first) : nullptr;
@@ -468,13 +451,14 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
         if (served) providers.emplace_back(tigase_provider(to_string(kind)));
       }
     }
-    StanzaPtr reply = make_disco_info_result(ctx, config_.jid, from, id, providers);
-    send(reply.get());
+    send_raw(disco_info_result_xml(config_.jid, from, id, providers));
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
     if (attr(first, "node") == kNsCommands) {
-      send_raw(iq_result_xml(config_.jid, from, id, adhoc_items_xml(config_.jid)));
+      send_raw(adhoc_items_xml(config_.jid, from, id));
     } else {
-      send_raw(iq_result_xml(config_.jid, from, id, "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>"));
+      xml::Writer w = iq_result(config_.jid, from, id);
+      w.open("query").attr("xmlns", kNsDiscoItems);
+      send_raw(w.finish());
     }
   } else if (type == "set" && is_child("command", kNsCommands)) {
     handle_command(first, from, id);
@@ -522,14 +506,7 @@ void ComponentSession::send_ping() {
   if (!connected_) return;
   ping_pending_ = "pg-ping-" + std::to_string(++ping_seq_);
   // Addressed to ourselves: the round trip through Prosody's router proves both directions.
-  StanzaPtr iq(xmpp_iq_new(ctx_.get(), "get", ping_pending_.c_str()));
-  xmpp_stanza_set_from(iq.get(), config_.jid.c_str());
-  xmpp_stanza_set_to(iq.get(), config_.jid.c_str());
-  StanzaPtr ping(xmpp_stanza_new(ctx_.get()));
-  xmpp_stanza_set_name(ping.get(), "ping");
-  xmpp_stanza_set_ns(ping.get(), kNsPing);
-  xmpp_stanza_add_child(iq.get(), ping.get());
-  send(iq.get());
+  send_raw(ping_xml(config_.jid, config_.jid, ping_pending_));
   std::uint64_t gen = generation_;
   ping_deadline_ = loop_.call_after(std::chrono::seconds(config_.ping_timeout_seconds), [this, gen] {
     ping_deadline_ = 0;

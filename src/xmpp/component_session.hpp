@@ -13,6 +13,7 @@
 #include "common/event_loop.hpp"
 #include "config/config.hpp"
 #include "push/dispatcher.hpp"
+#include "xmpp/adhoc.hpp"
 #include "xmpp/stanza.hpp"
 
 namespace pushgate::xmpp {
@@ -68,8 +69,8 @@ class ComponentSession final : public IoSource {
   void handle_publish(xmpp_stanza_t* iq);
   // XEP-0050 device registration (p2's commands), answered in one step.
   void handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id);
-  void send(xmpp_stanza_t* stanza);
-  void send_raw(const std::string& xml);  // one complete stanza as XML text
+  // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.
+  void send_raw(const std::string& xml);
   void send_ping();
   void cancel_timers();
   void close_stream();
@@ -103,6 +104,7 @@ class ComponentSession final : public IoSource {
   std::uint64_t refused_publishes_ = 0;
   EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
   std::mt19937 rng_;
+  AdhocSessions adhoc_sessions_;
 };
 
 }  // namespace pushgate::xmpp

@@ -1,4 +1,5 @@
-// Reply builders and small accessors over libstrophe stanzas.
+// Reply builders and small accessors over libstrophe stanzas. Every builder writes through
+// xml::Writer, so values from a client (ids, JIDs, reasons) are always escaped.
 #include "xmpp/stanza.hpp"
 
 namespace pushgate::xmpp {
@@ -17,105 +18,45 @@ std::string text_of(xmpp_stanza_t* stanza) {
 }
 
 namespace {
-StanzaPtr new_child(xmpp_ctx_t* ctx, xmpp_stanza_t* parent, const char* name, const char* ns) {
-  StanzaPtr child(xmpp_stanza_new(ctx));
-  xmpp_stanza_set_name(child.get(), name);
-  if (ns) xmpp_stanza_set_ns(child.get(), ns);
-  xmpp_stanza_add_child(parent, child.get());  // parent takes its own reference
-  return child;
-}
-
-StanzaPtr new_iq(xmpp_ctx_t* ctx, const char* type, const std::string& from, const std::string& to,
-                 const std::string& id) {
-  StanzaPtr iq(xmpp_iq_new(ctx, type, id.c_str()));
-  xmpp_stanza_set_from(iq.get(), from.c_str());
-  xmpp_stanza_set_to(iq.get(), to.c_str());
-  return iq;
-}
-}  // namespace
-
-void append_xml_escaped(std::string& out, const std::string& value) {
-  for (char c : value) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters even escaped: drop them.
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n' || c == '\r') out += c;
-    }
-  }
-}
-
-namespace {
-// `<iq type="…" id="…" from="…" to="…"`, the tag left open.
-void append_iq_head(std::string& out, const char* type, const std::string& from, const std::string& to,
-                    const std::string& id) {
-  out += "<iq type=\"";
-  out += type;
-  out += "\" id=\"";
-  append_xml_escaped(out, id);
-  out += "\" from=\"";
-  append_xml_escaped(out, from);
-  out += "\" to=\"";
-  append_xml_escaped(out, to);
-  out += '"';
+// <iq type="…" id="…" from="…" to="…">, left open.
+xml::Writer open_iq(xml::Name type, const std::string& from, const std::string& to, const std::string& id) {
+  xml::Writer w;
+  w.open("iq").attr("type", type.c_str()).attr("id", id).attr("from", from).attr("to", to);
+  return w;
 }
 }  // namespace
 
 std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
                          XmppErrorCondition error, const std::string& text) {
   bool is_error = error.type != nullptr && error.type[0] != '\0';
-  std::string out;
-  out.reserve(160 + text.size());
-  append_iq_head(out, is_error ? "error" : "result", from, to, id);
-  if (!is_error) {
-    out += "/>";
-    return out;
-  }
-  out += "><error type=\"";
-  out += error.type;
-  out += "\"><";
-  out += error.condition;
-  out += " xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
-  if (!text.empty()) {
-    out += "<text xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\">";
-    append_xml_escaped(out, text);
-    out += "</text>";
-  }
-  out += "</error></iq>";
-  return out;
+  xml::Writer w = open_iq(is_error ? xml::Name("error") : xml::Name("result"), from, to, id);
+  if (!is_error) return w.finish();
+  w.open("error").attr("type", error.type);
+  w.open(xml::Name::ours(error.condition)).attr("xmlns", kNsStanzas).close();
+  if (!text.empty()) w.open("text").attr("xmlns", kNsStanzas).text(text).close();
+  return w.finish();
 }
 
-std::string iq_result_xml(const std::string& from, const std::string& to, const std::string& id,
-                          const std::string& payload) {
-  std::string out;
-  append_iq_head(out, "result", from, to, id);
-  out += '>';
-  out += payload;
-  out += "</iq>";
-  return out;
+xml::Writer iq_result(const std::string& from, const std::string& to, const std::string& id) {
+  return open_iq("result", from, to, id);
 }
 
-StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
-                                 const std::string& id, const std::vector<std::string>& extra_features) {
-  StanzaPtr iq = new_iq(ctx, "result", from, to, id);
-  StanzaPtr query = new_child(ctx, iq.get(), "query", kNsDiscoInfo);
-  StanzaPtr identity = new_child(ctx, query.get(), "identity", nullptr);
-  xmpp_stanza_set_attribute(identity.get(), "category", "pubsub");
-  xmpp_stanza_set_attribute(identity.get(), "type", "push");
-  xmpp_stanza_set_attribute(identity.get(), "name", "pushgate");
+std::string disco_info_result_xml(const std::string& from, const std::string& to, const std::string& id,
+                                  const std::vector<std::string>& extra_features) {
+  xml::Writer w = iq_result(from, to, id);
+  w.open("query").attr("xmlns", kNsDiscoInfo);
+  w.open("identity").attr("category", "pubsub").attr("type", "push").attr("name", "pushgate").close();
   for (const char* feature : {kNsDiscoInfo, kNsPush, kNsPing, "http://jabber.org/protocol/commands"}) {
-    StanzaPtr f = new_child(ctx, query.get(), "feature", nullptr);
-    xmpp_stanza_set_attribute(f.get(), "var", feature);
+    w.open("feature").attr("var", feature).close();
   }
-  for (const std::string& feature : extra_features) {
-    StanzaPtr f = new_child(ctx, query.get(), "feature", nullptr);
-    xmpp_stanza_set_attribute(f.get(), "var", feature.c_str());
-  }
-  return iq;
+  for (const std::string& feature : extra_features) w.open("feature").attr("var", feature).close();
+  return w.finish();
+}
+
+std::string ping_xml(const std::string& from, const std::string& to, const std::string& id) {
+  xml::Writer w = open_iq("get", from, to, id);
+  w.open("ping").attr("xmlns", kNsPing).close();
+  return w.finish();
 }
 
 }  // namespace pushgate::xmpp

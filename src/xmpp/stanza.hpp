@@ -9,6 +9,7 @@
 
 #include <strophe.h>
 
+#include "common/xml_writer.hpp"
 #include "push/outcome.hpp"
 
 namespace pushgate::xmpp {
@@ -43,22 +44,25 @@ std::string attr(xmpp_stanza_t* stanza, const char* name);
 // The text content of a stanza, or "" when it has none.
 std::string text_of(xmpp_stanza_t* stanza);
 
+// Everything pushgate sends to Prosody is built with xml::Writer (common/xml_writer.hpp),
+// which escapes every attribute value and text: never concatenate XML by hand.
+
 // The XML text of an IQ reply to (to, id): `result` when `error.type` is empty, else
 // `error` carrying the condition and an optional human-readable text (never a token or
-// secret). Built as text, not as a stanza tree: one is sent for every push.
+// secret).
 std::string iq_reply_xml(const std::string& from, const std::string& to, const std::string& id,
                          XmppErrorCondition error, const std::string& text = "");
 
-// The XML text of an IQ result to (to, id) carrying `payload`, which must be well-formed XML.
-std::string iq_result_xml(const std::string& from, const std::string& to, const std::string& id,
-                          const std::string& payload);
-
-// Appends `value` with XML's five special characters escaped (attribute- and text-safe).
-void append_xml_escaped(std::string& out, const std::string& value);
+// An <iq type="result"> from `from` to (to, id), left open for its payload: add the payload
+// element with the writer, then finish().
+xml::Writer iq_result(const std::string& from, const std::string& to, const std::string& id);
 
 // disco#info result: identity pubsub/push, features push, ping, disco#info, commands, and
 // `extra_features` (the Tigase providers the registration commands serve).
-StanzaPtr make_disco_info_result(xmpp_ctx_t* ctx, const std::string& from, const std::string& to, const std::string& id,
-                                 const std::vector<std::string>& extra_features = {});
+std::string disco_info_result_xml(const std::string& from, const std::string& to, const std::string& id,
+                                  const std::vector<std::string>& extra_features = {});
+
+// An XEP-0199 ping (<iq type="get"><ping xmlns="urn:xmpp:ping"/></iq>).
+std::string ping_xml(const std::string& from, const std::string& to, const std::string& id);
 
 }  // namespace pushgate::xmpp

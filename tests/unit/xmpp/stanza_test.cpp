@@ -42,24 +42,31 @@ TEST_CASE("error text is XML-escaped") {
 }
 
 TEST_CASE("disco#info names a pubsub/push identity and the push feature") {
-  auto r = xmpp::make_disco_info_result(strophe_ctx(), "push.example.org", "u@example.org/r", "d1");
-  std::string t = to_text(r.get());
+  std::string t = xmpp::disco_info_result_xml("push.example.org", "u@example.org/r", "d1");
+  REQUIRE(pushgate::test::stanza(t) != nullptr);
   CHECK(t.find("category=\"pubsub\"") != std::string::npos);
   CHECK(t.find("type=\"push\"") != std::string::npos);
   CHECK(t.find("var=\"urn:xmpp:push:0\"") != std::string::npos);
   CHECK(t.find("var=\"urn:xmpp:ping\"") != std::string::npos);
   CHECK(t.find("tigase:messenger") == std::string::npos);
-  auto with = xmpp::make_disco_info_result(strophe_ctx(), "push.example.org", "u@example.org/r", "d2",
-                                           {"tigase:messenger:apns:1"});
-  CHECK(to_text(with.get()).find("var=\"tigase:messenger:apns:1\"") != std::string::npos);
+  std::string with = xmpp::disco_info_result_xml("push.example.org", "u@example.org/r", "d2", {"tigase:messenger:apns:1"});
+  CHECK(with.find("var=\"tigase:messenger:apns:1\"") != std::string::npos);
 }
 
 TEST_CASE("a result with a payload is well-formed and carries it") {
-  std::string t = xmpp::iq_result_xml("push.example.org", "u@example.org/r", "i\"1",
-                                      "<query xmlns=\"http://jabber.org/protocol/disco#items\"/>");
+  xml::Writer w = xmpp::iq_result("push.example.org", "u@example.org/r", "i\"1");
+  w.open("query").attr("xmlns", "http://jabber.org/protocol/disco#items");
+  std::string t = w.finish();
   auto parsed = pushgate::test::stanza(t);
   REQUIRE(parsed != nullptr);
   CHECK(std::string(xmpp_stanza_get_type(parsed.get())) == "result");
   CHECK(std::string(xmpp_stanza_get_id(parsed.get())) == "i\"1");
   CHECK(xmpp_stanza_get_child_by_name_and_ns(parsed.get(), "query", "http://jabber.org/protocol/disco#items") != nullptr);
+}
+
+TEST_CASE("the self-ping is an iq get with a ping child") {
+  auto parsed = pushgate::test::stanza(xmpp::ping_xml("push.example.org", "push.example.org", "pg-ping-1"));
+  REQUIRE(parsed != nullptr);
+  CHECK(std::string(xmpp_stanza_get_type(parsed.get())) == "get");
+  CHECK(xmpp_stanza_get_child_by_name_and_ns(parsed.get(), "ping", "urn:xmpp:ping") != nullptr);
 }

@@ -1,0 +1,90 @@
+// Tests for src/xmpp/adhoc.cpp: the commands' first step (parse, sessionid, cancel) and the
+// replies, against hostile attribute values.
+#include <doctest/doctest.h>
+
+#include "support/xml_check.hpp"
+#include "test_stanza.hpp"
+#include "xmpp/adhoc.hpp"
+
+using namespace pushgate;
+
+namespace {
+std::string command_iq(const std::string& node, const std::string& action, const std::string& sessionid) {
+  std::string xml = "<iq type='set' id='c1'><command xmlns='http://jabber.org/protocol/commands' node='" +
+                    xml::escaped(node) + "'";
+  if (!action.empty()) xml += " action='" + xml::escaped(action) + "'";
+  if (!sessionid.empty()) xml += " sessionid='" + xml::escaped(sessionid) + "'";
+  return xml + "/></iq>";
+}
+
+xmpp::AdhocStep first_step(const std::string& iq_text, xmpp::AdhocSessions& sessions, const std::string& from) {
+  auto iq = test::stanza(iq_text);
+  REQUIRE(iq != nullptr);
+  xmpp_stanza_t* command = xmpp_stanza_get_child_by_name(iq.get(), "command");
+  REQUIRE(command != nullptr);
+  return xmpp::adhoc_first_step(command, "push.localhost", from, "c1", sessions);
+}
+}  // namespace
+
+TEST_CASE("cancel with an injected sessionid is refused and the reply is one iq to the requester") {
+  const std::string from = "mallory@localhost/r";
+  xmpp::AdhocSessions sessions;
+  for (std::string payload : {"'/></iq><message to='bob@localhost' from='push.localhost'><body>x</body></message><iq a='",
+                              "'><", "\"><", "x' status='completed"}) {
+    for (std::string action : {"cancel", "execute", ""}) {
+      auto step = first_step(command_iq("register-push-fcm", action, payload), sessions, from);
+      CAPTURE(payload);
+      REQUIRE(!step.reply.empty());
+      auto root = test::parse_single_element(step.reply);
+      REQUIRE(root.ok);
+      CHECK(root.name == "iq");
+      CHECK(root.attrs["to"] == from);
+      CHECK(root.attrs["type"] == "error");
+      CHECK(step.reply.find("message") == std::string::npos);
+      CHECK(step.reply.find("unknown sessionid") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("an injected node is an unknown command, answered without echoing it") {
+  xmpp::AdhocSessions sessions;
+  auto step = first_step(command_iq("'/></iq><message to='bob@localhost'/><iq x='", "cancel", ""), sessions, "m@localhost/r");
+  auto root = test::parse_single_element(step.reply);
+  REQUIRE(root.ok);
+  CHECK(root.attrs["type"] == "error");
+  CHECK(step.reply.find("bob@localhost") == std::string::npos);
+}
+
+TEST_CASE("a command without a sessionid gets one of ours; cancel of an issued session is answered canceled") {
+  xmpp::AdhocSessions sessions;
+  auto step = first_step(command_iq("register-push-apns", "execute", ""), sessions, "u@localhost/r");
+  CHECK(step.reply.empty());
+  CHECK(step.command.sessionid.size() == 16);
+  CHECK(sessions.issued(step.command.sessionid));
+  auto cancel = first_step(command_iq("register-push-apns", "cancel", step.command.sessionid), sessions, "u@localhost/r");
+  auto root = test::parse_single_element(cancel.reply);
+  REQUIRE(root.ok);
+  CHECK(root.attrs["type"] == "result");
+  CHECK(cancel.reply.find("status=\"canceled\"") != std::string::npos);
+  CHECK(cancel.reply.find("sessionid=\"" + step.command.sessionid + "\"") != std::string::npos);
+}
+
+TEST_CASE("sessions remember a bounded number of ids") {
+  xmpp::AdhocSessions sessions;
+  std::string first = sessions.mint();
+  for (std::size_t i = 0; i < xmpp::AdhocSessions::kRemembered; ++i) sessions.mint();
+  CHECK_FALSE(sessions.issued(first));
+}
+
+TEST_CASE("completed and items replies escape every value and stay one iq") {
+  std::string hostile = "'/></iq><message to='bob@localhost'/>";
+  std::string done = xmpp::adhoc_completed_xml("push.localhost", hostile, hostile, "register-push-fcm", "0123456789abcdef",
+                                               {{"node", hostile}, {"secret", hostile}});
+  auto root = test::parse_single_element(done);
+  REQUIRE(root.ok);
+  CHECK(root.attrs["to"] == hostile);
+  CHECK(root.attrs["id"] == hostile);
+  auto items = test::parse_single_element(xmpp::adhoc_items_xml("push.localhost", "u@localhost/r", "i1"));
+  REQUIRE(items.ok);
+  CHECK(items.elements == 2 + static_cast<int>(xmpp::adhoc_command_nodes().size()));
+}
