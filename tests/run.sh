@@ -16,10 +16,21 @@ fi
 # What the suite runs: the daemon and the unit tests (the benchmarks build in their own scripts).
 ninja -C "$build" pushgate tests/unit_tests || { echo "tests: build failed"; exit 1; }
 
+# Everything the suite starts inherits this marker; the last check lists (and kills) any
+# process that still carries it.
+export PUSHGATE_TEST_RUN="$$-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+
 # A real PostgreSQL for the registration store's tests (unit and integration), stopped at exit.
+stop_postgres() {
+  [ -n "${PUSHGATE_TEST_POSTGRES_DIR:-}" ] || return 0
+  runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)/pg_ctl" \
+    -D "$PUSHGATE_TEST_POSTGRES_DIR/data" stop -m fast >/dev/null 2>&1
+  rm -rf "$PUSHGATE_TEST_POSTGRES_DIR"
+  PUSHGATE_TEST_POSTGRES_DIR=
+}
 if pg_env=$(bash tests/support/postgres.sh); then
   eval "export ${pg_env//$'\n'/; export }"
-  trap 'runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)/pg_ctl" -D "$PUSHGATE_TEST_POSTGRES_DIR/data" stop -m fast >/dev/null 2>&1; rm -rf "$PUSHGATE_TEST_POSTGRES_DIR"' EXIT
+  trap 'stop_postgres; /usr/bin/python3 tests/support/leftovers.py "$PUSHGATE_TEST_RUN" >/dev/null' EXIT
 else
   echo "tests: PostgreSQL did not start; its tests will fail"
 fi
@@ -59,6 +70,17 @@ fuzz_out=$(bash tests/fuzz/run.sh 20 2>&1)
 echo "$fuzz_out"
 passed=$((passed + $(echo "$fuzz_out" | grep -c '^PASS ')))
 failed=$((failed + $(echo "$fuzz_out" | grep -c '^FAIL ')))
+
+echo "== leftover processes"
+stop_postgres
+if leftovers=$(/usr/bin/python3 tests/support/leftovers.py "$PUSHGATE_TEST_RUN"); then
+  echo "PASS no process the suite started is still running"
+  passed=$((passed + 1))
+else
+  echo "$leftovers"
+  echo "FAIL the suite left processes running (killed now)"
+  failed=$((failed + 1))
+fi
 
 echo
 echo "$passed passed, $failed failed"

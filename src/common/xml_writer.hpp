@@ -13,8 +13,8 @@ namespace pushgate::xml {
 
 // Appends `value` escaped for both attribute values and text: the five special characters
 // become entities, tab, LF and CR become character references (a parser keeps them as they
-// are), the other control characters (XML 1.0 cannot carry them) are dropped, and bytes that are not valid UTF-8 become U+FFFD, so the output is always
-// well-formed whatever `value` holds.
+// are), the other control characters (XML 1.0 cannot carry them) are dropped, and bytes that are not valid UTF-8 become
+// U+FFFD, so the output is always well-formed whatever `value` holds.
 void append_escaped(std::string& out, std::string_view value);
 std::string escaped(std::string_view value);
 

@@ -10,8 +10,8 @@
 namespace pushgate::xmpp {
 
 const std::vector<std::string>& adhoc_command_nodes() {
-  static const std::vector<std::string> nodes = {"register-push-apns",   "register-push-fcm", "unregister-push-apns",
-                                                 "unregister-push-fcm",  "register-device",   "unregister-device"};
+  static const std::vector<std::string> nodes = {"register-push-apns",  "register-push-fcm", "unregister-push-apns",
+                                                 "unregister-push-fcm", "register-device",   "unregister-device"};
   return nodes;
 }
 
@@ -71,7 +71,9 @@ std::string AdhocSessions::mint() {
   return id;
 }
 
-bool AdhocSessions::issued(const std::string& sessionid) const { return ids_.count(sessionid) != 0; }
+bool AdhocSessions::issued(const std::string& sessionid) const {
+  return ids_.count(sessionid) != 0;
+}
 
 AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_jid, const std::string& from,
                            const std::string& id, AdhocSessions& sessions) {

@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <string>
 
+#include "../support/xml_check.hpp"
 #include "xmpp/adhoc.hpp"
 #include "xmpp/publish_parser.hpp"
 #include "xmpp/stanza.hpp"
 #include "xmpp/stanza_pool.hpp"
-#include "../support/xml_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static xmpp_ctx_t* ctx = [] {
@@ -23,8 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   pushgate::xmpp::is_publish(s);
   auto r = pushgate::xmpp::parse_publish(s);
   if (auto* e = std::get_if<pushgate::xmpp::ParseError>(&r)) {
-    std::string reply = pushgate::xmpp::iq_reply_xml("push.example", pushgate::xmpp::attr(s, "from"),
-                                                     pushgate::xmpp::attr(s, "id"), {"modify", "bad-request"}, e->reason);
+    std::string reply =
+        pushgate::xmpp::iq_reply_xml("push.example", pushgate::xmpp::attr(s, "from"), pushgate::xmpp::attr(s, "id"),
+                                     {"modify", "bad-request"}, e->reason);
     // The reply must itself be well-formed.
     xmpp_stanza_t* back = xmpp_stanza_new_from_string(ctx, reply.c_str());
     if (back == nullptr) __builtin_trap();

@@ -56,8 +56,30 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+# Every long-running process a test starts, so none outlives its test: spawn() starts each in a
+# process group of its own (runuser and the Prosody it starts, say), terminate() ends the group,
+# and run.py calls reap_children() after every test, pass or fail, killing by PID whatever is left.
+_CHILDREN = []
+
+
+def spawn(cmd, what=None, **kwargs):
+    """subprocess.Popen in a new process group, remembered until reap_children()."""
+    kwargs.setdefault("start_new_session", True)
+    proc = subprocess.Popen(cmd, **kwargs)
+    _CHILDREN.append((proc, what or os.path.basename(cmd[0])))
+    return proc
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def terminate(proc, timeout=10):
-    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit code."""
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit code. Whatever else
+    is left in the process's group (a spawn()ed process) is killed too."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -65,7 +87,25 @@ def terminate(proc, timeout=10):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if any(p is proc for p, _ in _CHILDREN):
+        _kill_group(proc)
     return proc.returncode
+
+
+def reap_children():
+    """Kills every spawn()ed process still running, with its group; returns what was left
+    ("prosody (pid 123)"), empty when the test cleaned up after itself."""
+    left = []
+    for proc, what in _CHILDREN:
+        if proc.poll() is None:
+            left.append(f"{what} (pid {proc.pid})")
+        _kill_group(proc)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    _CHILDREN.clear()
+    return left
 
 
 class WorkDir:
@@ -137,8 +177,8 @@ class Prosody:
         self.prosodyctl("register", user, host, password)
 
     def start(self):
-        self.proc = subprocess.Popen(["runuser", "-u", "prosody", "--", "prosody", "-F", "--config", self.config],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = spawn(["runuser", "-u", "prosody", "--", "prosody", "-F", "--config", self.config], "prosody",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.c2s_port)
         wait_port(self.component_port)
 
@@ -153,6 +193,27 @@ class Prosody:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def component_authentications(self, jid=None):
+        """How often Prosody has logged that the component `jid` authenticated: Prosody's own
+        word that it routes to the component from now on."""
+        rx = re.escape(jid or self.component_jid) + r":component\s+info\s+External component successfully authenticated"
+        return len(re.findall(rx, self.log()))
+
+    def wait_authenticated(self, count, timeout=15.0):
+        """Waits until Prosody has logged `count` authentications of the component in all."""
+        try:
+            wait_for(lambda: self.component_authentications() >= count, timeout,
+                     f"Prosody: External component successfully authenticated x{count}")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- prosody log (tail) ---\n{self.log()[-3000:]}") from None
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        rx = re.compile(pattern)
+        try:
+            wait_for(lambda: len(rx.findall(self.log())) >= count, timeout, f"prosody log /{pattern}/ x{count}")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- prosody log (tail) ---\n{self.log()[-3000:]}") from None
 
 
 class Pushgate:
@@ -192,12 +253,28 @@ class Pushgate:
         os.chmod(path, 0o600)
 
     def start(self, wait_connected=True, args=(), env=None):
+        """Starts the daemon; with wait_connected, returns once Prosody has logged that this
+        start's component session authenticated (not on our own log line: the log file is
+        appended to across restarts, and only Prosody knows when it routes to us)."""
+        before = self.prosody.component_authentications()
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([PUSHGATE, "--config", self.config, "--log-level", "debug", *args],
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                     env=None if env is None else {**os.environ, **env})
+        self.proc = spawn([PUSHGATE, "--config", self.config, "--log-level", "debug", *args], "pushgate",
+                          stdout=subprocess.DEVNULL, stderr=self._stderr,
+                          env=None if env is None else {**os.environ, **env})
         if wait_connected:
-            self.wait_log(r"event=component_connected", timeout=15)
+            self.wait_connected(before)
+
+    def wait_connected(self, before, timeout=15.0):
+        """Waits until Prosody has logged more component authentications than `before`."""
+        def authenticated():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"pushgate exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            return self.prosody.component_authentications() > before
+        try:
+            wait_for(authenticated, timeout, "Prosody: External component successfully authenticated")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- pushgate log ---\n{self.log()[-3000:]}\n--- prosody log (tail) ---\n"
+                                 f"{self.prosody.log()[-3000:]}") from None
 
     def log(self):
         with open(self.stderr_path, errors="replace") as f:
@@ -329,13 +406,18 @@ class Stack:
 
     def __init__(self, start_pushgate=True, **pushgate_args):
         self.workdir = WorkDir()
+        self.pushgate = None
         self.prosody = Prosody(self.workdir)
-        self.prosody.register("alice", "alicepw")
-        self.prosody.register("bob", "bobpw")
-        self.prosody.start()
-        self.pushgate = Pushgate(self.workdir, self.prosody, **pushgate_args)
-        if start_pushgate:
-            self.pushgate.start()
+        try:
+            self.prosody.register("alice", "alicepw")
+            self.prosody.register("bob", "bobpw")
+            self.prosody.start()
+            self.pushgate = Pushgate(self.workdir, self.prosody, **pushgate_args)
+            if start_pushgate:
+                self.pushgate.start()
+        except BaseException:
+            self.close()  # a stack that failed to start leaves nothing running
+            raise
 
     def as_alice(self, action):
         return xmpp_session("alice@localhost", "alicepw", self.prosody.c2s_port, action)
@@ -351,10 +433,13 @@ class Stack:
         return self.as_bob(send_message("alice@localhost", body))
 
     def close(self):
-        rc = self.pushgate.stop()
-        self.prosody.stop()
-        self.workdir.cleanup()
-        return rc
+        try:
+            return self.pushgate.stop() if self.pushgate is not None else None
+        finally:
+            try:
+                self.prosody.stop()
+            finally:
+                self.workdir.cleanup()
 
     def __enter__(self):
         return self
@@ -436,9 +521,9 @@ class NodeMock:
         return []
 
     def start(self):
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             ["node", os.path.join(MOCKS, self.script_name), "--port", str(self.port), "--control-port", "0",
-             "--cert", self.pki.cert, "--key", self.pki.key] + self.args(),
+             "--cert", self.pki.cert, "--key", self.pki.key] + self.args(), self.script_name,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":

@@ -11,6 +11,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import harness  # noqa: E402 - after the path is set
+
 
 def main():
     pattern = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -29,13 +31,22 @@ def main():
             if pattern and pattern not in full:
                 continue
             start = time.time()
+            error = None
             try:
                 fn()
+            except Exception:  # noqa: BLE001 - every failure is reported
+                error = traceback.format_exc()
+            # Pass or fail, nothing a test started outlives it; a test that left a process
+            # running has a cleanup defect and fails.
+            left = harness.reap_children()
+            if left and error is None:
+                error = "the test left processes running (killed now): " + ", ".join(left)
+            if error is None:
                 passed += 1
                 print(f"PASS {full} ({time.time() - start:.1f}s)", flush=True)
-            except Exception:  # noqa: BLE001 - every failure is reported
+            else:
                 failed += 1
-                failures.append((full, traceback.format_exc()))
+                failures.append((full, error))
                 print(f"FAIL {full} ({time.time() - start:.1f}s)", flush=True)
     for full, tb in failures:
         print(f"\n=== {full}\n{tb}", flush=True)

@@ -8,7 +8,7 @@ import shutil
 import stat
 import subprocess
 
-from harness import PUSHGATE, WorkDir
+from harness import PUSHGATE, WorkDir, spawn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNITS = ("pushgate.service", "pushgate-legacy-tls.service")
@@ -237,12 +237,12 @@ def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
         out_path, err_path = w.file("service.out"), w.file("service.err")
         env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(as_user + command(unit["ExecStart"]), stdout=out, stderr=err, env=env)
+            proc = spawn(as_user + command(unit["ExecStart"]), "pushgate (installed unit)", stdout=out, stderr=err, env=env)
         ready = notify.wait("READY=1", timeout=15)
         status = open(f"/proc/{proc.pid}/status").read()
         assert re.search(rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", status, re.M), status  # not root
         assert re.search(r"^NoNewPrivs:\t1$", status, re.M)
-        wait_for(lambda: "event=component_connected" in open(err_path).read(), 15, "the component session")
+        wait_for(lambda: prosody.component_authentications() >= 1, 15, "Prosody: the component authenticated")
 
         token = "f" * 60 + "c0ffee"
         xmpp_session("alice@localhost", "alicepw", prosody.c2s_port,

@@ -424,7 +424,7 @@ def test_ops_log_format_json_writes_one_json_object_per_line():
     the outcome and the token's last 6 characters only."""
     with Stack(start_pushgate=False) as s:
         s.pushgate.start(args=["--log-format", "json"], wait_connected=False)
-        s.pushgate.wait_log(r'"event":"component_connected"')
+        s.prosody.wait_authenticated(1)
         token = device_token()
         s.enable(token, type="call")
         s.message_alice()

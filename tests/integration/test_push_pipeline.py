@@ -102,7 +102,7 @@ def test_prosody_restart_reconnects_and_next_push_flows():
         s.prosody.stop()
         s.pushgate.wait_log(r"event=component_disconnected", timeout=10)
         s.prosody.start()
-        s.pushgate.wait_log(r"event=component_connected", count=2, timeout=15)
+        s.prosody.wait_authenticated(2, timeout=15)
         s.message_alice()
         rec = s.pushgate.wait_records(1)[0]
         assert rec["token"] == "…" + token[-6:]
@@ -114,7 +114,7 @@ def test_prosody_down_at_start_then_up():
         s.pushgate.start(wait_connected=False)
         s.pushgate.wait_log(r"event=component_connect_failed .*cause=\"Connection refused\" fix=\"nothing listens on", timeout=10)
         s.prosody.start()
-        s.pushgate.wait_log(r"event=component_connected", timeout=40)
+        s.prosody.wait_authenticated(1, timeout=40)
 
 
 def test_wrong_component_secret_is_named_and_retried():
@@ -230,7 +230,7 @@ def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
         finally:
             for pid in pids:
                 os_kill(pid, signal.SIGCONT)
-        s.pushgate.wait_log(r"event=component_connected", count=2, timeout=30)
+        s.prosody.wait_authenticated(2, timeout=30)
         s.message_alice()
         assert s.pushgate.wait_records(1)[0]["token"] == "…" + token[-6:]
 

@@ -13,8 +13,8 @@ TEST_CASE("elements close as empty tags or with end tags, in order") {
 }
 
 TEST_CASE("attribute values and text cannot end the attribute or open an element") {
-  for (std::string hostile : {"'/></iq><message to='victim@localhost'><body>hi</body></message><iq x='",
-                              "\"><", "'><", "</iq>", "&amp;&", "]]>", "<![CDATA[x]]>", "<!-- -->", "<?pi?>"}) {
+  for (std::string hostile : {"'/></iq><message to='victim@localhost'><body>hi</body></message><iq x='", "\"><", "'><",
+                              "</iq>", "&amp;&", "]]>", "<![CDATA[x]]>", "<!-- -->", "<?pi?>"}) {
     xml::Writer w;
     w.open("iq").attr("id", hostile).attr("to", hostile).open("text").text(hostile);
     std::string out = w.finish();
@@ -32,8 +32,8 @@ TEST_CASE("control characters are dropped and broken UTF-8 becomes U+FFFD") {
   CHECK(xml::escaped(std::string("a\x01\x08\x1f\tb\nc\r", 10)) == "a&#9;b&#10;c&#13;");
   CHECK(xml::escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e");
   CHECK(xml::escaped("\xff") == "\xEF\xBF\xBD");
-  CHECK(xml::escaped("\xc3") == "\xEF\xBF\xBD");                    // cut short
-  CHECK(xml::escaped("\xc0\xbc") == "\xEF\xBF\xBD\xEF\xBF\xBD");    // overlong '<'
+  CHECK(xml::escaped("\xc3") == "\xEF\xBF\xBD");                                  // cut short
+  CHECK(xml::escaped("\xc0\xbc") == "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '<'
   CHECK(xml::escaped("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
   CHECK(xml::escaped("\xef\xbf\xbf") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // U+FFFF
   std::string all;

@@ -10,8 +10,8 @@ using namespace pushgate;
 
 namespace {
 std::string command_iq(const std::string& node, const std::string& action, const std::string& sessionid) {
-  std::string xml = "<iq type='set' id='c1'><command xmlns='http://jabber.org/protocol/commands' node='" +
-                    xml::escaped(node) + "'";
+  std::string xml =
+      "<iq type='set' id='c1'><command xmlns='http://jabber.org/protocol/commands' node='" + xml::escaped(node) + "'";
   if (!action.empty()) xml += " action='" + xml::escaped(action) + "'";
   if (!sessionid.empty()) xml += " sessionid='" + xml::escaped(sessionid) + "'";
   return xml + "/></iq>";
@@ -29,8 +29,9 @@ xmpp::AdhocStep first_step(const std::string& iq_text, xmpp::AdhocSessions& sess
 TEST_CASE("cancel with an injected sessionid is refused and the reply is one iq to the requester") {
   const std::string from = "mallory@localhost/r";
   xmpp::AdhocSessions sessions;
-  for (std::string payload : {"'/></iq><message to='bob@localhost' from='push.localhost'><body>x</body></message><iq a='",
-                              "'><", "\"><", "x' status='completed"}) {
+  for (std::string payload :
+       {"'/></iq><message to='bob@localhost' from='push.localhost'><body>x</body></message><iq a='", "'><", "\"><",
+        "x' status='completed"}) {
     for (std::string action : {"cancel", "execute", ""}) {
       auto step = first_step(command_iq("register-push-fcm", action, payload), sessions, from);
       CAPTURE(payload);
@@ -48,7 +49,8 @@ TEST_CASE("cancel with an injected sessionid is refused and the reply is one iq 
 
 TEST_CASE("an injected node is an unknown command, answered without echoing it") {
   xmpp::AdhocSessions sessions;
-  auto step = first_step(command_iq("'/></iq><message to='bob@localhost'/><iq x='", "cancel", ""), sessions, "m@localhost/r");
+  auto step =
+      first_step(command_iq("'/></iq><message to='bob@localhost'/><iq x='", "cancel", ""), sessions, "m@localhost/r");
   auto root = test::parse_single_element(step.reply);
   REQUIRE(root.ok);
   CHECK(root.attrs["type"] == "error");
@@ -61,7 +63,8 @@ TEST_CASE("a command without a sessionid gets one of ours; cancel of an issued s
   CHECK(step.reply.empty());
   CHECK(step.command.sessionid.size() == 16);
   CHECK(sessions.issued(step.command.sessionid));
-  auto cancel = first_step(command_iq("register-push-apns", "cancel", step.command.sessionid), sessions, "u@localhost/r");
+  auto cancel =
+      first_step(command_iq("register-push-apns", "cancel", step.command.sessionid), sessions, "u@localhost/r");
   auto root = test::parse_single_element(cancel.reply);
   REQUIRE(root.ok);
   CHECK(root.attrs["type"] == "result");
@@ -78,8 +81,8 @@ TEST_CASE("sessions remember a bounded number of ids") {
 
 TEST_CASE("completed and items replies escape every value and stay one iq") {
   std::string hostile = "'/></iq><message to='bob@localhost'/>";
-  std::string done = xmpp::adhoc_completed_xml("push.localhost", hostile, hostile, "register-push-fcm", "0123456789abcdef",
-                                               {{"node", hostile}, {"secret", hostile}});
+  std::string done = xmpp::adhoc_completed_xml("push.localhost", hostile, hostile, "register-push-fcm",
+                                               "0123456789abcdef", {{"node", hostile}, {"secret", hostile}});
   auto root = test::parse_single_element(done);
   REQUIRE(root.ok);
   CHECK(root.attrs["to"] == hostile);
