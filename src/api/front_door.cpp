@@ -445,8 +445,7 @@ void FrontDoor::on_written(Connection& c) {
   c.phase = Connection::Phase::Reading;
   c.idle = true;
   c.deadline = Clock::now() + limits_.keep_alive_idle;
-  advance(c);  // a pipelined request read with the last one
-  if (!c.closed && c.phase == Connection::Phase::Reading) on_readable(c);
+  on_readable(c);  // what the socket holds, after a pipelined request read with the last one
 }
 
 void FrontDoor::refuse(Connection& c, Refusal why) {
