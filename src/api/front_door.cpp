@@ -223,8 +223,12 @@ void FrontDoor::accept_all() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // The backlog keeps the connection; retried at the next sweep instead of spinning.
-        if (!accept_paused_)
-          log::error("api_accept_failed", {{"error", std::strerror(errno)}, {"fix", "raise LimitNOFILE"}});
+        int error = errno;
+        auto now = Clock::now();
+        if (accept_error_logged_ == Clock::time_point{} || now - accept_error_logged_ >= kLogEvery) {
+          log::error("api_accept_failed", {{"error", std::strerror(error)}, {"fix", "raise LimitNOFILE"}});
+          accept_error_logged_ = now;
+        }
         accept_paused_ = true;
         epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
       }

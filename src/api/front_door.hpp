@@ -125,7 +125,8 @@ class FrontDoor {
   std::vector<std::uint64_t> finished_;                       // erased at the end of a turn
   std::uint64_t next_id_ = 2;                                 // 0: the listener, 1: the wake-up
   bool stop_begun_ = false;
-  bool accept_paused_ = false;  // out of file descriptors: resumed at the next sweep
+  bool accept_paused_ = false;               // out of file descriptors: resumed at the next sweep
+  Clock::time_point accept_error_logged_{};  // at most one line per kLogEvery
   struct LogGate {
     Clock::time_point last{};
     std::uint64_t suppressed = 0;
