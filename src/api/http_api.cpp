@@ -6,10 +6,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
+#include <algorithm>
+#include <cstring>
 #include <future>
 #include <optional>
 
@@ -20,14 +18,33 @@
 #include "common/secret.hpp"
 
 namespace pushgate::api {
+
+// httplib's routing and request processing without its sockets: the front door owns those.
+class HttpApi::Engine : public httplib::Server {
+ public:
+  using httplib::Server::process_request;
+};
+
 namespace {
 
 constexpr std::size_t kMaxBody = 16 * 1024;
-constexpr int kWorkers = 64;  // one per keep-alive connection being served
+// The front door's bounds; the per-address cap comes from [http] max_connections_per_address.
+constexpr FrontDoorLimits kLimits{
+    .head = {.max_bytes = 16 * 1024, .max_fields = 100},
+    .max_body = kMaxBody,
+    .request_deadline = std::chrono::seconds(5),
+    .tls_handshake_deadline = std::chrono::seconds(3),
+    .keep_alive_idle = std::chrono::seconds(10),
+    .write_deadline = std::chrono::seconds(5),
+    .max_connections = 1024,
+    .max_per_address = 32,
+    .workers = 64,  // requests being answered at once; a push waits up to its deadline
+};
 
 // Waits up to `limit` for the loop's answer, in slices so `closing` is noticed.
 template <class T>
-std::optional<T> wait_answer(std::future<T>& future, std::chrono::milliseconds limit, const std::atomic<bool>& closing) {
+std::optional<T> wait_answer(std::future<T>& future, std::chrono::milliseconds limit,
+                             const std::atomic<bool>& closing) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     if (closing || std::chrono::steady_clock::now() >= until) return std::nullopt;
@@ -50,22 +67,70 @@ void json_reply(httplib::Response& res, int status, const nlohmann::json& body) 
   res.set_content(body.dump(), "application/json");
 }
 
-// Debian's cpp-httplib is a compiled library with CPPHTTPLIB_LISTEN_BACKLOG = 5: 50 clients
-// connecting at once overflow it and wait for SYN retries (1 s, 3 s). listen() again on the
-// bound socket raises the backlog; the socket is found by its port, as httplib keeps it private.
-void raise_listen_backlog(int port) {
-  for (int fd = 3; fd < 4096; ++fd) {
-    int accepting = 0;
-    socklen_t len = sizeof accepting;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
-    sockaddr_storage addr{};
-    socklen_t alen = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-    int p = addr.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
-            : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                         : -1;
-    if (p == port) ::listen(fd, 1024);
+// One complete request in, the answer out: what httplib's request processing reads and
+// writes on a worker. It never waits: the front door read every byte of the request already.
+class Exchange final : public httplib::Stream {
+ public:
+  Exchange(std::string request, const Peer& peer) : in_(std::move(request)), peer_(peer) {}
+  bool is_readable() const override { return at_ < in_.size(); }
+  bool is_writable() const override { return true; }
+  // 0 past the request: httplib takes it as the peer's end.
+  ssize_t read(char* ptr, size_t size) override {
+    size_t n = std::min(size, in_.size() - at_);
+    std::memcpy(ptr, in_.data() + at_, n);
+    at_ += n;
+    return static_cast<ssize_t>(n);
   }
+  ssize_t write(const char* ptr, size_t size) override {
+    out_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer_.ip;
+    port = peer_.port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer_.local_ip;
+    port = peer_.local_port;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+  std::string take_output() { return std::move(out_); }
+
+ private:
+  std::string in_;
+  std::size_t at_ = 0;
+  const Peer& peer_;
+  std::string out_;
+};
+
+using SslCtx = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
+
+// The HTTPS context: TLS 1.2 or later with the configured pair, and when client_ca is set,
+// a client certificate signed by it. Null when a file is unusable.
+SslCtx make_tls_context(const HttpConfig& h) {
+  SslCtx ctx(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
+  bool ok = ctx != nullptr;
+  if (ok) {
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    // Non-blocking writes may be partial and retried from a moved buffer; idle connections
+    // give their read and write buffers back.
+    SSL_CTX_set_mode(ctx.get(),
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    ok = SSL_CTX_use_certificate_chain_file(ctx.get(), h.tls_cert.c_str()) == 1 &&
+         SSL_CTX_use_PrivateKey_file(ctx.get(), h.tls_key.c_str(), SSL_FILETYPE_PEM) == 1 &&
+         SSL_CTX_check_private_key(ctx.get()) == 1;
+  }
+  if (ok && !h.client_ca.empty()) {
+    ok = SSL_CTX_load_verify_locations(ctx.get(), h.client_ca.c_str(), nullptr) == 1;
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(h.client_ca.c_str())) {
+      SSL_CTX_set_client_CA_list(ctx.get(), names);  // tells clients which certificate to send
+    }
+  }
+  ERR_clear_error();
+  if (!ok) ctx.reset();
+  return ctx;
 }
 
 }  // namespace
@@ -74,7 +139,7 @@ void raise_listen_backlog(int port) {
 struct TlsPair {
   X509* leaf = nullptr;
   EVP_PKEY* key = nullptr;
-  STACK_OF(X509)* chain = nullptr;
+  STACK_OF(X509) * chain = nullptr;
   ~TlsPair() {
     X509_free(leaf);
     EVP_PKEY_free(key);
@@ -90,8 +155,10 @@ std::shared_ptr<TlsPair> load_tls_pair(const std::string& cert_file, const std::
   std::FILE* f = std::fopen(cert_file.c_str(), "r");
   if (f != nullptr) {
     while (X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
-      if (pair->leaf == nullptr) pair->leaf = c;
-      else sk_X509_push(pair->chain, c);
+      if (pair->leaf == nullptr)
+        pair->leaf = c;
+      else
+        sk_X509_push(pair->chain, c);
     }
     std::fclose(f);
   }
@@ -127,11 +194,13 @@ void HttpApi::apply(const Config& config) {
 void HttpApi::reload(const Config& fresh) {
   apply(fresh);
   limiter_.set_rate(fresh.http.rate_limit);
-  if (server_is_tls_ && !fresh.http.tls_cert.empty()) {
+  front_->set_max_per_address(static_cast<std::size_t>(fresh.http.max_connections_per_address));
+  if (tls_ && !fresh.http.tls_cert.empty()) {
     std::string error;
     auto pair = load_tls_pair(fresh.http.tls_cert, fresh.http.tls_key, error);
     if (!pair) {
-      log::error("reload_failed", {{"what", "[http] tls_cert"}, {"error", error}, {"action", "kept the previous certificate"}});
+      log::error("reload_failed",
+                 {{"what", "[http] tls_cert"}, {"error", error}, {"action", "kept the previous certificate"}});
       return;
     }
     std::lock_guard lock(settings_mutex_);
@@ -140,25 +209,20 @@ void HttpApi::reload(const Config& fresh) {
 }
 
 HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed)
-    : loop_(loop),
-      dispatcher_(dispatcher),
-      observed_(observed),
-      limiter_(config.http.rate_limit) {
+    : loop_(loop), dispatcher_(dispatcher), observed_(observed), limiter_(config.http.rate_limit) {
   apply(config);
   const HttpConfig& h = config.http;
   bool tls = !h.tls_cert.empty();
   if (tls) {
-    auto s = std::make_unique<httplib::SSLServer>(h.tls_cert.c_str(), h.tls_key.c_str(),
-                                                  h.client_ca.empty() ? nullptr : h.client_ca.c_str());
-    if (!s->is_valid()) {
+    tls_ = make_tls_context(h);
+    if (!tls_) {
       throw std::runtime_error("[http] cannot load tls_cert " + h.tls_cert + " / tls_key " + h.tls_key +
                                (h.client_ca.empty() ? "" : " / client_ca " + h.client_ca) +
                                ": check that they are PEM files and that the key matches the certificate");
     }
-    SSL_CTX_set_min_proto_version(s->ssl_context(), TLS1_2_VERSION);
     // After a reload each handshake takes the reloaded pair; before one, the context's own.
     SSL_CTX_set_cert_cb(
-        s->ssl_context(),
+        tls_.get(),
         [](SSL* ssl, void* arg) -> int {
           auto* self = static_cast<HttpApi*>(arg);
           std::shared_ptr<TlsPair> pair;
@@ -170,21 +234,13 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
           return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
         },
         this);
-    server_is_tls_ = true;
-    server_ = std::move(s);
-  } else {
-    server_ = std::make_unique<httplib::Server>();
   }
-  httplib::Server& srv = *server_;
-  srv.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  engine_ = std::make_unique<Engine>();
+  httplib::Server& srv = *engine_;
   srv.set_payload_max_length(kMaxBody);
-  // Headers and body go out in separate writes: with Nagle on, the body waits for the
-  // client's delayed ACK (40 ms per request on Linux).
-  srv.set_tcp_nodelay(true);
+  // Only for the Keep-Alive header of answers: the front door keeps the connections.
   srv.set_keep_alive_max_count(100000);
-  srv.set_keep_alive_timeout(10);
-  srv.set_read_timeout(5, 0);
-  srv.set_write_timeout(5, 0);
+  srv.set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(kLimits.keep_alive_idle).count());
   srv.Post("/push", [this](const httplib::Request& req, httplib::Response& res) { handle_push(req, res); });
   srv.Get("/push", [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "POST");
@@ -219,37 +275,44 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
   });
 
   std::string host, port;
-  if (!split_host_port(h.listen, host, port)) throw std::runtime_error("[http] listen '" + h.listen + "' is not host:port");
-  port_ = std::stoi(port);  // digits up to 65535: checked when the configuration was read
-  if (port_ == 0) {
-    port_ = srv.bind_to_any_port(host);
-    if (port_ < 0) port_ = 0;
-  } else if (!srv.bind_to_port(host, port_)) {
-    port_ = 0;
-  }
-  if (port_ == 0) {
-    throw std::runtime_error("[http] cannot listen on " + h.listen + ": " + std::strerror(errno) +
+  if (!split_host_port(h.listen, host, port))
+    throw std::runtime_error("[http] listen '" + h.listen + "' is not host:port");
+  FrontDoorLimits limits = kLimits;
+  limits.max_per_address = static_cast<std::size_t>(h.max_connections_per_address);
+  try {
+    // port: digits up to 65535, checked when the configuration was read
+    front_ = std::make_unique<FrontDoor>(
+        host, std::stoi(port), tls_.get(), limits,
+        [this](std::string request, const Peer& peer, bool last) { return serve(std::move(request), peer, last); });
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("[http] cannot listen on " + h.listen + ": " + e.what() +
                              "; is another program on that port? (Prosody's https_ports default to 5281 too): "
                              "set [http] listen to a free address");
   }
-  raise_listen_backlog(port_);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  port_ = front_->port();
   log::info("api_listening", {{"address", host + ":" + std::to_string(port_)},
                               {"tls", tls ? "yes" : "no"},
                               {"client_certificates", h.client_ca.empty() ? "not required" : "required"},
                               {"push", h.push_secret ? "enabled" : "disabled (no push_secret_file)"},
-                              {"rate_limit", h.rate_limit > 0 ? std::to_string(h.rate_limit) + "/s per client" : "off"}});
+                              {"rate_limit", h.rate_limit > 0 ? std::to_string(h.rate_limit) + "/s per client" : "off"},
+                              {"connections_per_address", std::to_string(limits.max_per_address)}});
 }
 
 HttpApi::~HttpApi() {
   // The loop stops being run after this: requests still waiting for it answer 503 now.
   closing_ = true;
-  stop();
-  if (thread_.joinable()) thread_.join();
+  front_.reset();
 }
 
 void HttpApi::stop() {
-  if (server_) server_->stop();
+  front_->stop();
+}
+
+Answer HttpApi::serve(std::string request, const Peer& peer, bool last) {
+  Exchange exchange(std::move(request), peer);
+  bool connection_closed = false;
+  bool answered = engine_->process_request(exchange, last, connection_closed, nullptr);
+  return {exchange.take_output(), answered && !connection_closed && !last};
 }
 
 void HttpApi::count(const std::string& path, int status) {
@@ -291,14 +354,16 @@ void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
   auto future = promise->get_future();
   // The same dispatcher as the XMPP front door; the caller is authenticated by push_secret.
   loop_.post([this, push = std::move(push), promise]() mutable {
-    dispatcher_.dispatch(std::move(push), [promise](const Outcome& o) { promise->set_value(o); }, true);
+    dispatcher_.dispatch(
+        std::move(push), [promise](const Outcome& o) { promise->set_value(o); }, true);
   });
   auto outcome = wait_answer(future, now.push_wait, closing_);
   if (!outcome) {
     if (closing_) {
       reply(503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
     } else {
-      reply(504, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(now.push_wait.count()) + " ms"}});
+      reply(504,
+            {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(now.push_wait.count()) + " ms"}});
     }
     return;
   }
@@ -308,7 +373,8 @@ void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
 }
 
 void HttpApi::handle_health(httplib::Response& res) {
-  auto h = ask_loop<Health>(loop_, [this] { return health(observed_); }, std::chrono::milliseconds(2000), closing_);
+  auto h = ask_loop<Health>(
+      loop_, [this] { return health(observed_); }, std::chrono::milliseconds(2000), closing_);
   if (!h) {
     json_reply(res, 503, {{"status", "down"}, {"error", "the event loop did not answer within 2 s"}});
     return;
@@ -322,16 +388,18 @@ std::string HttpApi::api_metrics() {
   w.family("pushgate_api_requests_total", "counter", "Local HTTP API requests, by path and status.");
   {
     std::lock_guard lock(counts_mutex_);
-    for (const auto& [key, n] : counts_) w.sample("pushgate_api_requests_total", {{"path", key.first}, {"status", std::to_string(key.second)}}, n);
+    for (const auto& [key, n] : counts_)
+      w.sample("pushgate_api_requests_total", {{"path", key.first}, {"status", std::to_string(key.second)}}, n);
   }
   w.family("pushgate_api_rate_limited_total", "counter", "POST /push requests refused by the per-client rate limit.");
   w.sample("pushgate_api_rate_limited_total", {}, rate_limited_.load());
+  front_->write_metrics(w);
   return w.text();
 }
 
 void HttpApi::handle_metrics(httplib::Response& res) {
-  auto text = ask_loop<std::string>(loop_, [this] { return metrics_text(observed_); }, std::chrono::milliseconds(2000),
-                                    closing_);
+  auto text = ask_loop<std::string>(
+      loop_, [this] { return metrics_text(observed_); }, std::chrono::milliseconds(2000), closing_);
   if (!text) {
     json_reply(res, 503, {{"error", "the event loop did not answer within 2 s"}});
     return;

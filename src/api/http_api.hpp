@@ -1,6 +1,7 @@
-// The local HTTP API (cpp-httplib, its own worker threads): POST /push into the same
-// dispatcher as the XMPP component, GET /health and GET /metrics. Handlers never touch the
-// pipeline's objects; they post work to the event loop and wait for its answer.
+// The local HTTP API: POST /push into the same dispatcher as the XMPP component, GET /health
+// and GET /metrics. A FrontDoor owns the sockets and hands cpp-httplib's request processing
+// only complete requests, on its workers. Handlers never touch the pipeline's objects; they
+// post work to the event loop and wait for its answer.
 #pragma once
 
 #include <atomic>
@@ -12,9 +13,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
+#include "api/front_door.hpp"
 #include "api/rate_limiter.hpp"
 #include "api/status.hpp"
 #include "common/event_loop.hpp"
@@ -22,7 +23,6 @@
 #include "push/dispatcher.hpp"
 
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -41,11 +41,14 @@ class HttpApi {
   int port() const { return port_; }
   // Stops accepting connections; requests in progress finish. Thread-safe.
   void stop();
-  // A configuration reload: the push secret, the rate limit and the TLS certificate and key
-  // apply from the next request or handshake. `fresh` was validated. Loop thread.
+  // A configuration reload: the push secret, the rate limit, the per-address connection cap
+  // and the TLS certificate and key apply from the next request, connection or handshake.
+  // `fresh` was validated. Loop thread.
   void reload(const Config& fresh);
 
  private:
+  class Engine;  // httplib's routing and request processing, fed by the front door
+  Answer serve(std::string request, const Peer& peer, bool last);
   void handle_push(const httplib::Request& req, httplib::Response& res);
   void handle_health(httplib::Response& res);
   void handle_metrics(httplib::Response& res);
@@ -55,8 +58,8 @@ class HttpApi {
   EventLoop& loop_;
   Dispatcher& dispatcher_;
   Observed observed_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls_{nullptr, &SSL_CTX_free};  // null: plain HTTP
   int port_ = 0;
   RateLimiter limiter_;
   // What a reload changes, read by the worker threads.
@@ -71,11 +74,11 @@ class HttpApi {
   Settings settings_;
   // The certificate and key a reload loaded; null until one has. Read per handshake.
   std::shared_ptr<struct TlsPair> tls_pair_;
-  bool server_is_tls_ = false;
   std::mutex counts_mutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> counts_;  // (path, status) → requests
   std::atomic<std::uint64_t> rate_limited_{0};
   std::atomic<bool> closing_{false};
+  std::unique_ptr<FrontDoor> front_;  // last: its workers are joined before the rest goes
 };
 
 }  // namespace pushgate::api

@@ -246,6 +246,10 @@ void read_http(const toml::table& root, Config& cfg) {
     if (*v < 0 || *v > 1000000) r.fail("rate_limit", "must be between 0 (no limit) and 1000000 requests per second");
     cfg.http.rate_limit = static_cast<int>(*v);
   }
+  if (auto v = r.integer("max_connections_per_address")) {
+    if (*v < 1 || *v > 1024) r.fail("max_connections_per_address", "must be between 1 and 1024 (the API's connections in all)");
+    cfg.http.max_connections_per_address = static_cast<int>(*v);
+  }
   const HttpConfig& h = cfg.http;
   if (!is_host_port(h.listen)) r.fail("listen", "'" + h.listen + "' is not host:port, e.g. \"127.0.0.1:5281\"");
   if (h.tls_cert.empty() != h.tls_key.empty()) r.fail(h.tls_cert.empty() ? "tls_cert" : "tls_key", "HTTPS needs both tls_cert and tls_key");

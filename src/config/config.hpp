@@ -29,6 +29,7 @@ struct HttpConfig {
   std::optional<std::string> push_secret;  // from push_secret_file or PUSHGATE_PUSH_SECRET
   std::string tls_cert, tls_key, client_ca;  // HTTPS when tls_cert/tls_key; client certificates required with client_ca
   int rate_limit = 100;  // POST /push requests per second per client address; 0: no limit
+  int max_connections_per_address = 32;  // open API connections per client address; more: 429
 };
 
 enum class ServiceKind { Apns, Fcm, Log };

@@ -32,6 +32,7 @@ secret_file = "$dir/component.secret"
 listen = "127.0.0.1:$api_port"
 push_secret_file = "$dir/push.secret"
 rate_limit = 0
+max_connections_per_address = 64
 [[app]]
 name = "ios"
 service = "apns"

@@ -306,3 +306,13 @@ TEST_CASE("a required key that is missing names the key that looks like its typo
   CHECK(e.find("service: is required") != std::string::npos);
   CHECK(e.find("looks like a typo") == std::string::npos);
 }
+
+TEST_CASE("[http] max_connections_per_address: 32 by default, 1 to 1024 accepted") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"a\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n[http]\n";
+  CHECK(parse_config(base, "t").http.max_connections_per_address == 32);
+  CHECK(parse_config(base + "max_connections_per_address = 200\n", "t").http.max_connections_per_address == 200);
+  CHECK(error_of(base + "max_connections_per_address = 0\n").find("between 1 and 1024") != std::string::npos);
+  CHECK(error_of(base + "max_connections_per_address = 5000\n").find("between 1 and 1024") != std::string::npos);
+}
