@@ -192,12 +192,14 @@ class Pushgate:
         os.chmod(path, 0o600)
 
     def start(self, wait_connected=True, args=(), env=None):
+        # The log is appended to across restarts: wait for this run's connection, not an earlier one's.
+        connected_before = len(re.findall(r"event=component_connected", self.log())) if os.path.exists(self.stderr_path) else 0
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([PUSHGATE, "--config", self.config, "--log-level", "debug", *args],
                                      stdout=subprocess.DEVNULL, stderr=self._stderr,
                                      env=None if env is None else {**os.environ, **env})
         if wait_connected:
-            self.wait_log(r"event=component_connected", timeout=15)
+            self.wait_log(r"event=component_connected", timeout=15, count=connected_before + 1)
 
     def log(self):
         with open(self.stderr_path, errors="replace") as f:
