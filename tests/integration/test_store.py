@@ -138,3 +138,6 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
         assert status == "completed"
         s.pushgate.wait_log(r"event=store_recovered backend=postgresql")
         assert 'pushgate_store_seconds_bucket{op="find"' in metrics(s.port)
+        # The database is shared with the other tests: leave no registration behind.
+        for device in ("phone-frozen", "phone-2"):
+            assert s.run_command("unregister-push-fcm", **{"device-id": device})[0] == "completed"
