@@ -19,11 +19,12 @@
 #include "common/systemd.hpp"
 #include "config/config.hpp"
 #include "legacy/legacy_listener.hpp"
-#include "pushgate_version.hpp"
-#include "store/registrations_command.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
+#include "pushgate_version.hpp"
 #include "store/registration_store.hpp"
+#include "store/registrations_command.hpp"
+#include "store/store_worker.hpp"
 #include "xmpp/component_session.hpp"
 
 namespace {
@@ -130,7 +131,7 @@ int run_daemon(Config config, const std::string& config_path) {
   EventLoop loop;
   const bool push_role = config.role != Role::LegacyTls;
   std::unique_ptr<Dispatcher> dispatcher;
-  std::unique_ptr<RegistrationStore> store;
+  std::unique_ptr<StoreWorker> store;  // after the dispatcher, before the session: see ~StoreWorker
   std::unique_ptr<xmpp::ComponentSession> session;
   if (push_role) {
     dispatcher = std::make_unique<Dispatcher>(config, [&](const std::vector<AppConfig>& apps) {
@@ -140,11 +141,16 @@ int run_daemon(Config config, const std::string& config_path) {
       loop.call_after(delay, std::move(fn));
     });
     if (!config.store.path.empty() || !config.store.url.empty()) {
-      store = config.store.url.empty() ? open_sqlite_store(config.store.path) : open_postgres_store(config.store.url);
-      dispatcher->set_store(store.get());
+      // Opened (and migrated) here, before the loop runs; from then on only the worker uses it.
+      std::unique_ptr<RegistrationStore> opened =
+          config.store.url.empty() ? open_sqlite_store(config.store.path) : open_postgres_store(config.store.url);
       // The URL may hold a password: only its scheme and host part reach the log.
       std::string where = config.store.url.empty() ? config.store.path : "postgresql://…@" + config.store.url.substr(config.store.url.find('@') + 1);
-      log::info("store_open", {{"store", where}, {"registrations", std::to_string(store->count())}});
+      log::info("store_open", {{"store", where}, {"registrations", std::to_string(opened->count())}});
+      StoreWorker::Options options;
+      options.backend = config.store.url.empty() ? "sqlite" : "postgresql";
+      store = std::make_unique<StoreWorker>(loop, std::move(opened), options);
+      dispatcher->set_store(store.get());
     }
     session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher);
   }
@@ -162,7 +168,9 @@ int run_daemon(Config config, const std::string& config_path) {
   api::ReloadCounts reloads;
   std::unique_ptr<api::HttpApi> http_api;
   if (push_role && config.http_enabled) {
-    api::Observed observed{&config, dispatcher.get(), session.get(), legacy_tls.get(), std::chrono::system_clock::now(), &reloads};
+    api::Observed observed{
+        &config,  dispatcher.get(), session.get(), legacy_tls.get(), std::chrono::system_clock::now(),
+        &reloads, store.get()};
     http_api = std::make_unique<api::HttpApi>(loop, config, *dispatcher, observed);
   } else if (push_role) {
     log::info("api_off", {{"reason", "no [http] section"}, {"fix", "add [http] to serve POST /push, /health and /metrics"}});
@@ -290,7 +298,8 @@ int run_daemon(Config config, const std::string& config_path) {
   // coming up, which /health shows and the session retries.
   status_sent = status();
   systemd::notify("READY=1\n" + status_sent);
-  auto in_flight = [&] { return dispatcher ? dispatcher->in_flight() : 0; };
+  // Pushes with a provider, and store calls (lookups, registrations) waiting for their answer.
+  auto in_flight = [&] { return (dispatcher ? dispatcher->in_flight() : 0) + (store ? store->pending() : 0); };
   while (!stopping || (in_flight() > 0 && EventLoop::Clock::now() < drain_deadline)) {
     loop.run_once(std::chrono::milliseconds(stopping ? 50 : 1000));
     if (dispatcher) dispatcher->release_retired();

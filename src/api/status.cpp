@@ -2,6 +2,7 @@
 #include "api/status.hpp"
 
 #include <ctime>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -51,10 +52,12 @@ Health health(const Observed& o) {
                     {"last_error_at", time_or_null(st.last_error_at)}});
   }
   bool connected = o.session != nullptr && o.session->connected();
+  std::optional<StoreWorker::Health> store;
+  if (o.store != nullptr) store = o.store->health();
   Health h;
   if (!apps_cfg.empty() && failing == apps_cfg.size()) {
     h.status = "down";
-  } else if (failing > 0 || !connected) {
+  } else if (failing > 0 || !connected || (store && !store->up)) {
     h.status = "degraded";
   } else {
     h.status = "ok";
@@ -72,6 +75,17 @@ Health health(const Observed& o) {
         {"reconnects", o.session != nullptr ? o.session->reconnects() : 0}}},
       {"queue", {{"in_flight", o.dispatcher->in_flight()}, {"capacity", o.dispatcher->capacity()}}},
       {"apps", apps}};
+  if (store) {
+    j["store"] = {{"backend", o.store->backend()},
+                  {"up", store->up},
+                  {"error", store->up ? nlohmann::json(nullptr) : nlohmann::json(store->cause)},
+                  {"down_since", store->up ? nlohmann::json(nullptr) : time_or_null(store->since)},
+                  {"queue", {{"pending", o.store->pending()}, {"capacity", o.store->capacity()}}}};
+    if (!store->up) {
+      j["hint"] = "the registration store is down (" + store->cause +
+                  "): publishes to registered devices and registrations are answered wait until it is back";
+    }
+  }
   if (operator_error) j["hint"] = "an app fails with an operator error: see its last_error and the fix in the log";
   h.json = j.dump();
   return h;
@@ -167,6 +181,7 @@ std::string metrics_text(const Observed& o) {
     w.sample("pushgate_config_reloads_total", {{"result", "applied"}}, o.reloads->applied);
     w.sample("pushgate_config_reloads_total", {{"result", "refused"}}, o.reloads->refused);
   }
+  if (o.store != nullptr) o.store->write_metrics(w);
   if (o.legacy != nullptr) o.legacy->write_metrics(w);
   return w.text();
 }

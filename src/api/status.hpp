@@ -7,9 +7,10 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "legacy/legacy_listener.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
-#include "legacy/legacy_listener.hpp"
+#include "store/store_worker.hpp"
 #include "xmpp/component_session.hpp"
 
 namespace pushgate::api {
@@ -27,10 +28,12 @@ struct Observed {
   const legacy::LegacyListener* legacy = nullptr;   // null when [legacy_tls] is off
   std::chrono::system_clock::time_point started;
   const ReloadCounts* reloads = nullptr;  // may be null (tests)
+  const StoreWorker* store = nullptr;     // null without a [store]
 };
 
-// /health: ok (every app's provider answering, component connected), degraded (some app
-// failing or misconfigured, or the component disconnected), down (no app can deliver).
+// /health: ok (every app's provider answering, component connected, the store answering),
+// degraded (some app failing or misconfigured, the component disconnected, or the store
+// failing or not answering: registered devices get no pushes), down (no app can deliver).
 struct Health {
   std::string status;  // "ok" | "degraded" | "down"
   int http_status;     // 200 for ok and degraded, 503 for down

@@ -366,6 +366,7 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   seconds("max_connections", 1, 64, app.max_connections);
   seconds("ping_interval", 1, 3600, app.ping_interval);
   seconds("throttle_ms", 0, 600000, app.throttle_ms);
+  seconds("max_devices_per_user", 1, 10000, app.max_devices_per_user);
   if (auto v = rr.str("collapse_id")) {
     if (*v != "none" && *v != "kind") rr.fail("collapse_id", "must be \"none\" or \"kind\"");
     app.collapse_id = *v;

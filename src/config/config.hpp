@@ -51,6 +51,8 @@ struct AppConfig {
   int max_connections = 2;       // HTTP/2 connections per endpoint, each multiplexing many pushes
   int ping_interval = 60;        // seconds of quiet before an HTTP/2 PING checks the connection
   int throttle_ms = 5000;        // message/background pushes to one target within this collapse into one trailing push; calls never
+  int max_devices_per_user =
+      20;  // registered devices (ad-hoc commands) per user for this app; a new one past it: bad-request
   // fcm
   std::string credentials_file;  // the service-account JSON
   std::string collapse_key;      // optional android.collapse_key

@@ -4,18 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_text.hpp"
+#include "push/device_token.hpp"
 #include "push/payload.hpp"
 
 namespace pushgate {
 namespace {
-
-bool is_hex_token(std::string_view t) {
-  if (t.size() < 64 || t.size() > 200 || t.size() % 2 != 0) return false;
-  for (char c : t) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
 
 // The payload: `aps` as the kind requires, the provider-neutral data fields beside it.
 std::string payload_for(const PushJob& job) {
@@ -55,7 +48,7 @@ std::string payload_for(const PushJob& job) {
 
 std::variant<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::int64_t now) {
   const AppConfig& app = *job.app;
-  if (!is_hex_token(job.request.node)) {
+  if (!is_apns_token(job.request.node)) {
     return Outcome{OutcomeKind::TokenDead, "BadDeviceToken: an APNs device token is 64 or more hex digits"};
   }
   ApnsRequest req;

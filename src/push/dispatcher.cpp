@@ -184,17 +184,40 @@ void Dispatcher::fire_trailing(const std::string& key) {
 
 void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing) {
   auto started = std::chrono::steady_clock::now();
-  // A registered node wins over token-as-node: it names the app and the real token.
-  std::optional<Registration> registration;
-  if (store_ != nullptr) {
-    try {
-      registration = authenticated ? store_->find_node(request.node) : store_->find(request.sender_domain, request.node);
-    } catch (const StoreError& e) {
-      finish(request, kNoApp, PushKind::Alert, Outcome{OutcomeKind::Retry, std::string("registration store: ") + e.what()},
-             started, false, done);
-      return;
-    }
+  if (store_ == nullptr) {
+    route(std::move(request), std::nullopt, std::move(done), authenticated, trailing, started);
+    return;
   }
+  // A registered node wins over token-as-node: it names the app and the real token. The
+  // lookup runs on the store's worker; the loop goes on meanwhile.
+  std::function<std::optional<Registration>(RegistrationStore&)> lookup;
+  if (authenticated) {
+    lookup = [node = request.node](RegistrationStore& s) { return s.find_node(node); };
+  } else {
+    lookup = [domain = request.sender_domain, node = request.node](RegistrationStore& s) {
+      return s.find(domain, node);
+    };
+  }
+  ++awaiting_store_;
+  store_->call<std::optional<Registration>>(
+      authenticated ? "find_node" : "find", std::move(lookup),
+      [this, request = std::move(request), done = std::move(done), authenticated, trailing,
+       started](StoreResult<std::optional<Registration>> found) mutable {
+        --awaiting_store_;
+        if (const StoreFailure* failure = std::get_if<StoreFailure>(&found)) {
+          OutcomeKind kind =
+              failure->kind == StoreFailure::Kind::QueueFull ? OutcomeKind::QueueFull : OutcomeKind::Retry;
+          finish(request, kNoApp, PushKind::Alert, Outcome{kind, "registration store: " + failure->reason}, started,
+                 false, done);
+          return;
+        }
+        route(std::move(request), std::move(std::get<std::optional<Registration>>(found)), std::move(done),
+              authenticated, trailing, started);
+      });
+}
+
+void Dispatcher::route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
+                       bool trailing, std::chrono::steady_clock::time_point started) {
   std::variant<Resolved, Outcome> resolved = Outcome{};
   if (registration) {
     const std::string* secret = request.option("secret");
@@ -317,16 +340,24 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
     }
     if (registered && outcome.kind == OutcomeKind::TokenDead && store_ != nullptr) {
       // Dead since the provider's time (APNs 410), else since this push went out: a device
-      // that registered a new token after that keeps its registration.
+      // that registered a new token after that keeps its registration. Prosody hears
+      // item-not-found now; the row goes when the store answers (a failure only leaves it for
+      // the next dead push to remove).
       std::int64_t since = outcome.failed_at_ms != 0 ? outcome.failed_at_ms : dispatched_ms;
-      try {
-        if (store_->remove_dead(summary.sender_domain, summary.node, since)) {
-          log::info("registration_removed", {{"node", log::redact(summary.node)}, {"from", summary.sender_domain},
-                                             {"reason", outcome.reason}});
-        }
-      } catch (const StoreError& e) {
-        log::error("store_error", {{"error", e.what()}});
-      }
+      store_->call<bool>(
+          "remove_dead",
+          [domain = summary.sender_domain, node = summary.node, since](RegistrationStore& s) {
+            return s.remove_dead(domain, node, since);
+          },
+          [node = summary.node, domain = summary.sender_domain,
+           reason = outcome.reason](const StoreResult<bool>& removed) {
+            if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) {
+              log::warn("registration_not_removed",
+                        {{"node", log::redact(node)}, {"from", domain}, {"cause", failure->reason}});
+            } else if (std::get<bool>(removed)) {
+              log::info("registration_removed", {{"node", log::redact(node)}, {"from", domain}, {"reason", reason}});
+            }
+          });
     }
     finish(summary, stats_index, kind, outcome, started, true, done, app_name);
   });

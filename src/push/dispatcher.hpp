@@ -20,6 +20,7 @@
 #include "push/provider.hpp"
 #include "push/providers.hpp"
 #include "store/registration_store.hpp"
+#include "store/store_worker.hpp"
 
 namespace pushgate {
 
@@ -89,7 +90,9 @@ class Dispatcher {
   const ProviderSet& providers() const { return current_->providers; }
 
   // Calls `done` exactly once, on the loop thread: at once for a refused push or a full
-  // queue, else when the provider reports. `authenticated`: see resolve_token_as_node().
+  // queue, else when the provider reports. With a store, the node is looked up on the store's
+  // worker first: a store that fails, is too busy or does not answer within its deadline makes
+  // the push Retry (QueueFull when its queue is full). `authenticated`: see resolve_token_as_node().
   void dispatch(PushRequest request, Done done, bool authenticated = false);
 
   std::size_t in_flight() const { return in_flight_; }
@@ -107,9 +110,12 @@ class Dispatcher {
   void set_scheduler(Scheduler s) { scheduler_ = std::move(s); }
   std::uint64_t coalesced() const { return coalesced_; }
 
-  // Device registrations (ad-hoc commands); null: token-as-node only. Not owned.
-  void set_store(RegistrationStore* store) { store_ = store; }
-  RegistrationStore* store() const { return store_; }
+  // Device registrations (ad-hoc commands); null: token-as-node only. Not owned; it must
+  // outlive the dispatcher's use of the loop (its pending answers are dropped when it goes).
+  void set_store(StoreWorker* store) { store_ = store; }
+  StoreWorker* store() const { return store_; }
+  // Pushes waiting for the store's answer to their lookup (not yet in_flight()).
+  std::size_t awaiting_store() const { return awaiting_store_; }
   // The app a registration goes to: the form's `app` if configured, else the first app of
   // `service` ("apns"/"fcm"), else the first app. Empty when `app_field` names no app.
   std::optional<std::string> app_for_registration(const std::string& app_field, const std::string& service) const;
@@ -117,6 +123,10 @@ class Dispatcher {
  private:
   static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
   void dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing);
+  // The rest of a push once its registration (if any) is known: runs against the apps current
+  // at that moment, so a reload while the store answered is harmless.
+  void route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
+             bool trailing, std::chrono::steady_clock::time_point started);
   void fire_trailing(const std::string& key);
   // Trailing-edge throttle per (app, kind, target): the first push goes at once; pushes
   // within the app's throttle_ms are answered Coalesced and the latest goes when it ends.
@@ -148,7 +158,8 @@ class Dispatcher {
   std::array<std::uint64_t, kOutcomeKinds> counts_{};
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
   std::vector<AppStats> stats_;
-  RegistrationStore* store_ = nullptr;
+  StoreWorker* store_ = nullptr;
+  std::size_t awaiting_store_ = 0;
   // Token-as-node tokens a provider called dead, per app: answered TokenDead without asking
   // the provider again until the entry expires (kDeadTokenTtl). Bounded by kMaxDeadTokens.
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> dead_tokens_;

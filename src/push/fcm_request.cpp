@@ -6,24 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_text.hpp"
+#include "push/device_token.hpp"
 #include "push/payload.hpp"
 
 namespace pushgate {
-namespace {
-
-// Registration tokens are long strings of URL-safe base64 characters and ':'.
-bool plausible_fcm_token(std::string_view t) {
-  if (t.size() < 32 || t.size() > 4096) return false;
-  return std::all_of(t.begin(), t.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
-  });
-}
-
-}  // namespace
-
 std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id) {
   const std::string& token = job.request.node;
-  if (!plausible_fcm_token(token)) {
+  if (!is_fcm_token(token)) {
     return Outcome{OutcomeKind::TokenDead, "INVALID_ARGUMENT: not an FCM registration token"};
   }
   std::string data = "{";

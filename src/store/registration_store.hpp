@@ -4,12 +4,14 @@
 // device id, never the JID itself. One small interface; SQLite behind it here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace pushgate {
@@ -46,15 +48,47 @@ struct DeviceKey {
   std::string muc;       // empty, or a group chat with its own target
 };
 
+// Why a registration was refused: a limit that adding it would pass. Nothing was changed.
+struct QuotaExceeded {
+  enum class Limit {
+    DevicesPerUser,         // the user has `max` devices registered for the app
+    RegistrationsPerDevice  // the device has `max` registrations (its own and its group chats')
+  };
+  Limit limit;
+  std::uint64_t max;
+};
+
+// Group-chat registrations (`muc`) of one device are not devices, but they are bounded too.
+inline constexpr std::uint64_t kMaxRegistrationsPerDevice = 200;
+
 class RegistrationStore {
  public:
   virtual ~RegistrationStore() = default;
   // Registers a device, or updates its app and tokens: a device registered before keeps its
-  // node and secret. Throws StoreError when the store fails.
-  virtual Registration upsert(const DeviceKey& key, const Enrollment& enrollment, std::int64_t now_ms) = 0;
+  // node and secret. A new registration is refused (nothing changes) when its device is new
+  // and the user already has `max_devices` devices for the app (0: no limit), or when its
+  // device already has kMaxRegistrationsPerDevice registrations. The count and the insert are
+  // one transaction, so registrations arriving at once (other nodes, other processes) cannot
+  // pass the limit together. Throws StoreError when the store fails.
+  virtual std::variant<Registration, QuotaExceeded> register_device(const DeviceKey& key, const Enrollment& enrollment,
+                                                                    std::int64_t now_ms, std::uint64_t max_devices) = 0;
+  // register_device() without the per-user limit (tests, tools). Throws StoreError, also
+  // when the per-device bound refuses it.
+  Registration upsert(const DeviceKey& key, const Enrollment& enrollment, std::int64_t now_ms) {
+    auto r = register_device(key, enrollment, now_ms, 0);
+    if (auto* reg = std::get_if<Registration>(&r)) return std::move(*reg);
+    throw StoreError("the device has " + std::to_string(kMaxRegistrationsPerDevice) + " registrations already");
+  }
   Registration upsert(const DeviceKey& key, const std::string& app, const std::string& token, std::int64_t now_ms) {
     return upsert(key, Enrollment{app, token, "", false}, now_ms);
   }
+  // Devices (not group chats) the user has registered for `app`.
+  virtual std::uint64_t count_devices(const DeviceKey& user, const std::string& app) = 0;
+  // One cheap round trip (a health probe); re-establishes a lost connection. Throws StoreError.
+  virtual void ping() = 0;
+  // Thread-safe: makes the call running on another thread (and calls until the store is
+  // destroyed) fail at once with StoreError, for a shutdown that cannot wait for them.
+  virtual void interrupt() = 0;
   // Forgets a device; false when it was not registered.
   virtual bool remove(const DeviceKey& key) = 0;
   // The registration of `node` for a publish from `domain`, or nullopt.
@@ -83,12 +117,21 @@ std::unique_ptr<RegistrationStore> open_sqlite_store(const std::string& path);
 // Connects to PostgreSQL (`postgresql://user@host:port/db`), creating or migrating the schema
 // under an advisory lock so several pushgate nodes can start at once. Throws StoreError;
 // also when this build has no PostgreSQL support (meson -Dpostgresql=disabled).
-std::unique_ptr<RegistrationStore> open_postgres_store(const std::string& url);
+// Every call is bounded by `timeout` (the server's statement_timeout and our own wait for the
+// answer; a connection attempt by connect_timeout): past it the connection is dropped and
+// StoreError names the cause. A lost connection is re-established on a later call, no
+// sooner than a backoff (from 250 ms, doubling, at most 5 s) after the last failed attempt.
+struct PostgresOptions {
+  std::chrono::milliseconds timeout{2000};
+};
+std::unique_ptr<RegistrationStore> open_postgres_store(const std::string& url, PostgresOptions options = {});
 
 // Shared by the stores: sha256 of the device key (hex), and CSPRNG ids (base64url).
 std::string registration_device_hash(const DeviceKey& key);
 // sha256 of the owner and device id without the muc: all of one device's registrations.
 std::string registration_owner_hash(const DeviceKey& key);
+// sha256 of the owner alone (domain and bare JID): all of one user's registrations.
+std::string registration_user_hash(const DeviceKey& key);
 std::string registration_random_id(std::size_t bytes);
 
 }  // namespace pushgate

@@ -1,6 +1,8 @@
 // The SQLite registration store.
 #include <sqlite3.h>
 
+#include <atomic>
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -42,9 +44,14 @@ std::string registration_owner_hash(const DeviceKey& k) {
   return sha256_hex(k.domain + '\0' + k.bare_jid + '\0' + k.device_id);
 }
 
+// sha256(domain \0 bare jid): one user, whatever the device.
+std::string registration_user_hash(const DeviceKey& k) {
+  return sha256_hex(k.domain + '\0' + k.bare_jid);
+}
+
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 class Statement {
  public:
@@ -123,6 +130,19 @@ class SqliteStore final : public RegistrationStore {
       exec("INSERT INTO schema_version (version) VALUES (2)");
       exec("COMMIT");
     }
+    if (version < 3) {
+      // Migration 3: the user hash, to count a user's devices per app (max_devices_per_user).
+      // Empty on older rows until their device registers again: they are not counted.
+      exec("BEGIN");
+      exec("ALTER TABLE registrations ADD COLUMN user_hash TEXT NOT NULL DEFAULT ''");
+      exec("CREATE INDEX registrations_by_user ON registrations (user_hash, app)");
+      exec("DELETE FROM schema_version");
+      exec("INSERT INTO schema_version (version) VALUES (3)");
+      exec("COMMIT");
+    }
+    // interrupt(): statements running or started after it fail with SQLITE_INTERRUPT.
+    sqlite3_progress_handler(
+        db_, 1000, [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; }, &interrupted_);
     find_ = std::make_unique<Statement>(
         db_, "SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE domain = ?1 AND node = ?2");
   }
@@ -131,23 +151,75 @@ class SqliteStore final : public RegistrationStore {
     sqlite3_close(db_);
   }
 
-  Registration upsert(const DeviceKey& key, const Enrollment& e, std::int64_t now_ms) override {
-    std::string hash = registration_device_hash(key);
+  std::variant<Registration, QuotaExceeded> register_device(const DeviceKey& key, const Enrollment& e,
+                                                            std::int64_t now_ms, std::uint64_t max_devices) override {
+    std::string hash = registration_device_hash(key), owner = registration_owner_hash(key);
+    std::string user = registration_user_hash(key);
+    // IMMEDIATE takes the write lock first: another process (pushgate registrations, a second
+    // daemon on the file) cannot count the same devices between our count and our insert.
+    Transaction tx(*this);
     {
-      Statement s(db_, "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4, voip_token = ?5, owner_hash = ?6 "
-                       "WHERE device_hash = ?1 RETURNING node, secret, domain, app, token, updated_ms, voip_token");
-      s.bind(1, hash).bind(2, e.app).bind(3, e.token).bind(4, now_ms).bind(5, e.voip_token);
-      s.bind(6, registration_owner_hash(key));
-      if (s.step() == SQLITE_ROW) return row(s);
+      Statement s(
+          db_,
+          "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4, voip_token = ?5, owner_hash = ?6, "
+          "user_hash = ?7 WHERE device_hash = ?1 RETURNING node, secret, domain, app, token, updated_ms, voip_token");
+      s.bind(1, hash)
+          .bind(2, e.app)
+          .bind(3, e.token)
+          .bind(4, now_ms)
+          .bind(5, e.voip_token)
+          .bind(6, owner)
+          .bind(7, user);
+      int rc = s.step();
+      if (rc == SQLITE_ROW) {
+        Registration r = row(s);
+        s.reset();
+        tx.commit();
+        return r;
+      }
+      if (rc != SQLITE_DONE) throw StoreError(std::string("SQLite update: ") + sqlite3_errmsg(db_));
+    }
+    std::int64_t of_device = count("SELECT COUNT(*) FROM registrations WHERE owner_hash = ?1", owner);
+    if (static_cast<std::uint64_t>(of_device) >= kMaxRegistrationsPerDevice) {
+      return QuotaExceeded{QuotaExceeded::Limit::RegistrationsPerDevice, kMaxRegistrationsPerDevice};
+    }
+    if (max_devices > 0 && of_device == 0 &&
+        static_cast<std::uint64_t>(count(
+            "SELECT COUNT(DISTINCT owner_hash) FROM registrations WHERE user_hash = ?1 AND app = ?2", user, e.app)) >=
+            max_devices) {
+      return QuotaExceeded{QuotaExceeded::Limit::DevicesPerUser, max_devices};
     }
     Registration r{registration_random_id(12), e.node_only ? "" : registration_random_id(16), key.domain, e.app, e.token,
                    now_ms, e.voip_token};
-    Statement s(db_, "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, "
-                     "owner_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    s.bind(1, hash).bind(2, r.domain).bind(3, e.app).bind(4, e.token).bind(5, r.node).bind(6, r.secret).bind(7, now_ms);
-    s.bind(8, e.voip_token).bind(9, registration_owner_hash(key));
-    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+    {
+      Statement s(db_,
+                  "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, "
+                  "owner_hash, user_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      s.bind(1, hash)
+          .bind(2, r.domain)
+          .bind(3, e.app)
+          .bind(4, e.token)
+          .bind(5, r.node)
+          .bind(6, r.secret)
+          .bind(7, now_ms);
+      s.bind(8, e.voip_token).bind(9, owner).bind(10, user);
+      if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+    }
+    tx.commit();
     return r;
+  }
+
+  std::uint64_t count_devices(const DeviceKey& user, const std::string& app) override {
+    return static_cast<std::uint64_t>(
+        count("SELECT COUNT(DISTINCT owner_hash) FROM registrations WHERE user_hash = ?1 AND app = ?2",
+              registration_user_hash(user), app));
+  }
+
+  void ping() override { count("SELECT COUNT(*) FROM schema_version"); }
+
+  void interrupt() override {
+    interrupted_ = true;
+    sqlite3_interrupt(db_);
   }
 
   bool remove(const DeviceKey& key) override {
@@ -215,6 +287,33 @@ class SqliteStore final : public RegistrationStore {
   }
 
  private:
+  // BEGIN IMMEDIATE … COMMIT; rolled back when left without commit() (an error, a refusal).
+  class Transaction {
+   public:
+    explicit Transaction(SqliteStore& store) : store_(store) { store_.exec("BEGIN IMMEDIATE"); }
+    ~Transaction() {
+      if (!done_) sqlite3_exec(store_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    void commit() {
+      store_.exec("COMMIT");
+      done_ = true;
+    }
+
+   private:
+    SqliteStore& store_;
+    bool done_ = false;
+  };
+  // The single integer a query with text parameters ?1, ?2… answers.
+  template <class... Params>
+  std::int64_t count(const char* sql, const Params&... params) {
+    Statement s(db_, sql);
+    int i = 0;
+    (s.bind(++i, params), ...);
+    if (s.step() != SQLITE_ROW) throw StoreError(std::string("SQLite count: ") + sqlite3_errmsg(db_));
+    return s.integer(0);
+  }
   static Registration row(Statement& s) {
     return Registration{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5), s.text(6)};
   }
@@ -229,6 +328,7 @@ class SqliteStore final : public RegistrationStore {
 
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statement> find_;
+  std::atomic<bool> interrupted_{false};
 };
 
 }  // namespace

@@ -31,6 +31,14 @@ std::string AdhocCommand::service() const {
   return "";
 }
 
+std::size_t adhoc_field_limit(const std::string& var) {
+  if (var == "token" || var == "device-token" || var == "device-second-token") return 1024;  // APNs 200, FCM ≤ 1024
+  if (var == "muc") return 3071;                                                             // a JID (RFC 7622)
+  if (var == "device-id" || var == "android-id") return 256;
+  if (var == "app" || var == "provider") return 64;
+  return 256;  // FORM_TYPE, and fields pushgate does not read
+}
+
 std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command) {
   AdhocCommand c;
   c.node = attr(command, "node");
@@ -50,7 +58,8 @@ std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* comma
       if (var.empty() || var.size() > 64 || c.fields.size() >= 32) continue;
       xmpp_stanza_t* v = xmpp_stanza_get_child_by_name(f, "value");
       std::string value = v ? text_of(v) : "";
-      if (value.size() > 4096) return "field '" + var + "' is longer than 4096 bytes";
+      std::size_t limit = adhoc_field_limit(var);
+      if (value.size() > limit) return "field '" + var + "' is longer than " + std::to_string(limit) + " bytes";
       c.fields[var] = value;
     }
   }

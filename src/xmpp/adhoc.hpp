@@ -40,7 +40,12 @@ const char* tigase_provider(const std::string& service);
 // The commands pushgate offers, in disco#items order.
 const std::vector<std::string>& adhoc_command_nodes();
 
-// Parses <command xmlns='http://jabber.org/protocol/commands'>; the string names what is wrong.
+// The longest value a form field may have, in bytes: what the field needs (a JID for muc, a
+// provider token), so nothing larger reaches the store.
+std::size_t adhoc_field_limit(const std::string& var);
+
+// Parses <command xmlns='http://jabber.org/protocol/commands'>; the string names what is wrong
+// (a value over adhoc_field_limit() names the field and the limit).
 std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command);
 
 // XEP-0050 session ids are ours to mint: a client's sessionid is accepted only when it is one

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "push/device_token.hpp"
 #include "xmpp/adhoc.hpp"
 #include "xmpp/publish_parser.hpp"
 #include "xmpp/stanza_pool.hpp"
@@ -355,8 +356,8 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
     return;
   }
   AdhocCommand& c = step.command;
-  const std::string& sessionid = c.sessionid;
-  RegistrationStore* store = dispatcher_.store();
+  const std::string sessionid = c.sessionid;
+  StoreWorker* store = dispatcher_.store();
   if (store == nullptr) {
     send_raw(iq_reply_xml(config_.jid, from, id, {"cancel", "service-unavailable"},
                           "device registration is off: the push service has no [store]"));
@@ -388,31 +389,86 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
     if (key.device_id.empty()) key.device_id = c.fields["android-id"];
     if (key.device_id.empty()) return bad_request("field device-id is required");
   }
-  try {
-    if (c.registers()) {
-      if (token.empty()) return bad_request("field token is required");
-      auto app = dispatcher_.app_for_registration(c.fields["app"], c.service());
-      if (!app) return bad_request("unknown app");
-      std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch()).count();
-      Enrollment enrollment{*app, token, c.tigase() ? c.fields["device-second-token"] : "", c.tigase()};
-      Registration r = store->upsert(key, enrollment, now_ms);
-      log::info("device_registered", {{"from", key.domain}, {"app", *app}, {"node", log::redact(r.node)},
-                                      {"token", log::redact(token)},
-                                      {"call_token", enrollment.voip_token.empty() ? "-" : log::redact(enrollment.voip_token)},
-                                      {"dialect", c.tigase() ? "tigase" : "p2"}});
-      // Tigase's clients read the node; they enable push with it and no secret.
-      std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
-      if (!c.tigase()) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
-      send_raw(adhoc_completed_xml(config_.jid, from, id, c.node, sessionid, result));
-    } else {
-      bool removed = store->remove(key);
-      log::info("device_unregistered", {{"from", key.domain}, {"found", removed ? "yes" : "no"}});
-      send_raw(adhoc_completed_xml(config_.jid, from, id, c.node, sessionid, {}));
+  // The answer comes when the store's worker has done its part; a reply for a stream that has
+  // ended since is dropped, as a publish's is.
+  std::uint64_t gen = generation_;
+  auto store_failed = [this, gen, from, id](const StoreFailure& failure) {
+    if (gen != generation_) return;
+    // The cause (libpq's message) goes to the log, not to the user.
+    XmppErrorCondition cond = failure.kind == StoreFailure::Kind::QueueFull
+                                  ? XmppErrorCondition{"wait", "resource-constraint"}
+                                  : XmppErrorCondition{"wait", "internal-server-error"};
+    send_raw(iq_reply_xml(config_.jid, from, id, cond, "registration store unavailable; retry later"));
+  };
+  if (c.registers()) {
+    if (token.empty()) return bad_request(c.tigase() ? "field device-token is required" : "field token is required");
+    auto app = dispatcher_.app_for_registration(c.fields["app"], c.service());
+    if (!app) return bad_request("unknown app");
+    const AppConfig* app_config = nullptr;
+    for (const AppConfig& a : dispatcher_.apps()) {
+      if (a.name == *app) app_config = &a;
     }
-  } catch (const StoreError& e) {
-    log::error("store_error", {{"error", e.what()}});
-    send_raw(iq_reply_xml(config_.jid, from, id, {"wait", "internal-server-error"}, "registration store unavailable"));
+    if (app_config == nullptr) return bad_request("unknown app");
+    // The log service stands in for the provider the command names.
+    ServiceKind shape = app_config->service != ServiceKind::Log ? app_config->service
+                        : c.service() == "apns"                 ? ServiceKind::Apns
+                                                                : ServiceKind::Fcm;
+    std::string call_token = c.tigase() ? c.fields["device-second-token"] : "";
+    const char* token_field = c.tigase() ? "device-token" : "token";
+    if (auto problem = registration_token_problem(shape, token))
+      return bad_request(std::string("field ") + token_field + ": " + *problem);
+    if (!call_token.empty()) {
+      if (auto problem = registration_token_problem(shape, call_token))
+        return bad_request("field device-second-token: " + *problem);
+    }
+    std::int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    Enrollment enrollment{*app, token, call_token, c.tigase()};
+    auto max_devices = static_cast<std::uint64_t>(app_config->max_devices_per_user);
+    using Answer = std::variant<Registration, QuotaExceeded>;
+    store->call<Answer>(
+        "register",
+        [key, enrollment, now_ms, max_devices](RegistrationStore& s) {
+          return s.register_device(key, enrollment, now_ms, max_devices);
+        },
+        [this, gen, from, id, node = c.node, sessionid, tigase = c.tigase(), app = *app, domain = key.domain, token,
+         call_token, store_failed](const StoreResult<Answer>& answer) {
+          if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer)) return store_failed(*failure);
+          if (gen != generation_) return;
+          const Answer& done = std::get<Answer>(answer);
+          if (const QuotaExceeded* quota = std::get_if<QuotaExceeded>(&done)) {
+            std::string limit = std::to_string(quota->max);
+            std::string why = quota->limit == QuotaExceeded::Limit::DevicesPerUser
+                                  ? "too many devices: " + limit + " are registered for app '" + app +
+                                        "' (max_devices_per_user = " + limit + "); unregister one first"
+                                  : "too many registrations for this device: " + limit + " (its group chats included)";
+            log::warn("registration_refused", {{"from", domain}, {"app", app}, {"cause", why}});
+            send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, why));
+            return;
+          }
+          const Registration& r = std::get<Registration>(done);
+          log::info("device_registered", {{"from", domain},
+                                          {"app", app},
+                                          {"node", log::redact(r.node)},
+                                          {"token", log::redact(token)},
+                                          {"call_token", call_token.empty() ? "-" : log::redact(call_token)},
+                                          {"dialect", tigase ? "tigase" : "p2"}});
+          // Tigase's clients read the node; they enable push with it and no secret.
+          std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
+          if (!tigase) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
+          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, result));
+        });
+  } else {
+    store->call<bool>(
+        "unregister", [key](RegistrationStore& s) { return s.remove(key); },
+        [this, gen, from, id, node = c.node, sessionid, domain = key.domain,
+         store_failed](const StoreResult<bool>& removed) {
+          if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) return store_failed(*failure);
+          if (gen != generation_) return;
+          log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
+          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, {}));
+        });
   }
 }
 

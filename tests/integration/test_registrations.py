@@ -256,3 +256,62 @@ def test_prosody_registration_admin_command_counts_and_forgets_devices():
         rc, _, err = admin("--delete-device", "phone-1")
         assert rc == 1 and "--jid" in err, err
         assert phone not in s.pushgate.log() and tablet not in s.pushgate.log()
+
+
+def test_prosody_registration_limits_devices_per_user_and_token_shape():
+    """One user registers 100 devices: the first 20 work (Prosody's publishes to every one of
+    them are delivered), the 21st and every later one is bad-request naming
+    max_devices_per_user, also when 79 arrive at once; re-registering a known device and
+    another user's devices still work. Tokens a provider cannot have are refused."""
+    import asyncio
+    import slixmpp.exceptions
+
+    def register_many(service_jid, devices, concurrently):
+        async def action(client):
+            async def one(device, token):
+                try:
+                    _, form = await command(service_jid, "register-push-apns", {"token": token, "device-id": device})(client)
+                    return "completed", form
+                except slixmpp.exceptions.IqError as e:
+                    return e.condition, e.text
+            if concurrently:
+                return await asyncio.gather(*(one(d, t) for d, t in devices))
+            return [await one(d, t) for d, t in devices]
+        return action
+
+    with RegStack() as s:
+        jid = s.prosody.component_jid
+        devices = [(f"dev-{i}", device_token()) for i in range(100)]
+        first = s.as_alice(register_many(jid, devices[:21], concurrently=False))
+        assert [status for status, _ in first[:20]] == ["completed"] * 20, first
+        status, text = first[20]
+        assert status == "bad-request" and "max_devices_per_user = 20" in text, first[20]
+        rest = s.as_alice(register_many(jid, devices[21:], concurrently=True))
+        assert all(status == "bad-request" and "max_devices_per_user = 20" in text for status, text in rest), rest
+        # A known device registers again (a new token): same node and secret.
+        new_token = device_token()
+        again = s.as_alice(register_many(jid, [("dev-0", new_token)], concurrently=False))
+        assert again[0][0] == "completed" and again[0][1]["node"] == first[0][1]["node"], again
+        # Another user is counted on their own.
+        bob = s.as_bob(register_many(jid, [("bob-phone", device_token())], concurrently=False))
+        assert bob[0][0] == "completed", bob
+
+        # The first 20 work: alice enables push for each, and one message reaches all of them.
+        async def enable_all(client):
+            for _, form in first[:20]:
+                await enable_push(jid, form["node"], {"secret": form["secret"]})(client)
+        from harness import enable_push
+        s.as_alice(enable_all)
+        s.message_alice()
+        records = s.pushgate.wait_records(20, timeout=20)
+        sent = {r["token"] for r in records}
+        expected = {"…" + t[-6:] for _, t in devices[1:20]} | {"…" + new_token[-6:]}
+        assert len(records) == 20 and sent == expected, (sent, expected)
+
+        # Token shapes: a 4 KiB token, an APNs token too long, odd-length or not hex.
+        for token, names in [("ab" * 2048, "1024 bytes"), ("ab" * 101, "64 to 200"), ("a" * 65, "64 to 200"),
+                             ("g" * 64, "64 to 200")]:
+            refused = s.as_alice(register_many(jid, [("dev-0", token)], concurrently=False))
+            assert refused[0][0] == "bad-request" and names in refused[0][1], (len(token), refused)
+        log = s.pushgate.log()
+        assert re.search(r"event=registration_refused .*max_devices_per_user = 20", log), log[-3000:]

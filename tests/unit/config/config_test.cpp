@@ -51,6 +51,20 @@ TEST_CASE("the DESIGN.md contract for a log app parses") {
   CHECK(cfg.apps[0].secret.value() == "appsecret");
   CHECK(cfg.apps[0].output == "/tmp/x.jsonl");
   CHECK(cfg.push.queue_size == 10000);
+  CHECK(cfg.apps[0].max_devices_per_user == 20);
+}
+
+TEST_CASE("max_devices_per_user: per app, 1 to 10000") {
+  SecretFile comp("c"), app("a");
+  std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"x\"\n"
+                     "service = \"log\"\nsecret_file = \"" +
+                     app.path + "\"\n";
+  CHECK(parse_config(base + "max_devices_per_user = 3\n", "test.toml").apps[0].max_devices_per_user == 3);
+  for (const char* bad : {"0", "10001", "-1"}) {
+    CHECK(error_of(base + "max_devices_per_user = " + bad + "\n")
+              .find("max_devices_per_user: must be between 1 and 10000") != std::string::npos);
+  }
 }
 
 TEST_CASE("secrets come from PUSHGATE_* environment variables when no file is named") {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "push/dispatcher.hpp"
+#include "store/store_worker.hpp"
 #include "test_config.hpp"
 
 using namespace pushgate;
@@ -322,12 +323,21 @@ TEST_CASE("registered nodes: a node-only (Tigase) registration needs no secret a
     providers.push_back(std::move(ios));
     providers.push_back(std::make_unique<HeldProvider>());
     Dispatcher d(cfg, std::move(providers));
-    d.set_store(store.get());
+    EventLoop loop;
+    StoreWorker worker(loop, std::move(store), {});
+    d.set_store(&worker);
     std::vector<Outcome> answers;
+    // Each lookup runs on the store's worker: the push goes on once the loop has its answer.
+    auto settle = [&] {
+      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
+      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      REQUIRE(d.awaiting_store() == 0);
+    };
     auto publish = [&](const std::string& node, std::map<std::string, std::string> options) {
       PushRequest r = request(std::move(options));
       r.node = node;
       d.dispatch(std::move(r), [&](const Outcome& o) { answers.push_back(o); });
+      settle();
     };
     publish(tigase.node, {});                  // no publish-options at all, as Siskin enables
     publish(tigase.node, {{"type", "call"}});  // a call: the PushKit token
@@ -348,6 +358,7 @@ TEST_CASE("registered nodes: a node-only (Tigase) registration needs no secret a
     evil.node = tigase.node;
     evil.sender_domain = "evil.example";
     d.dispatch(std::move(evil), [&](const Outcome& o) { answers.push_back(o); });
+    settle();
     REQUIRE(answers.size() == 2);
     CHECK(answers[1].kind == OutcomeKind::UnknownNode);
     for (auto& [job, done] : held->held) done(Outcome{OutcomeKind::Delivered, ""});

@@ -6,11 +6,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
-#include <vector>
 #include <fstream>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <sqlite3.h>
 
@@ -211,7 +217,7 @@ TEST_CASE("a version 1 SQLite database is migrated: its registrations stay, with
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 2);
+  CHECK(sqlite3_column_int(st, 0) == 3);
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
@@ -238,6 +244,100 @@ TEST_CASE("both stores: counts per app, and forgetting a device (with its group 
     CHECK(s->remove_token("phone-token") == 1);
     CHECK(s->count() == 0);
   }
+}
+
+TEST_CASE("both stores: a user's devices per app are limited; a known device, other apps and other users are not") {
+  TempDir d;
+  const std::string user = "quota-" + registration_random_id(6) + "@example.org";
+  auto dev = [&](int i, const std::string& muc = "") {
+    return DeviceKey{"example.org", user, "dev-" + std::to_string(i), muc};
+  };
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto s = open(true);
+    std::vector<Registration> regs;
+    for (int i = 0; i < 3; ++i) {
+      auto r = s->register_device(dev(i), Enrollment{"ios", "tok-" + std::to_string(i), "", false}, 1, 3);
+      REQUIRE(std::holds_alternative<Registration>(r));
+      regs.push_back(std::get<Registration>(r));
+    }
+    CHECK(s->count_devices(dev(0), "ios") == 3);
+    auto refused = s->register_device(dev(3), Enrollment{"ios", "tok-3", "", false}, 1, 3);
+    REQUIRE(std::holds_alternative<QuotaExceeded>(refused));
+    CHECK(std::get<QuotaExceeded>(refused).limit == QuotaExceeded::Limit::DevicesPerUser);
+    CHECK(std::get<QuotaExceeded>(refused).max == 3);
+    CHECK(s->count_devices(dev(0), "ios") == 3);  // nothing was stored
+    // A device registered before may change its token; its group chats are not new devices.
+    auto again = s->register_device(dev(0), Enrollment{"ios", "tok-new", "", false}, 2, 3);
+    REQUIRE(std::holds_alternative<Registration>(again));
+    CHECK(std::get<Registration>(again).node == regs[0].node);
+    CHECK(s->find("example.org", regs[0].node)->token == "tok-new");
+    CHECK(std::holds_alternative<Registration>(
+        s->register_device(dev(1, "room@muc.example.org"), Enrollment{"ios", "tok-1", "", false}, 2, 3)));
+    // Another app, and another user, count on their own.
+    CHECK(
+        std::holds_alternative<Registration>(s->register_device(dev(3), Enrollment{"android", "t", "", false}, 1, 3)));
+    DeviceKey bob{"example.org", "bob-" + user, "dev-9", ""};
+    CHECK(std::holds_alternative<Registration>(s->register_device(bob, Enrollment{"ios", "t", "", false}, 1, 3)));
+    // A device that leaves makes room.
+    CHECK(s->remove_device(dev(2)) == 1);
+    CHECK(
+        std::holds_alternative<Registration>(s->register_device(dev(3), Enrollment{"ios", "tok-3", "", false}, 1, 3)));
+    for (int i = 0; i < 4; ++i) s->remove_device(dev(i));
+    s->remove_device(bob);
+  }
+}
+
+TEST_CASE("both stores: registrations of one user arriving at once from two connections never pass the limit") {
+  TempDir d;
+  const std::string user = "race-" + registration_random_id(6) + "@example.org";
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto a = open(true);
+    auto b = open(false);  // a second connection: another pushgate node, or another process
+    constexpr int kEach = 12, kMax = 5;
+    std::atomic<int> accepted{0};
+    std::atomic<bool> go{false};
+    auto run = [&](RegistrationStore* s, int first) {
+      while (!go) std::this_thread::yield();
+      for (int i = first; i < first + kEach; ++i) {
+        auto r = s->register_device(DeviceKey{"example.org", user, "dev-" + std::to_string(i), ""},
+                                    Enrollment{"ios", "tok", "", false}, 1, kMax);
+        if (std::holds_alternative<Registration>(r)) ++accepted;
+      }
+    };
+    std::thread ta(run, a.get(), 0), tb(run, b.get(), 100);
+    go = true;
+    ta.join();
+    tb.join();
+    CHECK(accepted == kMax);
+    CHECK(a->count_devices(DeviceKey{"example.org", user, "", ""}, "ios") == kMax);
+    for (int i = 0; i < 200; ++i) a->remove_device(DeviceKey{"example.org", user, "dev-" + std::to_string(i), ""});
+  }
+}
+
+TEST_CASE("PostgreSQL that accepts TCP but never answers: the connection attempt gives up within its timeout") {
+  // A listening socket nobody accepts on: the kernel completes the handshake, and nothing
+  // answers libpq's startup packet, as with a stopped server or a black-holed network.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(fd, 8) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string url = "postgresql://pushgate@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/pushgate";
+  auto start = std::chrono::steady_clock::now();
+  try {
+    open_postgres_store(url, PostgresOptions{std::chrono::milliseconds(500)});
+    FAIL("connected to a server that never answered");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()).find("timeout expired") != std::string::npos);
+    CHECK(std::string(e.what()).find("[store] url") != std::string::npos);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+  close(fd);
 }
 
 #if __has_include(<libpq-fe.h>)
@@ -273,9 +373,56 @@ TEST_CASE("a version 1 PostgreSQL schema is migrated: its registrations stay, wi
   }
   r = PQexec(c, "SELECT version FROM v1test.pushgate_schema_version");
   REQUIRE(PQntuples(r) == 1);
-  CHECK(std::string(PQgetvalue(r, 0, 0)) == "2");
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "3");
   PQclear(r);
   PQclear(PQexec(c, "DROP SCHEMA v1test CASCADE"));
   PQfinish(c);
+}
+
+TEST_CASE("PostgreSQL: a statement past statement_timeout fails with the server's cause, and the store goes on") {
+  const char* url = std::getenv("PUSHGATE_TEST_POSTGRES_URL");
+  if (url == nullptr)
+    FAIL("PUSHGATE_TEST_POSTGRES_URL is not set: run the suite with tests/run.sh, which starts PostgreSQL");
+  auto s = open_postgres_store(url, PostgresOptions{std::chrono::milliseconds(500)});
+  const DeviceKey key{"example.org", "locked-" + registration_random_id(6) + "@example.org", "phone", ""};
+  // Another session holds the user's registration lock (as a registration on another node
+  // would, if it never finished): ours waits for it until the server cancels the statement.
+  PGconn* c = PQconnectdb(url);
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  std::string user = registration_user_hash(key);
+  auto lock = static_cast<std::int32_t>(static_cast<std::uint32_t>(std::stoul(user.substr(0, 8), nullptr, 16)));
+  PQclear(PQexec(c, "BEGIN"));
+  PQclear(PQexec(c, ("SELECT pg_advisory_xact_lock(7364916, " + std::to_string(lock) + ")").c_str()));
+  auto start = std::chrono::steady_clock::now();
+  try {
+    s->register_device(key, Enrollment{"ios", "tok", "", false}, 1, 20);
+    FAIL("registered while another session held the user's lock");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()).find("canceling statement due to statement timeout") != std::string::npos);
+  }
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= std::chrono::milliseconds(500));
+  CHECK(waited < std::chrono::milliseconds(1500));
+  PQclear(PQexec(c, "COMMIT"));
+  PQfinish(c);
+  CHECK(std::holds_alternative<Registration>(s->register_device(key, Enrollment{"ios", "tok", "", false}, 1, 20)));
+  CHECK(s->remove_device(key) == 1);
+}
+
+TEST_CASE("PostgreSQL: a refused connection names libpq's cause") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);  // a port nothing listens on
+  try {
+    open_postgres_store("postgresql://pushgate@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/pushgate");
+    FAIL("connected to a closed port");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()).find("Connection refused") != std::string::npos);
+  }
 }
 #endif

@@ -2,6 +2,8 @@
 // replies, against hostile attribute values.
 #include <doctest/doctest.h>
 
+#include <variant>
+
 #include "support/xml_check.hpp"
 #include "test_stanza.hpp"
 #include "xmpp/adhoc.hpp"
@@ -90,4 +92,33 @@ TEST_CASE("completed and items replies escape every value and stay one iq") {
   auto items = test::parse_single_element(xmpp::adhoc_items_xml("push.localhost", "u@localhost/r", "i1"));
   REQUIRE(items.ok);
   CHECK(items.elements == 2 + static_cast<int>(xmpp::adhoc_command_nodes().size()));
+}
+
+namespace {
+std::variant<xmpp::AdhocCommand, std::string> parse_field(const std::string& var, const std::string& value) {
+  auto s = test::stanza(
+      "<command xmlns='http://jabber.org/protocol/commands' node='register-push-apns'>"
+      "<x xmlns='jabber:x:data' type='submit'><field var='" +
+      var + "'><value>" + value + "</value></field></x></command>");
+  return xmpp::parse_adhoc_command(s.get());
+}
+}  // namespace
+
+TEST_CASE("each form field is bounded by what it needs, and the refusal names the field and the limit") {
+  struct Case {
+    const char* var;
+    std::size_t limit;
+  };
+  for (Case c : {Case{"token", 1024}, Case{"device-token", 1024}, Case{"device-second-token", 1024}, Case{"muc", 3071},
+                 Case{"device-id", 256}, Case{"android-id", 256}, Case{"app", 64}, Case{"provider", 64},
+                 Case{"unknown-field", 256}}) {
+    CAPTURE(c.var);
+    auto ok = parse_field(c.var, std::string(c.limit, 'a'));
+    REQUIRE(std::holds_alternative<xmpp::AdhocCommand>(ok));
+    CHECK(std::get<xmpp::AdhocCommand>(ok).fields[c.var].size() == c.limit);
+    auto refused = parse_field(c.var, std::string(c.limit + 1, 'a'));
+    REQUIRE(std::holds_alternative<std::string>(refused));
+    CHECK(std::get<std::string>(refused) ==
+          "field '" + std::string(c.var) + "' is longer than " + std::to_string(c.limit) + " bytes");
+  }
 }

@@ -1,0 +1,30 @@
+// Tests for src/push/device_token.cpp: the shapes a registration may store.
+#include <doctest/doctest.h>
+
+#include "push/device_token.hpp"
+
+using namespace pushgate;
+
+TEST_CASE("an APNs token is an even number of hex digits, 64 to 200") {
+  CHECK_FALSE(registration_token_problem(ServiceKind::Apns, std::string(64, 'a')));
+  CHECK_FALSE(registration_token_problem(ServiceKind::Apns, std::string(200, 'F')));
+  for (const std::string& bad : {std::string(62, 'a'), std::string(65, 'a'), std::string(202, 'a'),
+                                 std::string(4096, 'a'), std::string(63, 'a') + "g", std::string()}) {
+    auto problem = registration_token_problem(ServiceKind::Apns, bad);
+    REQUIRE(problem);
+    CHECK(problem->find("64 to 200") != std::string::npos);
+    CHECK(problem->find(std::to_string(bad.size()) + " characters") != std::string::npos);
+  }
+}
+
+TEST_CASE("an FCM token is 32 to 1024 URL-safe characters at registration") {
+  CHECK_FALSE(registration_token_problem(ServiceKind::Fcm, "cX9v:APA91b" + std::string(152, 'x')));
+  CHECK_FALSE(registration_token_problem(ServiceKind::Fcm, std::string(1024, '-')));
+  CHECK(is_fcm_token(std::string(1025, 'a')));  // a push still takes it (token-as-node)
+  for (const std::string& bad :
+       {std::string(1025, 'a'), std::string(31, 'a'), std::string(40, 'a') + " x", std::string(40, 'a') + "<"}) {
+    auto problem = registration_token_problem(ServiceKind::Fcm, bad);
+    REQUIRE(problem);
+    CHECK(problem->find("32 to 1024") != std::string::npos);
+  }
+}

@@ -1,0 +1,221 @@
+// Tests for src/store/store_worker.cpp: calls run off the loop and answer through it; the
+// queue is bounded; a store that does not answer is cut off at the deadline and its late
+// answer dropped; a shutdown with a call stuck inside the store neither waits for it nor
+// calls back.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "common/metrics.hpp"
+#include "store/store_worker.hpp"
+
+using namespace pushgate;
+using namespace std::chrono_literals;
+
+namespace {
+// A store whose ping() waits until the test opens the gate (or interrupt() is called), and
+// whose find() throws when told to. Nothing else is used here.
+class GatedStore final : public RegistrationStore {
+ public:
+  struct Gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = true;
+    bool interrupted = false;
+    std::atomic<int> entered{0};
+    std::thread::id thread;
+    void set(bool o) {
+      std::lock_guard l(m);
+      open = o;
+      cv.notify_all();
+    }
+  };
+  explicit GatedStore(std::shared_ptr<Gate> g) : g_(std::move(g)) {}
+  void ping() override {
+    std::unique_lock l(g_->m);
+    g_->thread = std::this_thread::get_id();
+    ++g_->entered;
+    g_->cv.wait(l, [this] { return g_->open || g_->interrupted; });
+    if (g_->interrupted) throw StoreError("interrupted");
+  }
+  void interrupt() override {
+    std::lock_guard l(g_->m);
+    g_->interrupted = true;
+    g_->cv.notify_all();
+  }
+  std::optional<Registration> find(const std::string&, const std::string&) override {
+    throw StoreError("could not connect to server: Connection refused");
+  }
+  std::variant<Registration, QuotaExceeded> register_device(const DeviceKey&, const Enrollment&, std::int64_t,
+                                                            std::uint64_t) override {
+    return Registration{};
+  }
+  std::uint64_t count_devices(const DeviceKey&, const std::string&) override { return 0; }
+  bool remove(const DeviceKey&) override { return false; }
+  std::optional<Registration> find_node(const std::string&) override { return std::nullopt; }
+  bool remove_dead(const std::string&, const std::string&, std::int64_t) override { return false; }
+  std::uint64_t count() override { return 0; }
+  std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override { return {}; }
+  std::uint64_t remove_device(const DeviceKey&) override { return 0; }
+  std::uint64_t remove_token(const std::string&) override { return 0; }
+
+ private:
+  std::shared_ptr<Gate> g_;
+};
+
+StoreWorker::Options options(std::size_t capacity, std::chrono::milliseconds deadline) {
+  StoreWorker::Options o;
+  o.queue_capacity = capacity;
+  o.deadline = deadline;
+  o.probe_interval = 0ms;
+  o.backend = "test";
+  return o;
+}
+
+// Turns the loop until `pred` holds or 5 s pass.
+template <class Pred>
+bool turn_until(EventLoop& loop, Pred pred) {
+  auto until = EventLoop::Clock::now() + 5s;
+  while (!pred() && EventLoop::Clock::now() < until) loop.run_once(10ms);
+  return pred();
+}
+
+void ping(StoreWorker& w, std::vector<StoreResult<bool>>& answers) {
+  w.call<bool>(
+      "ping",
+      [](RegistrationStore& s) {
+        s.ping();
+        return true;
+      },
+      [&answers](StoreResult<bool> r) { answers.push_back(std::move(r)); });
+}
+}  // namespace
+
+TEST_CASE("a store call runs on the worker thread and answers on the loop thread") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  StoreWorker w(loop, std::make_unique<GatedStore>(gate), options(10, 2000ms));
+  std::vector<StoreResult<bool>> answers;
+  std::thread::id answered_on;
+  w.call<bool>(
+      "ping",
+      [](RegistrationStore& s) {
+        s.ping();
+        return true;
+      },
+      [&](StoreResult<bool> r) {
+        answered_on = std::this_thread::get_id();
+        answers.push_back(std::move(r));
+      });
+  CHECK(answers.empty());  // never inside call()
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
+  CHECK(std::holds_alternative<bool>(answers[0]));
+  CHECK(answered_on == std::this_thread::get_id());
+  CHECK(gate->thread != std::this_thread::get_id());
+  CHECK(w.health().up);
+}
+
+TEST_CASE("a full store queue refuses at once with QueueFull, and the queued calls still run") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  gate->set(false);
+  StoreWorker w(loop, std::make_unique<GatedStore>(gate), options(2, 5000ms));
+  std::vector<StoreResult<bool>> answers;
+  ping(w, answers);  // running, held at the gate
+  ping(w, answers);  // queued
+  ping(w, answers);  // one too many
+  REQUIRE(answers.size() == 1);
+  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
+  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::QueueFull);
+  CHECK(std::get<StoreFailure>(answers[0]).reason.find("queue is full (2") != std::string::npos);
+  CHECK(w.health().up);  // a busy store is not a broken one
+  gate->set(true);
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 3; }));
+  CHECK(std::holds_alternative<bool>(answers[1]));
+  CHECK(std::holds_alternative<bool>(answers[2]));
+}
+
+TEST_CASE("a store that does not answer is cut off at the deadline; its late answer is dropped") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  gate->set(false);
+  StoreWorker w(loop, std::make_unique<GatedStore>(gate), options(10, 300ms));
+  std::vector<StoreResult<bool>> answers;
+  auto start = EventLoop::Clock::now();
+  ping(w, answers);
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
+  auto waited = EventLoop::Clock::now() - start;
+  CHECK(waited >= 300ms);
+  CHECK(waited < 1000ms);
+  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
+  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::Timeout);
+  CHECK(std::get<StoreFailure>(answers[0]).reason == "the test store did not answer within 300 ms");
+  CHECK_FALSE(w.health().up);
+  CHECK(w.health().cause == "the test store did not answer within 300 ms");
+  CHECK(w.pending() == 0);
+  gate->set(true);  // the worker finishes now: its answer finds no one waiting
+  REQUIRE(turn_until(loop, [&] { return w.late_results() == 1; }));
+  CHECK(answers.size() == 1);  // exactly once
+  ping(w, answers);            // and the store is up again after an answered call
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 2; }));
+  CHECK(std::holds_alternative<bool>(answers[1]));
+  CHECK(w.health().up);
+}
+
+TEST_CASE("health says a store is down while a call is overdue, before its deadline") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  gate->set(false);
+  StoreWorker w(loop, std::make_unique<GatedStore>(gate), options(10, 3000ms));
+  std::vector<StoreResult<bool>> answers;
+  ping(w, answers);
+  CHECK(w.health().up);
+  REQUIRE(turn_until(loop, [&] { return !w.health().up; }));  // after a third of the deadline
+  CHECK(answers.empty());
+  CHECK(w.health().cause.find("has not answered a call for") != std::string::npos);
+  gate->set(true);
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
+  CHECK(w.health().up);
+}
+
+TEST_CASE("a failing store is down with the store's own cause, in /metrics too") {
+  EventLoop loop;
+  StoreWorker w(loop, std::make_unique<GatedStore>(std::make_shared<GatedStore::Gate>()), options(10, 2000ms));
+  std::vector<StoreResult<std::optional<Registration>>> answers;
+  w.call<std::optional<Registration>>(
+      "find", [](RegistrationStore& s) { return s.find("example.org", "n"); },
+      [&](StoreResult<std::optional<Registration>> r) { answers.push_back(std::move(r)); });
+  REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
+  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
+  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::Error);
+  CHECK(w.health().cause == "could not connect to server: Connection refused");
+  metrics::Writer mw;
+  w.write_metrics(mw);
+  CHECK(mw.text().find("pushgate_store_up{backend=\"test\"} 0\n") != std::string::npos);
+  CHECK(mw.text().find("pushgate_store_seconds_bucket{op=\"find\",le=\"0.001\"}") != std::string::npos);
+  CHECK(mw.text().find("pushgate_store_calls_total{result=\"error\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("destroying the worker with a call stuck in the store returns at once and never calls back") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  gate->set(false);
+  std::vector<StoreResult<bool>> answers;
+  auto start = EventLoop::Clock::now();
+  {
+    StoreWorker w(loop, std::make_unique<GatedStore>(gate), options(10, 3000ms));
+    ping(w, answers);
+    ping(w, answers);  // still queued: dropped
+    auto until = EventLoop::Clock::now() + 5s;
+    while (gate->entered == 0 && EventLoop::Clock::now() < until) std::this_thread::yield();
+    REQUIRE(gate->entered == 1);
+  }  // interrupts the stuck call and joins the thread
+  CHECK(EventLoop::Clock::now() - start < 1500ms);
+  loop.run_once(0ms);
+  loop.run_once(0ms);
+  CHECK(answers.empty());
+  CHECK(gate->entered == 1);
+}
