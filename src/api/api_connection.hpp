@@ -64,6 +64,7 @@ struct ApiConnection {
   Clock::time_point deadline;
   bool idle = false;               // Reading with no byte of the next request yet
   bool close_after_write = false;  // no other request after this answer
+  bool peer_done = false;          // the peer closed its side (FIN, close_notify): answer, then close
   bool closed = false;             // the front door is done with it; destroyed at the end of its turn
   bool continue_sent = false;      // a 100 Continue was queued for this request
   std::uint32_t watched = 0;       // the events epoll has now; 0: not registered

@@ -241,7 +241,9 @@ void FrontDoor::accept_all() {
     getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
     std::tie(peer.local_ip, peer.local_port) = address_of(local);
     auto from = per_address_.find(peer.ip);
-    if (from != per_address_.end() && from->second >= max_per_address_) {
+    // An address at its cap makes room by closing one of its own idle keep-alive connections
+    // (a local app server's pool); only when all of them are busy is the newcomer refused.
+    if (from != per_address_.end() && from->second >= max_per_address_ && !close_longest_idle(&peer.ip)) {
       refuse_at_door(fd, peer, Refusal::PerAddressCap);
       continue;
     }
@@ -283,11 +285,12 @@ void FrontDoor::refuse_at_door(int fd, const Peer& peer, Refusal why) {
 }
 
 // Idle keep-alive connections are the first to go when the slots run out: they hold no
-// request. The one idle the longest is closed; false when none is idle.
-bool FrontDoor::close_longest_idle() {
+// request. The one idle the longest (of `ip`'s, when given) is closed; false when none is idle.
+bool FrontDoor::close_longest_idle(const std::string* ip) {
   Connection* oldest = nullptr;
   for (auto& [id, c] : connections_) {
     if (c->closed || !c->idle || c->phase != Connection::Phase::Reading) continue;
+    if (ip != nullptr && c->peer.ip != *ip) continue;
     if (oldest == nullptr || c->deadline < oldest->deadline) oldest = c.get();
   }
   if (oldest == nullptr) return false;
@@ -340,10 +343,12 @@ void FrontDoor::handshake(Connection& c) {
 void FrontDoor::on_readable(Connection& c) {
   // Enough for the largest request that may be handed over; more waits in the socket.
   if (c.read_some(limits_.head.max_bytes + limits_.max_body) == Connection::Io::Closed) {
-    finish(c);
-    return;
+    // A client that sent its request and closed its side (shutdown(SHUT_WR), `nc -N`, a TLS
+    // close_notify) still gets its answer; only when nothing complete was read is it over.
+    c.peer_done = true;
   }
   advance(c);
+  if (c.peer_done && !c.closed && c.phase == Connection::Phase::Reading) finish(c);
 }
 
 // Decides what the bytes read so far are: not yet a request, a refusal, or a request to hand over.
@@ -390,7 +395,8 @@ void FrontDoor::hand_over(Connection& c, std::string request) {
   c.deadline = Clock::time_point::max();
   c.scanner.reset();
   c.continue_sent = false;
-  workers_->enqueue([this, id = c.id, request = std::move(request), peer = c.peer, last = stopping_.load()]() mutable {
+  workers_->enqueue([this, id = c.id, request = std::move(request), peer = c.peer,
+                     last = stopping_.load() || c.peer_done]() mutable {
     Answer answer;
     try {
       answer = serve_(std::move(request), peer, last);
@@ -423,7 +429,7 @@ void FrontDoor::take_answers() {
     c.out.erase(0, c.out_done);
     c.out_done = 0;
     c.out += answer.bytes;
-    c.close_after_write = !answer.keep_alive || stop_begun_;
+    c.close_after_write = !answer.keep_alive || stop_begun_ || c.peer_done;
     c.phase = Connection::Phase::Writing;
     c.deadline = Clock::now() + limits_.write_deadline;
     if (c.flush() == Connection::Io::Closed) {

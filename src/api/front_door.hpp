@@ -93,7 +93,7 @@ class FrontDoor {
   void run();
   void accept_all();
   void refuse_at_door(int fd, const Peer& peer, Refusal why);
-  bool close_longest_idle();
+  bool close_longest_idle(const std::string* ip = nullptr);
   void on_event(Connection& c);
   void handshake(Connection& c);
   void on_readable(Connection& c);

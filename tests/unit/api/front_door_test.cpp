@@ -154,6 +154,33 @@ TEST_CASE("past max_per_address a new connection gets 429 at once") {
   CHECK(d.read(answer_to(get).size()) == answer_to(get));
 }
 
+TEST_CASE("at max_per_address an idle keep-alive connection of that address makes room for a new one") {
+  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  std::string get = "GET / HTTP/1.1\r\n\r\n";
+  Client a(door.port()), b(door.port()), c(door.port()), d(door.port());
+  a.send(get);  // a is answered and kept: idle, the only one that may be closed
+  CHECK(a.read(answer_to(get).size()) == answer_to(get));
+  Client e(door.port());
+  e.send(get);
+  CHECK(e.read(answer_to(get).size()) == answer_to(get));
+  CHECK(a.read_to_end().empty());  // closed to make room; b, c and d (no request yet) stay
+  b.send(get);
+  CHECK(b.read(answer_to(get).size()) == answer_to(get));
+}
+
+TEST_CASE("a client that closes its side after its request still gets the answer") {
+  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  std::string get = "GET /health HTTP/1.0\r\n\r\n";
+  Client c(door.port());
+  c.send(get);
+  REQUIRE(::shutdown(c.fd, SHUT_WR) == 0);
+  CHECK(c.read_to_end() == answer_to(get));  // answered, then closed
+  Client half(door.port());
+  half.send("GET /health HTT");
+  REQUIRE(::shutdown(half.fd, SHUT_WR) == 0);
+  CHECK(half.read_to_end().empty());  // nothing complete: closed without an answer
+}
+
 TEST_CASE("stop() lets an answer being computed go out with the connection closed after it") {
   std::promise<void> entered, release;
   auto released = release.get_future().share();
