@@ -144,9 +144,15 @@ int run_daemon(Config config, const std::string& config_path) {
       // Opened (and migrated) here, before the loop runs; from then on only the worker uses it.
       std::unique_ptr<RegistrationStore> opened =
           config.store.url.empty() ? open_sqlite_store(config.store.path) : open_postgres_store(config.store.url);
-      // The URL may hold a password: only its scheme and host part reach the log.
-      std::string where = config.store.url.empty() ? config.store.path : "postgresql://…@" + config.store.url.substr(config.store.url.find('@') + 1);
-      log::info("store_open", {{"store", where}, {"registrations", std::to_string(opened->count())}});
+      // The URL may hold a password: only its host part reaches the log.
+      std::string where = config.store.url.empty() ? config.store.path : store_url_for_log(config.store.url);
+      std::string registrations;
+      try {
+        registrations = std::to_string(opened->count());
+      } catch (const StoreError& e) {  // a count is not worth failing the start over
+        registrations = "unknown (" + std::string(e.what()) + ")";
+      }
+      log::info("store_open", {{"store", where}, {"registrations", registrations}});
       StoreWorker::Options options;
       options.backend = config.store.url.empty() ? "sqlite" : "postgresql";
       store = std::make_unique<StoreWorker>(loop, std::move(opened), options);

@@ -26,6 +26,8 @@ constexpr int kQuotaLockClass = 7364916;  // pg_advisory_xact_lock(class, user):
 // that is alive but slow answers with its own cause first.
 constexpr std::chrono::milliseconds kAnswerMargin{500};
 constexpr std::chrono::milliseconds kFirstBackoff{250}, kMaxBackoff{5000};
+// The bound on each statement while the store opens (migrations, waiting for another node's).
+constexpr std::chrono::milliseconds kOpeningTimeout{15 * 60 * 1000};
 
 using Clock = std::chrono::steady_clock;
 
@@ -79,6 +81,25 @@ class PostgresStore final : public RegistrationStore {
       close(wake_fd_);
       throw StoreError(std::string("[store] url: cannot connect to PostgreSQL: ") + e.what());
     }
+    // Opening may legitimately take long: another node holds the migration lock while it
+    // migrates, or an index is built over a large table. No statement_timeout until the schema
+    // is ready (the service manager's start timeout bounds it), then the steady one.
+    const std::chrono::milliseconds steady = timeout_;
+    try {
+      timeout_ = kOpeningTimeout;
+      exec("SET statement_timeout = 0");
+      open_schema();
+      timeout_ = steady;
+      exec("SET statement_timeout = " + std::to_string(timeout_.count()));
+    } catch (...) {
+      drop();  // no destructor runs for an object whose constructor threw
+      close(wake_fd_);
+      throw;
+    }
+  }
+
+  // Creates or migrates the schema under the migration lock. Constructor only.
+  void open_schema() {
     exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");  // one migrating node at a time
     exec("CREATE TABLE IF NOT EXISTS pushgate_schema_version (version INTEGER NOT NULL)");
     Result v = query("SELECT version FROM pushgate_schema_version", {});
@@ -316,7 +337,12 @@ class PostgresStore final : public RegistrationStore {
       st = PQconnectPoll(conn_);
     }
     PQsetnonblocking(conn_, 1);
-    execute("SET statement_timeout = " + std::to_string(timeout_.count()), {});
+    try {
+      execute("SET statement_timeout = " + std::to_string(timeout_.count()), {});
+    } catch (const StoreError&) {
+      drop();  // never keep a connection without its statement_timeout
+      throw;
+    }
   }
 
   void ensure_connected() {

@@ -126,6 +126,10 @@ struct PostgresOptions {
 };
 std::unique_ptr<RegistrationStore> open_postgres_store(const std::string& url, PostgresOptions options = {});
 
+// A PostgreSQL URL as the log may show it: no user or password, no parameters (they may
+// hold password=…), e.g. "postgresql://…@db.example:5432/pushgate".
+std::string store_url_for_log(const std::string& url);
+
 // Shared by the stores: sha256 of the device key (hex), and CSPRNG ids (base64url).
 std::string registration_device_hash(const DeviceKey& key);
 // sha256 of the owner and device id without the muc: all of one device's registrations.

@@ -35,6 +35,17 @@ std::string sha256_hex(const std::string& in) {
 }  // namespace
 
 // sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
+std::string store_url_for_log(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return "postgresql://…";
+  std::string rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));  // parameters may hold password=…
+  auto slash = rest.find('/');
+  auto at = rest.rfind('@', slash == std::string::npos ? std::string::npos : slash);
+  if (at != std::string::npos) rest = "…@" + rest.substr(at + 1);  // user:password@
+  return url.substr(0, scheme + 3) + rest;
+}
+
 std::string registration_device_hash(const DeviceKey& k) {
   return sha256_hex(k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc);
 }

@@ -3,6 +3,9 @@
 // re-registered since. PostgreSQL runs against the real server tests/run.sh starts
 // (PUSHGATE_TEST_POSTGRES_URL); without it the PostgreSQL case fails, never skips.
 #include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -407,6 +410,48 @@ TEST_CASE("PostgreSQL: a statement past statement_timeout fails with the server'
   PQfinish(c);
   CHECK(std::holds_alternative<Registration>(s->register_device(key, Enrollment{"ios", "tok", "", false}, 1, 20)));
   CHECK(s->remove_device(key) == 1);
+}
+
+TEST_CASE("PostgreSQL: opening waits for another node's migration past the steady statement timeout") {
+  const char* url = std::getenv("PUSHGATE_TEST_POSTGRES_URL");
+  if (url == nullptr)
+    FAIL("PUSHGATE_TEST_POSTGRES_URL is not set: run the suite with tests/run.sh, which starts PostgreSQL");
+  // Another node migrating: it holds the migration lock (7364915) for longer than our 300 ms.
+  PGconn* other = PQconnectdb(url);
+  REQUIRE(PQstatus(other) == CONNECTION_OK);
+  PQclear(PQexec(other, "SELECT pg_advisory_lock(7364915)"));
+  auto opening = std::async(std::launch::async, [url] {
+    return open_postgres_store(url, PostgresOptions{std::chrono::milliseconds(300)}) != nullptr;
+  });
+  // Until PostgreSQL shows our session waiting for the lock (the event, as the server sees it).
+  PGconn* watch = PQconnectdb(url);
+  REQUIRE(PQstatus(watch) == CONNECTION_OK);
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    PGresult* r = PQexec(watch, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7364915 AND NOT granted");
+    waiting = PQntuples(r) == 1 && std::string(PQgetvalue(r, 0, 0)) != "0";
+    PQclear(r);
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  PQfinish(watch);
+  REQUIRE(waiting);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the other node's migration: > 300 ms
+  PQclear(PQexec(other, "SELECT pg_advisory_unlock(7364915)"));
+  PQfinish(other);
+  bool opened = false;
+  try {
+    opened = opening.get();
+  } catch (const StoreError& e) {
+    FAIL("opening gave up while another node migrated: " << std::string(e.what()));
+  }
+  CHECK(opened);
+}
+
+TEST_CASE("a PostgreSQL URL reaches the log without user, password or parameters") {
+  CHECK(store_url_for_log("postgresql://pushgate:s3cret@db.example:5432/pushgate") == "postgresql://…@db.example:5432/pushgate");
+  CHECK(store_url_for_log("postgresql://db.example/pushgate?password=s3cret&sslmode=require") == "postgresql://db.example/pushgate");
+  CHECK(store_url_for_log("postgres://u@h/d") == "postgres://…@h/d");
+  CHECK(store_url_for_log("password=s3cret host=db") == "postgresql://…");
 }
 
 TEST_CASE("PostgreSQL: a refused connection names libpq's cause") {
