@@ -395,21 +395,21 @@ void FrontDoor::hand_over(Connection& c, std::string request) {
   c.deadline = Clock::time_point::max();
   c.scanner.reset();
   c.continue_sent = false;
-  workers_->enqueue([this, id = c.id, request = std::move(request), peer = c.peer,
-                     last = stopping_.load() || c.peer_done]() mutable {
-    Answer answer;
-    try {
-      answer = serve_(std::move(request), peer, last);
-    } catch (...) {
-      answer = {};  // closes the connection
-    }
-    {
-      std::lock_guard lock(answers_mutex_);
-      answers_.emplace_back(id, std::move(answer));
-    }
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-  });
+  workers_->enqueue(
+      [this, id = c.id, request = std::move(request), peer = c.peer, last = stopping_.load() || c.peer_done]() mutable {
+        Answer answer;
+        try {
+          answer = serve_(std::move(request), peer, last);
+        } catch (...) {
+          answer = {};  // closes the connection
+        }
+        {
+          std::lock_guard lock(answers_mutex_);
+          answers_.emplace_back(id, std::move(answer));
+        }
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+      });
 }
 
 void FrontDoor::take_answers() {

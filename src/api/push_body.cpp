@@ -47,6 +47,13 @@ std::variant<PushBody, std::string> check(PushBody b) {
   for (const std::string* f : {&b.node, &b.secret, &b.type, &b.app}) {
     if (f->size() > kMaxField) return std::string("a field is longer than 4096 bytes");
   }
+  // Device tokens and registered nodes are printable ASCII: anything else (a NUL, bytes that
+  // are not UTF-8) is refused here rather than handed to the store, which would fail on it.
+  for (char c : b.node) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return std::string("field \"node\" must be a device token or a registered node: printable ASCII, no spaces");
+    }
+  }
   return b;
 }
 
@@ -71,8 +78,10 @@ std::variant<PushBody, std::string> parse_push_body(std::string_view content_typ
     return check(std::move(b));
   }
   auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) return std::string("the body is not valid JSON (or use Content-Type: application/x-www-form-urlencoded)");
-  if (!j.is_object()) return std::string("the body must be a JSON object like {\"node\":…,\"secret\":…,\"type\":\"call\"}");
+  if (j.is_discarded())
+    return std::string("the body is not valid JSON (or use Content-Type: application/x-www-form-urlencoded)");
+  if (!j.is_object())
+    return std::string("the body must be a JSON object like {\"node\":…,\"secret\":…,\"type\":\"call\"}");
   for (auto& [k, v] : j.items()) {
     std::string* f = field_of(b, k);
     if (f == nullptr) continue;

@@ -101,10 +101,17 @@ StoreWorker::~StoreWorker() {
   state_->calls.clear();
 }
 
-void StoreWorker::submit(const char* op, std::function<void(RegistrationStore&)> work,
+void StoreWorker::submit(const char* op, StoreUse use, std::function<void(RegistrationStore&)> work,
                          std::function<void(const StoreFailure*)> finish) {
   std::uint64_t id = state_->next_id++;
   auto now = EventLoop::Clock::now();
+  if (use == StoreUse::Command && state_->commands >= options_.command_capacity) {
+    ++state_->queue_full;
+    StoreFailure failure{StoreFailure::Kind::QueueFull, "too many registration commands waiting for the store (" +
+                                                            std::to_string(options_.command_capacity) + ")"};
+    finish(&failure);
+    return;
+  }
   bool full = state_->calls.size() >= options_.queue_capacity;  // waiting, running, or overdue on a stuck worker
   if (!full) {
     std::lock_guard lock(shared_->mutex);
@@ -123,7 +130,8 @@ void StoreWorker::submit(const char* op, std::function<void(RegistrationStore&)>
   EventLoop::TimerId timer = loop_.call_after(options_.deadline, [state = std::weak_ptr<LoopState>(state_), id] {
     if (auto s = state.lock()) s->expire(id);
   });
-  state_->calls.emplace(id, LoopState::Call{std::move(finish), timer, now, op});
+  state_->calls.emplace(id, LoopState::Call{std::move(finish), timer, now, op, use});
+  if (use == StoreUse::Command) ++state_->commands;
 }
 
 void StoreWorker::probe() {
@@ -140,6 +148,7 @@ void StoreWorker::probe() {
 }
 
 void StoreWorker::LoopState::answered(Call& call, const StoreFailure* failure) {
+  if (call.use == StoreUse::Command) --commands;
   latency[call.op].observe(std::chrono::duration<double>(EventLoop::Clock::now() - call.started).count());
   if (failure == nullptr) {
     ++ok;

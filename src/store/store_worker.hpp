@@ -35,10 +35,15 @@ struct StoreFailure {
 template <class T>
 using StoreResult = std::variant<T, StoreFailure>;
 
+// What a call is for. Registration commands (which users send as often as they like) may hold
+// only a share of the queue, so the lookups publishes wait on always find room.
+enum class StoreUse { Lookup, Command };
+
 class StoreWorker {
  public:
   struct Options {
     std::size_t queue_capacity = 1000;               // calls waiting or running; past it: QueueFull
+    std::size_t command_capacity = 250;              // of which StoreUse::Command at most
     std::chrono::milliseconds deadline{3000};        // the loop's bound on a call, queueing included
     std::chrono::milliseconds probe_interval{5000};  // an idle store is pinged this often; 0: never
     std::string backend = "sqlite";                  // for /health and the log: sqlite | postgresql
@@ -58,10 +63,11 @@ class StoreWorker {
   // on the loop thread, exactly once, unless the worker is destroyed first: at once when the
   // queue is full, at the deadline when the store has not answered by then. Loop thread only.
   template <class T>
-  void call(const char* op, std::function<T(RegistrationStore&)> work, std::function<void(StoreResult<T>)> done) {
+  void call(const char* op, std::function<T(RegistrationStore&)> work, std::function<void(StoreResult<T>)> done,
+            StoreUse use = StoreUse::Lookup) {
     auto box = std::make_shared<std::optional<T>>();
     submit(
-        op, [work = std::move(work), box](RegistrationStore& s) { box->emplace(work(s)); },
+        op, use, [work = std::move(work), box](RegistrationStore& s) { box->emplace(work(s)); },
         [done = std::move(done), box](const StoreFailure* failure) {
           if (failure != nullptr)
             done(*failure);
@@ -95,6 +101,7 @@ class StoreWorker {
       EventLoop::TimerId timer;
       EventLoop::Clock::time_point started;
       const char* op;
+      StoreUse use;
     };
     std::unordered_map<std::uint64_t, Call> calls;
     std::uint64_t next_id = 1;
@@ -104,13 +111,14 @@ class StoreWorker {
     EventLoop* loop = nullptr;
     std::map<std::string, metrics::Histogram> latency;  // by op: from submit to answer
     std::uint64_t ok = 0, errors = 0, timeouts = 0, queue_full = 0, late = 0;
+    std::size_t commands = 0;  // StoreUse::Command calls in `calls`
     // The worker's answer to call `id`; error empty when it succeeded.
     void complete(std::uint64_t id, bool ok, const std::string& error);
     // The deadline of call `id` passed.
     void expire(std::uint64_t id);
     void answered(Call& call, const StoreFailure* failure);
   };
-  void submit(const char* op, std::function<void(RegistrationStore&)> work,
+  void submit(const char* op, StoreUse use, std::function<void(RegistrationStore&)> work,
               std::function<void(const StoreFailure*)> finish);
   void probe();
 

@@ -389,6 +389,14 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
     if (key.device_id.empty()) key.device_id = c.fields["android-id"];
     if (key.device_id.empty()) return bad_request("field device-id is required");
   }
+  // One user's commands in progress are bounded, so a flood from one account is refused at
+  // once instead of filling the store's share for commands (StoreUse::Command).
+  auto busy = commands_in_flight_.find(bare);
+  if (busy != commands_in_flight_.end() && busy->second >= kMaxCommandsPerUser) {
+    send_raw(iq_reply_xml(config_.jid, from, id, {"wait", "resource-constraint"},
+                          "too many of your commands are in progress; retry later"));
+    return;
+  }
   // The answer comes when the store's worker has done its part; a reply for a stream that has
   // ended since is dropped, as a publish's is.
   std::uint64_t gen = generation_;
@@ -427,13 +435,15 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
     Enrollment enrollment{*app, token, call_token, c.tigase()};
     auto max_devices = static_cast<std::uint64_t>(app_config->max_devices_per_user);
     using Answer = std::variant<Registration, QuotaExceeded>;
+    ++commands_in_flight_[bare];  // until command_done() in the answer
     store->call<Answer>(
         "register",
         [key, enrollment, now_ms, max_devices](RegistrationStore& s) {
           return s.register_device(key, enrollment, now_ms, max_devices);
         },
         [this, gen, from, id, node = c.node, sessionid, tigase = c.tigase(), app = *app, domain = key.domain, token,
-         call_token, store_failed](const StoreResult<Answer>& answer) {
+         call_token, store_failed, bare](const StoreResult<Answer>& answer) {
+          command_done(bare);
           if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer)) return store_failed(*failure);
           if (gen != generation_) return;
           const Answer& done = std::get<Answer>(answer);
@@ -458,18 +468,27 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
           std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
           if (!tigase) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
           send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, result));
-        });
+        },
+        StoreUse::Command);
   } else {
+    ++commands_in_flight_[bare];
     store->call<bool>(
         "unregister", [key](RegistrationStore& s) { return s.remove(key); },
-        [this, gen, from, id, node = c.node, sessionid, domain = key.domain,
-         store_failed](const StoreResult<bool>& removed) {
+        [this, gen, from, id, node = c.node, sessionid, domain = key.domain, store_failed,
+         bare](const StoreResult<bool>& removed) {
+          command_done(bare);
           if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) return store_failed(*failure);
           if (gen != generation_) return;
           log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
           send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, {}));
-        });
+        },
+        StoreUse::Command);
   }
+}
+
+void ComponentSession::command_done(const std::string& user) {
+  auto it = commands_in_flight_.find(user);
+  if (it != commands_in_flight_.end() && --it->second == 0) commands_in_flight_.erase(it);
 }
 
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {

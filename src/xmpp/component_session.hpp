@@ -69,6 +69,8 @@ class ComponentSession final : public IoSource {
   void handle_publish(xmpp_stanza_t* iq);
   // XEP-0050 device registration (p2's commands), answered in one step.
   void handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id);
+  // A user's command has its answer from the store: one fewer in progress.
+  void command_done(const std::string& user);
   // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.
   void send_raw(const std::string& xml);
   void send_ping();
@@ -86,7 +88,7 @@ class ComponentSession final : public IoSource {
   bool connected_ = false;
   std::chrono::system_clock::time_point connected_since_{};
   bool stopping_ = false;
-  bool closing_ = false;  // xmpp_disconnect() called, waiting for the stream to end
+  bool closing_ = false;          // xmpp_disconnect() called, waiting for the stream to end
   std::uint64_t generation_ = 0;  // bumps per session, so late replies know theirs is gone
   unsigned attempt_ = 0;
   std::uint64_t reconnects_ = 0;
@@ -105,6 +107,10 @@ class ComponentSession final : public IoSource {
   EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
   std::mt19937 rng_;
   AdhocSessions adhoc_sessions_;
+  // Commands waiting for the store, by user (bare JID); entries go at 0. At most
+  // kMaxCommandsPerUser each: past it a command is answered wait/resource-constraint at once.
+  static constexpr unsigned kMaxCommandsPerUser = 32;
+  std::unordered_map<std::string, unsigned> commands_in_flight_;
 };
 
 }  // namespace pushgate::xmpp

@@ -257,19 +257,25 @@ class Pushgate:
         start's component session authenticated (not on our own log line: the log file is
         appended to across restarts, and only Prosody knows when it routes to us)."""
         before = self.prosody.component_authentications()
+        ours_before = self.log().count("event=component_connected") if os.path.exists(self.stderr_path) else 0
         self._stderr = open(self.stderr_path, "ab")
         self.proc = spawn([PUSHGATE, "--config", self.config, "--log-level", "debug", *args], "pushgate",
                           stdout=subprocess.DEVNULL, stderr=self._stderr,
                           env=None if env is None else {**os.environ, **env})
         if wait_connected:
-            self.wait_connected(before)
+            self.wait_connected(before, ours_before)
 
-    def wait_connected(self, before, timeout=15.0):
-        """Waits until Prosody has logged more component authentications than `before`."""
+    def wait_connected(self, before, ours_before=None, timeout=15.0):
+        """Waits until Prosody has logged more component authentications than `before` and,
+        when `ours_before` is given, until pushgate has taken in Prosody's answer too (Prosody
+        logs the authentication just before it sends <handshake/>), so a test that asks
+        pushgate's own state next (/health) sees the session up."""
         def authenticated():
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"pushgate exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            return self.prosody.component_authentications() > before
+            if self.prosody.component_authentications() <= before:
+                return False
+            return ours_before is None or self.log().count("event=component_connected") > ours_before
         try:
             wait_for(authenticated, timeout, "Prosody: External component successfully authenticated")
         except TimeoutError as e:

@@ -4,6 +4,7 @@ connections than its address may hold. Legitimate requests come from 127.0.0.1; 
 that must be told apart by address connect from 127.0.0.2."""
 
 import contextlib
+import shutil
 import http.client
 import os
 import re
@@ -169,6 +170,12 @@ def test_api_abuse_40_mib_of_headers_are_cut_off_with_431_and_memory_stays_flat(
 def test_api_abuse_unfinished_tls_handshakes_do_not_block_a_client_with_a_certificate():
     d = tempfile.mkdtemp()
     ca, cert, key = make_client_pki(d, "ops")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, d, True)
+        _unfinished_tls_handshakes(ca, cert, key)
+
+
+def _unfinished_tls_handshakes(ca, cert, key):
     with ApiStack(tls=True, client_ca=ca, http_extra="max_connections_per_address = 500") as a, \
             contextlib.ExitStack() as sockets:
         pid = a.stack.pushgate.proc.pid

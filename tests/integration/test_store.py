@@ -141,3 +141,37 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
         # The database is shared with the other tests: leave no registration behind.
         for device in ("phone-frozen", "phone-2"):
             assert s.run_command("unregister-push-fcm", **{"device-id": device})[0] == "completed"
+
+
+def test_store_one_users_command_flood_while_the_store_hangs_is_bounded():
+    """While PostgreSQL hangs, one user sends 40 registrations at once: 32 (a user's bound on
+    commands in progress) wait for the store and get `wait` at its deadline, the other 8 are
+    answered resource-constraint at once, before the store is asked."""
+    import asyncio
+    import slixmpp.exceptions
+
+    async def flood(client):
+        async def one(i):
+            try:
+                await command("push.localhost", "register-push-fcm",
+                              {"token": device_token(), "device-id": f"flood-{i}"})(client)
+                return "completed"
+            except slixmpp.exceptions.IqError as e:
+                return e.condition
+        return await asyncio.gather(*(one(i) for i in range(40)))
+
+    with PostgresStack() as s:
+        pids = postgres_pids()
+        signal_all(pids, signal.SIGSTOP)
+        try:
+            answers = s.as_alice(flood)
+        finally:
+            signal_all(pids, signal.SIGCONT)
+        assert sorted(answers) == ["internal-server-error"] * 32 + ["resource-constraint"] * 8, answers
+        wait_for(lambda: health(s.port)[1]["store"]["up"], 20, "/health saying the store is up again")
+        # The call that was running when the store froze may have registered its device once
+        # the store came back: the database is shared with the other tests, leave nothing.
+        async def unregister_all(client):
+            for i in range(40):
+                await command("push.localhost", "unregister-push-fcm", {"device-id": f"flood-{i}"})(client)
+        s.as_alice(unregister_all)

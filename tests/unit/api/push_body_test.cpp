@@ -28,9 +28,9 @@ TEST_CASE("the JSON body of the operators' curl line") {
 }
 
 TEST_CASE("form-encoded bodies, with + and %-escapes") {
-  auto b = ok("application/x-www-form-urlencoded; charset=utf-8", "node=a%2Fb+c&secret=p%40ss&type=message&&x=");
-  CHECK(b.node == "a/b c");
-  CHECK(b.secret == "p@ss");
+  auto b = ok("application/x-www-form-urlencoded; charset=utf-8", "node=a%2Fbc&secret=p%40ss+x&type=message&&x=");
+  CHECK(b.node == "a/bc");
+  CHECK(b.secret == "p@ss x");
   CHECK(b.type == "message");
   CHECK(error("application/x-www-form-urlencoded", "node=%zz&secret=s").find("%-escape") != std::string::npos);
 }
@@ -45,4 +45,16 @@ TEST_CASE("bad bodies name what is wrong, never echo values") {
   CHECK(e.find("42") == std::string::npos);
   CHECK(error("application/json", R"({"node":")" + std::string(5000, 'a') + R"(","secret":"s"})").find("4096") !=
         std::string::npos);
+}
+
+TEST_CASE("a node that is not printable ASCII is refused before it reaches the store") {
+  const char* form = "application/x-www-form-urlencoded";
+  for (std::string_view body :
+       {"node=%FF%FE&secret=s", "node=ab%00cd&secret=s", "node=a+b&secret=s", "node=%E2%82%AC&secret=s"}) {
+    CAPTURE(body);
+    CHECK(error(form, body).find("printable ASCII") != std::string::npos);
+  }
+  CHECK(error("application/json", "{\"node\":\"a\\u0000b\",\"secret\":\"s\"}").find("printable ASCII") !=
+        std::string::npos);
+  CHECK(ok(form, "node=AAAA-bbbb_0123%3Axyz&secret=s").node == "AAAA-bbbb_0123:xyz");  // FCM tokens have ':'
 }

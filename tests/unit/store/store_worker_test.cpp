@@ -83,14 +83,14 @@ bool turn_until(EventLoop& loop, Pred pred) {
   return pred();
 }
 
-void ping(StoreWorker& w, std::vector<StoreResult<bool>>& answers) {
+void ping(StoreWorker& w, std::vector<StoreResult<bool>>& answers, StoreUse use = StoreUse::Lookup) {
   w.call<bool>(
       "ping",
       [](RegistrationStore& s) {
         s.ping();
         return true;
       },
-      [&answers](StoreResult<bool> r) { answers.push_back(std::move(r)); });
+      [&answers](StoreResult<bool> r) { answers.push_back(std::move(r)); }, use);
 }
 }  // namespace
 
@@ -136,6 +136,29 @@ TEST_CASE("a full store queue refuses at once with QueueFull, and the queued cal
   REQUIRE(turn_until(loop, [&] { return answers.size() == 3; }));
   CHECK(std::holds_alternative<bool>(answers[1]));
   CHECK(std::holds_alternative<bool>(answers[2]));
+}
+
+TEST_CASE("commands hold only their share of the queue: lookups still find room") {
+  EventLoop loop;
+  auto gate = std::make_shared<GatedStore::Gate>();
+  gate->set(false);
+  auto o = options(4, 5000ms);
+  o.command_capacity = 2;
+  StoreWorker w(loop, std::make_unique<GatedStore>(gate), o);
+  std::vector<StoreResult<bool>> commands, lookups;
+  for (int i = 0; i < 3; ++i) ping(w, commands, StoreUse::Command);
+  REQUIRE(commands.size() == 1);  // the third command, refused at once
+  CHECK(std::get<StoreFailure>(commands[0]).kind == StoreFailure::Kind::QueueFull);
+  ping(w, lookups);
+  ping(w, lookups);
+  CHECK(lookups.empty());  // both queued: the commands left them room
+  gate->set(true);
+  REQUIRE(turn_until(loop, [&] { return commands.size() == 3 && lookups.size() == 2; }));
+  CHECK(std::holds_alternative<bool>(lookups[0]));
+  CHECK(std::holds_alternative<bool>(lookups[1]));
+  ping(w, commands, StoreUse::Command);  // answered commands free their share
+  REQUIRE(turn_until(loop, [&] { return commands.size() == 4; }));
+  CHECK(std::holds_alternative<bool>(commands[3]));
 }
 
 TEST_CASE("a store that does not answer is cut off at the deadline; its late answer is dropped") {
