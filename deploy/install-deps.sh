@@ -18,6 +18,8 @@ packages=(
   nodejs
   # real peers for the demo and the integration tests
   prosody prosody-modules lua-unbound python3-slixmpp python3-h2 python3-prometheus-client python3-cryptography openssl curl procps
+  # Prosody 0.12 needs luaossl for mod_cloud_notify_encrypted (../shared/peers/prosody-modules), as Siskin uses it
+  lua-luaossl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

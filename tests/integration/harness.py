@@ -29,6 +29,25 @@ SNIPPET = os.path.join(ROOT, "prosody-config", "pushgate.cfg.lua")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
+def peers_dir():
+    """../shared/peers/ (the real software tests run against, kept outside this repository):
+    PUSHGATE_PEERS_DIR, else beside this checkout, else beside the repository it was cloned
+    from (a clean clone in a temp dir). Fails, naming what it looked for, when none has it."""
+    candidates = [os.environ.get("PUSHGATE_PEERS_DIR", ""), os.path.join(ROOT, "..", "shared", "peers")]
+    try:
+        origin = subprocess.run(["git", "-C", ROOT, "config", "remote.origin.url"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        if origin.startswith("/"):
+            candidates.append(os.path.join(origin, "..", "shared", "peers"))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for c in candidates:
+        if c and os.path.isdir(os.path.join(c, "prosody-modules")):
+            return os.path.abspath(c)
+    raise AssertionError("the shared peers (prosody-modules) were not found; set PUSHGATE_PEERS_DIR. Looked in: "
+                         + ", ".join(c for c in candidates if c))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,9 +142,12 @@ class WorkDir:
 
 
 class Prosody:
-    def __init__(self, workdir, component_jid="push.localhost", component_secret=None, tls=None):
-        """tls: (cert, key) to offer STARTTLS on c2s and require it (Prosody's modern policy)."""
+    def __init__(self, workdir, component_jid="push.localhost", component_secret=None, tls=None, extra_modules=()):
+        """tls: (cert, key) to offer STARTTLS on c2s and require it (Prosody's modern policy).
+        extra_modules: modules of ../shared/peers/prosody-modules to load as well (e.g.
+        "cloud_notify_extensions", which Siskin's encrypted pushes need)."""
         self.tls = tls
+        self.extra_modules = list(extra_modules)
         self.dir = os.path.join(workdir.path, "prosody")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         user = pwd.getpwnam("prosody")
@@ -154,6 +176,10 @@ class Prosody:
             cfg = f.read()
         cfg = (cfg.replace("@DIR@", self.dir).replace("@C2S_PORT@", str(self.c2s_port))
                .replace("@S2S_PORT@", str(self.s2s_port)))
+        if self.extra_modules:
+            modules = os.path.join(peers_dir(), "prosody-modules")
+            cfg = cfg.replace('"offline"; "posix";', '"offline"; "posix"; ' + "".join(f'"{m}"; ' for m in self.extra_modules))
+            cfg = f'plugin_paths = {{ "{modules}" }}\n' + cfg
         if self.tls:
             user = pwd.getpwnam("prosody")
             for src, name in zip(self.tls, ("tls.crt", "tls.key")):
