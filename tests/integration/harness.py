@@ -421,10 +421,16 @@ def enable_push(service_jid, node, fields):
     return action
 
 
+async def server_round_trip(client):
+    """One IQ to the user's own server and its answer: Prosody handles a client's stanzas in
+    order, so everything sent before has been routed once this returns."""
+    await client["xep_0030"].get_info(jid=client.boundjid.domain, local=False, timeout=10)
+
+
 def send_message(to, body):
     async def action(client):
         client.send_message(mto=to, mbody=body, mtype="chat")
-        await asyncio.sleep(0.2)
+        await server_round_trip(client)
         return True
     return action
 

@@ -7,7 +7,8 @@ import ssl
 import subprocess
 import time
 
-from harness import (Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, wait_for, xmpp_session)
+from harness import (Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, server_round_trip, wait_for,
+                     xmpp_session)
 
 STREAM = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
           "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
@@ -92,7 +93,7 @@ def chat_through_listener(stack):
         got = asyncio.get_event_loop().create_future()
         client.add_event_handler("message", lambda m: got.done() or got.set_result(str(m["body"])))
         client.send_presence()
-        await asyncio.sleep(0.3)
+        await server_round_trip(client)  # Prosody has our presence: bob's message is delivered, not stored
         # bob is a second client connected to Prosody directly, on a thread (one slixmpp loop each).
         await asyncio.to_thread(xmpp_session, "bob@localhost", "bobpw", stack.prosody.c2s_port,
                                 send_message("alice@localhost", "hi old phone"), 20.0,
@@ -100,7 +101,7 @@ def chat_through_listener(stack):
         seen["version"] = client.transport.get_extra_info("ssl_object").version()
         seen["alice got"] = await asyncio.wait_for(got, 10)
         client.send_message(mto="bob@localhost", mbody="hello from TLS 1.0", mtype="chat")
-        await asyncio.sleep(0.3)
+        await server_round_trip(client)
         return True
 
     # slixmpp runs one client per thread here; bob's session runs nested in alice's action.
