@@ -8,7 +8,12 @@ if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized >/dev/null || { echo "FAIL fuzz: meson setup (clang++)"; exit 1; }
 fi
-ninja -C build-fuzz tests/fuzz/publish_parser_fuzz tests/fuzz/config_fuzz tests/fuzz/provider_input_fuzz tests/fuzz/starttls_preamble_fuzz >/dev/null || { echo "FAIL fuzz: build"; exit 1; }
+if ! build_out=$(ninja -C build-fuzz tests/fuzz/publish_parser_fuzz tests/fuzz/config_fuzz tests/fuzz/provider_input_fuzz \
+    tests/fuzz/starttls_preamble_fuzz 2>&1); then
+  echo "FAIL fuzz: build"
+  echo "$build_out" | grep -E 'error|undefined reference|FAILED' | head -n 20
+  exit 1
+fi
 rc=0
 for t in publish_parser config provider_input starttls_preamble; do
   corpus=$(mktemp -d)

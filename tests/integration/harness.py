@@ -558,11 +558,25 @@ class NodeMock:
     def args(self):
         return []
 
+    def _stderr_file(self):
+        """The mock's stderr, kept beside the test PKI (removed with the work dir): a mock
+        error is then readable in log()."""
+        self.stderr_path = os.path.join(os.path.dirname(self.pki.cert), f"{self.script_name}.{id(self)}.log")
+        return open(self.stderr_path, "w")
+
+    def log(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()
+        except (AttributeError, FileNotFoundError):
+            return ""
+
     def start(self):
-        self.proc = spawn(
-            ["node", os.path.join(MOCKS, self.script_name), "--port", str(self.port), "--control-port", "0",
-             "--cert", self.pki.cert, "--key", self.pki.key] + self.args(), self.script_name,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        with self._stderr_file() as stderr:
+            self.proc = spawn(
+                ["node", os.path.join(MOCKS, self.script_name), "--port", str(self.port), "--control-port", "0",
+                 "--cert", self.pki.cert, "--key", self.pki.key] + self.args(), self.script_name,
+                stdout=subprocess.PIPE, stderr=stderr, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":
             raise AssertionError(f"{self.script_name} did not start")

@@ -108,8 +108,12 @@ def test_prosody_apns_goaway_mid_load_loses_no_push():
         for t in tokens:
             s.enable(t, type="message")
         s.message_alice()
-        s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=8, timeout=15)
+        try:
+            s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=8, timeout=15)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- mock (exit: {a.mock.proc.poll()}) ---\n{a.mock.log()[-3000:]}") from None
         st = a.mock.stats()
+        assert st.get("mock_errors", 0) == 0, a.mock.log()[-3000:]
         assert st["goaways"] == 1, st
         assert st["delivered"] == 8, st
         assert st["connections"] >= 2, st  # the refused streams went out on a new connection

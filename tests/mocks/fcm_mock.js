@@ -170,6 +170,14 @@ server.on('stream', (stream, headers) => {
   });
 });
 
+// A mock that dies takes every later push down with it and the test reads "connection
+// refused": an exception in a handler (a stream the client already reset, a session GOAWAY
+// closed) is counted and logged instead; tests may assert stats.mock_errors stays 0.
+process.on('uncaughtException', (e) => {
+  stats.mock_errors = (stats.mock_errors || 0) + 1;
+  console.error('mock error', e && e.stack ? e.stack : e);
+});
+
 const control = http.createServer((req, res) => {
   let data = '';
   req.on('data', (c) => { data += c; });
