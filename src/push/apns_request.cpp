@@ -34,12 +34,9 @@ std::string payload_for(const PushJob& job) {
       out += "\"aps\":{\"content-available\":1}";
       break;
   }
-  for (const auto& [k, v] : push_data(job)) {
-    out += ',';
-    append_json_string(out, k);
-    out += ':';
-    append_json_string(out, v);
-  }
+  auto data = push_data(job);
+  if (!data.empty()) out += ',';
+  append_data_members(out, data, true);
   out += '}';
   return out;
 }

@@ -12,6 +12,7 @@ namespace pushgate {
 namespace {
 // The publish-options `type` (absent or empty: a message), or why it is not one.
 std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
+  if (request.encrypted_call()) return PushKind::Voip;  // Siskin's calls: no publish-options at all
   const std::string* type = request.option("type");
   if (type == nullptr || type->empty()) return PushKind::Alert;
   if (auto parsed = parse_push_kind(*type)) return *parsed;
@@ -311,15 +312,27 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
   summary.sender_domain = registration ? registration->domain : request.sender_domain;
   std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch()).count();
+  PushKind kind = r.kind;
   if (registration) {
+    // What the client reads from the push to find its account (CLIENTS.md). A node-only
+    // registration is Tigase's register-device.
+    request.dialect = registration->secret.empty() ? Dialect::Tigase : Dialect::P2;
+    request.account = registration->account;
+    request.channel = registration->channel;
     // The provider gets the device's real token; a call goes to the call token when there is one.
-    bool call_token = r.kind == PushKind::Voip && !registration->voip_token.empty();
+    bool call_token = kind == PushKind::Voip && !registration->voip_token.empty();
+    if (kind == PushKind::Voip && !call_token && app.service == ServiceKind::Apns) {
+      // No PushKit token: APNs refuses the .voip topic for an ordinary token
+      // (DeviceTokenNotForTopic), so the call rings as a high-priority alert instead.
+      kind = PushKind::Alert;
+      request.priority = "high";
+    }
     request.node = call_token ? registration->voip_token : registration->token;
   }
-  PushJob job{&app, r.kind, std::move(request)};
+  PushJob job{&app, kind, std::move(request)};
   AppSet* set = current_.get();
   ++set->in_flight;
-  set->providers.providers[r.app_index]->send(std::move(job), [this, set, index = r.app_index, kind = r.kind, summary = std::move(summary),
+  set->providers.providers[r.app_index]->send(std::move(job), [this, set, index = r.app_index, kind, summary = std::move(summary),
                                                  started, dispatched_ms, registered = registration.has_value(),
                                                  dead_key = std::move(dead_key), done = std::move(done)](const Outcome& outcome) {
     --in_flight_;

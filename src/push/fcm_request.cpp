@@ -15,15 +15,11 @@ std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const st
   if (!is_fcm_token(token)) {
     return Outcome{OutcomeKind::TokenDead, "INVALID_ARGUMENT: not an FCM registration token"};
   }
-  std::string data = "{";
+  auto fields = push_data(job);
   std::size_t data_bytes = 0;
-  for (const auto& [k, v] : push_data(job)) {
-    if (data.size() > 1) data += ',';
-    append_json_string(data, k);
-    data += ':';
-    append_json_string(data, v);
-    data_bytes += k.size() + v.size();
-  }
+  for (const DataField& f : fields) data_bytes += f.key.size() + f.value.size();
+  std::string data = "{";
+  append_data_members(data, fields, false);  // FCM's data values are strings
   data += '}';
   if (data_bytes > kFcmMaxData) {
     return Outcome{OutcomeKind::BadRequest, "message data of " + std::to_string(data_bytes) + " bytes, FCM takes " +

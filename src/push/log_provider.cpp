@@ -112,14 +112,7 @@ void LogProvider::append_record(std::string& out, const PushJob& job) {
   out += std::to_string(default_ttl_seconds(job.kind));
   key("data");
   out += '{';
-  bool first = true;
-  for (const auto& [k, v] : push_data(job)) {
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, k);
-    out += ':';
-    append_json_string(out, v);
-  }
+  append_data_members(out, push_data(job), true);
   out += '}';
   key("sent");
   out += "false";

@@ -1,27 +1,107 @@
 // Building the provider-neutral payload of a push.
 #include "push/payload.hpp"
 
-namespace pushgate {
+#include <algorithm>
 
-std::vector<std::pair<std::string, std::string>> push_data(const PushJob& job) {
-  std::vector<std::pair<std::string, std::string>> data;
-  data.reserve(6);
+#include "common/json_text.hpp"
+
+namespace pushgate {
+namespace {
+
+std::string bare_jid(const std::string& jid) {
+  return jid.substr(0, jid.find('/'));
+}
+
+// The summary's message-count as digits (Prosody always sends 1); anything else counts as 1.
+std::string message_count(const PushRequest& r) {
+  auto it = r.summary.find("message-count");
+  if (it == r.summary.end() || it->second.empty() || it->second.size() > 9 ||
+      !std::all_of(it->second.begin(), it->second.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return "1";
+  }
+  return it->second;
+}
+
+const std::string* summary_field(const PushRequest& r, const char* var) {
+  auto it = r.summary.find(var);
+  return it == r.summary.end() ? nullptr : &it->second;
+}
+
+// Siskin and Stork: account, then the ciphertext and its iv, or the plain summary.
+void tigase_fields(const PushJob& job, std::vector<DataField>& data) {
   const PushRequest& r = job.request;
-  data.emplace_back("type", job.kind == PushKind::Voip ? "call" : (job.kind == PushKind::Background ? "background" : "message"));
-  auto count = r.summary.find("message-count");
-  data.emplace_back("message-count", count != r.summary.end() ? count->second : "1");
-  if (job.app->include_body) {
-    if (auto it = r.summary.find("last-message-body"); it != r.summary.end()) data.emplace_back("body", it->second);
+  if (!r.account.empty()) data.push_back({"account", r.account});
+  if (r.encrypted) {
+    data.push_back({"encrypted", r.encrypted->content});
+    if (auto iv = r.encrypted->attributes.find("iv"); iv != r.encrypted->attributes.end()) {
+      data.push_back({"iv", iv->second});
+    }
+    return;
   }
   if (job.app->include_sender) {
-    if (auto it = r.summary.find("last-message-sender"); it != r.summary.end()) data.emplace_back("sender", it->second);
+    if (const std::string* sender = summary_field(r, "last-message-sender"); sender && !sender->empty()) {
+      data.push_back({"sender", bare_jid(*sender)});
+      data.push_back({"nickname", sender_nickname(*sender)});
+    }
   }
-  if (r.priority) data.emplace_back("priority", *r.priority);
+  if (job.app->include_body) {
+    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", *body});
+  }
+  data.push_back({"unread-messages", message_count(r), true});
+}
+
+}  // namespace
+
+std::string sender_nickname(const std::string& sender) {
+  std::string bare = bare_jid(sender);
+  auto at = bare.find('@');
+  return at == std::string::npos ? bare : bare.substr(0, at);
+}
+
+std::vector<DataField> push_data(const PushJob& job) {
+  std::vector<DataField> data;
+  data.reserve(8);
+  const PushRequest& r = job.request;
+  if (r.dialect == Dialect::Tigase) {
+    tigase_fields(job, data);
+    return data;
+  }
+  if (r.dialect == Dialect::P2) {
+    // Conversations wakes the account whose hash this is; without it, the next scheduled ping.
+    if (!r.account.empty()) data.push_back({"account", r.account});
+    if (!r.channel.empty()) data.push_back({"channel", r.channel});
+  }
+  data.push_back(
+      {"type", job.kind == PushKind::Voip ? "call" : (job.kind == PushKind::Background ? "background" : "message")});
+  auto count = r.summary.find("message-count");
+  data.push_back({"message-count", count != r.summary.end() ? count->second : "1"});
+  if (job.app->include_body) {
+    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", *body});
+  }
+  if (job.app->include_sender) {
+    if (const std::string* sender = summary_field(r, "last-message-sender")) data.push_back({"sender", *sender});
+  }
+  if (r.priority) data.push_back({"priority", *r.priority});
   if (r.encrypted) {
-    data.emplace_back("encrypted", r.encrypted->content);
-    for (const auto& [k, v] : r.encrypted->attributes) data.emplace_back("encrypted-" + k, v);
+    data.push_back({"encrypted", r.encrypted->content});
+    for (const auto& [k, v] : r.encrypted->attributes) data.push_back({"encrypted-" + k, v});
   }
   return data;
+}
+
+void append_data_members(std::string& out, const std::vector<DataField>& fields, bool numbers) {
+  bool first = true;
+  for (const DataField& f : fields) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, f.key);
+    out += ':';
+    if (numbers && f.number) {
+      out += f.value;  // digits only (push_data's contract)
+    } else {
+      append_json_string(out, f.value);
+    }
+  }
 }
 
 const char* delivery_priority(const PushJob& job) {

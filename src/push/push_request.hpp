@@ -21,6 +21,13 @@ struct EncryptedPayload {
   std::string content;                           // base64 text as sent
 };
 
+// What the device's client reads from a push (CLIENTS.md): set from its registration.
+enum class Dialect {
+  TokenAsNode,  // no registration: the node is the token (CommEazy, Monal)
+  P2,           // register-push-* (Conversations and its forks)
+  Tigase        // register-device (Siskin, Snikket iOS, Stork)
+};
+
 struct PushRequest {
   std::string node;           // the publish node: a device token in token-as-node mode
   std::string sender_domain;  // the IQ's from: the user's server, not the user
@@ -30,6 +37,17 @@ struct PushRequest {
   std::map<std::string, std::string> options;
   std::optional<std::string> priority;  // tigase:push:priority:0
   std::optional<EncryptedPayload> encrypted;
+  // Filled by the dispatcher from the node's registration, never from the publish.
+  Dialect dialect = Dialect::TokenAsNode;
+  std::string account;  // p2: p2_account_id(bare JID, device id); Tigase: the bare JID
+  std::string channel;  // p2 group chat: p2_account_id(room JID, device id)
+
+  // Prosody's mod_cloud_notify_encrypted marks a Jingle Message call <encrypted type='voip'>.
+  bool encrypted_call() const {
+    if (!encrypted) return false;
+    auto it = encrypted->attributes.find("type");
+    return it != encrypted->attributes.end() && it->second == "voip";
+  }
 
   // A present last-message-body means "important": a body, an encrypted message or a call.
   bool important() const { return summary.count("last-message-body") > 0 || encrypted.has_value(); }

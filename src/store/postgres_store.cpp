@@ -19,7 +19,7 @@
 namespace pushgate {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 constexpr long long kMigrationLock = 7364915;
 constexpr int kQuotaLockClass = 7364916;  // pg_advisory_xact_lock(class, user): one registering user at a time
 // Our wait for an answer exceeds the server's statement_timeout by this much, so a server
@@ -137,6 +137,16 @@ class PostgresStore final : public RegistrationStore {
       exec("INSERT INTO pushgate_schema_version (version) VALUES (3)");
       exec("COMMIT");
     }
+    if (version < 4) {
+      // Migration 4: what the client reads from each push (p2's account hash and group-chat
+      // channel, Tigase's bare JID); empty on older rows until their device registers again.
+      exec("BEGIN");
+      exec("ALTER TABLE registrations ADD COLUMN account TEXT NOT NULL DEFAULT ''");
+      exec("ALTER TABLE registrations ADD COLUMN channel TEXT NOT NULL DEFAULT ''");
+      exec("DELETE FROM pushgate_schema_version");
+      exec("INSERT INTO pushgate_schema_version (version) VALUES (4)");
+      exec("COMMIT");
+    }
     exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
   }
   ~PostgresStore() override {
@@ -155,9 +165,9 @@ class PostgresStore final : public RegistrationStore {
           {std::to_string(user_lock)});
     Result updated = query(
         "UPDATE registrations SET app = $2, token = $3, updated_ms = $4, voip_token = $5, owner_hash = $6, user_hash = "
-        "$7 "
-        "WHERE device_hash = $1 RETURNING node, secret, domain, app, token, updated_ms, voip_token",
-        {hash, e.app, e.token, std::to_string(now_ms), e.voip_token, owner, user});
+        "$7, account = $8, channel = $9 "
+        "WHERE device_hash = $1 RETURNING node, secret, domain, app, token, updated_ms, voip_token, account, channel",
+        {hash, e.app, e.token, std::to_string(now_ms), e.voip_token, owner, user, e.account, e.channel});
     if (updated.rows() == 1) {
       tx.commit();
       return row(updated, 0);
@@ -172,10 +182,10 @@ class PostgresStore final : public RegistrationStore {
     }
     Result r = query(
         "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, owner_hash, "
-        "user_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-        "RETURNING node, secret, domain, app, token, updated_ms, voip_token",
+        "user_hash, account, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "RETURNING node, secret, domain, app, token, updated_ms, voip_token, account, channel",
         {hash, key.domain, e.app, e.token, registration_random_id(12), e.node_only ? "" : registration_random_id(16),
-         std::to_string(now_ms), e.voip_token, owner, user});
+         std::to_string(now_ms), e.voip_token, owner, user, e.account, e.channel});
     if (r.rows() != 1) throw StoreError("PostgreSQL insert returned no row");
     tx.commit();
     return row(r, 0);
@@ -198,15 +208,19 @@ class PostgresStore final : public RegistrationStore {
   }
 
   std::optional<Registration> find(const std::string& domain, const std::string& node) override {
-    Result r = query("SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE domain = $1 AND node = $2",
-                     {domain, node});
+    Result r = query(
+        "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, channel FROM registrations WHERE "
+        "domain = $1 AND node = $2",
+        {domain, node});
     if (r.rows() == 0) return std::nullopt;
     return row(r, 0);
   }
 
   std::optional<Registration> find_node(const std::string& node) override {
-    Result r = query("SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE node = $1 LIMIT 1",
-                     {node});
+    Result r = query(
+        "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, channel FROM registrations WHERE "
+        "node = $1 LIMIT 1",
+        {node});
     if (r.rows() == 0) return std::nullopt;
     return row(r, 0);
   }
@@ -431,7 +445,7 @@ class PostgresStore final : public RegistrationStore {
   void exec(const std::string& sql) { query(sql, {}); }
   static Registration row(const Result& r, int i) {
     return Registration{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), std::stoll(r.text(i, 5)),
-                        r.text(i, 6)};
+                        r.text(i, 6), r.text(i, 7), r.text(i, 8)};
   }
 
   std::string url_;

@@ -1,7 +1,8 @@
 // Device registrations made with p2-style ad-hoc commands: a device (owner, device id, muc)
 // gets an opaque node and secret from a CSPRNG; a publish names the node and the secret, and
 // pushgate finds the app and the real device token. The store keeps a hash of the owner and
-// device id, never the JID itself. One small interface; SQLite behind it here.
+// device id; the JID itself only where the client reads it back from its pushes (Tigase's
+// register-device: `account`). One small interface; SQLite behind it here.
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,11 @@ struct Registration {
   std::string token;   // the provider's device token
   std::int64_t updated_ms = 0;  // when the token was last set
   std::string voip_token;       // the token for calls (PushKit), when the device gave one
+  // What the client reads from each push to find the account it is for (Enrollment::account),
+  // and for a p2 group-chat registration its `channel`. Empty on rows from before schema
+  // version 4 until their device registers again.
+  std::string account{};
+  std::string channel{};
 };
 
 // What a device registers.
@@ -38,6 +44,11 @@ struct Enrollment {
   // Tigase's register-device: the client enables push with the node alone, so there is no
   // secret; the random node, bound to the user's domain, is what authorizes a publish.
   bool node_only = false;
+  // Sent with every push: p2 (Conversations) compares `account` with
+  // p2_account_id(bare JID, device id) and a group chat's `channel` with
+  // p2_account_id(room, device id); Tigase's clients (Siskin, Stork) read the bare JID.
+  std::string account{};
+  std::string channel{};
 };
 
 // Who a registration belongs to. Hashed before it is stored.
@@ -137,5 +148,10 @@ std::string registration_owner_hash(const DeviceKey& key);
 // sha256 of the owner alone (domain and bare JID): all of one user's registrations.
 std::string registration_user_hash(const DeviceKey& key);
 std::string registration_random_id(std::size_t bytes);
+
+// What p2 sends and Conversations compares (p2's Utils.combineAndHash): lowercase hex
+// SHA-1 of `jid` + "\0" + `device_id`. With the user's bare JID it is the push's `account`;
+// with a group chat's JID its `channel`.
+std::string p2_account_id(const std::string& jid, const std::string& device_id);
 
 }  // namespace pushgate

@@ -20,10 +20,10 @@ std::string registration_random_id(std::size_t bytes) {
 }
 
 namespace {
-std::string sha256_hex(const std::string& in) {
-  unsigned char md[32];
+std::string digest_hex(const std::string& in, const EVP_MD* md_type) {
+  unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(in.data(), in.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(in.data(), in.size(), md, &len, md_type, nullptr);
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
@@ -32,7 +32,14 @@ std::string sha256_hex(const std::string& in) {
   }
   return out;
 }
+std::string sha256_hex(const std::string& in) {
+  return digest_hex(in, EVP_sha256());
+}
 }  // namespace
+
+std::string p2_account_id(const std::string& jid, const std::string& device_id) {
+  return digest_hex(jid + '\0' + device_id, EVP_sha1());
+}
 
 // sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
 std::string store_url_for_log(const std::string& url) {
@@ -62,7 +69,7 @@ std::string registration_user_hash(const DeviceKey& k) {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 class Statement {
  public:
@@ -151,11 +158,23 @@ class SqliteStore final : public RegistrationStore {
       exec("INSERT INTO schema_version (version) VALUES (3)");
       exec("COMMIT");
     }
+    if (version < 4) {
+      // Migration 4: what the client reads from each push (p2's account hash and group-chat
+      // channel, Tigase's bare JID). Empty on older rows until their device registers again,
+      // which Conversations does at every connect.
+      exec("BEGIN");
+      exec("ALTER TABLE registrations ADD COLUMN account TEXT NOT NULL DEFAULT ''");
+      exec("ALTER TABLE registrations ADD COLUMN channel TEXT NOT NULL DEFAULT ''");
+      exec("DELETE FROM schema_version");
+      exec("INSERT INTO schema_version (version) VALUES (4)");
+      exec("COMMIT");
+    }
     // interrupt(): statements running or started after it fail with SQLITE_INTERRUPT.
     sqlite3_progress_handler(
         db_, 1000, [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; }, &interrupted_);
-    find_ = std::make_unique<Statement>(
-        db_, "SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE domain = ?1 AND node = ?2");
+    find_ = std::make_unique<Statement>(db_,
+                                        "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, "
+                                        "channel FROM registrations WHERE domain = ?1 AND node = ?2");
   }
   ~SqliteStore() override {
     find_.reset();
@@ -170,17 +189,19 @@ class SqliteStore final : public RegistrationStore {
     // daemon on the file) cannot count the same devices between our count and our insert.
     Transaction tx(*this);
     {
-      Statement s(
-          db_,
-          "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4, voip_token = ?5, owner_hash = ?6, "
-          "user_hash = ?7 WHERE device_hash = ?1 RETURNING node, secret, domain, app, token, updated_ms, voip_token");
+      Statement s(db_,
+                  "UPDATE registrations SET app = ?2, token = ?3, updated_ms = ?4, voip_token = ?5, owner_hash = ?6, "
+                  "user_hash = ?7, account = ?8, channel = ?9 WHERE device_hash = ?1 "
+                  "RETURNING node, secret, domain, app, token, updated_ms, voip_token, account, channel");
       s.bind(1, hash)
           .bind(2, e.app)
           .bind(3, e.token)
           .bind(4, now_ms)
           .bind(5, e.voip_token)
           .bind(6, owner)
-          .bind(7, user);
+          .bind(7, user)
+          .bind(8, e.account)
+          .bind(9, e.channel);
       int rc = s.step();
       if (rc == SQLITE_ROW) {
         Registration r = row(s);
@@ -200,12 +221,20 @@ class SqliteStore final : public RegistrationStore {
             max_devices) {
       return QuotaExceeded{QuotaExceeded::Limit::DevicesPerUser, max_devices};
     }
-    Registration r{registration_random_id(12), e.node_only ? "" : registration_random_id(16), key.domain, e.app, e.token,
-                   now_ms, e.voip_token};
+    Registration r{registration_random_id(12),
+                   e.node_only ? "" : registration_random_id(16),
+                   key.domain,
+                   e.app,
+                   e.token,
+                   now_ms,
+                   e.voip_token,
+                   e.account,
+                   e.channel};
     {
-      Statement s(db_,
-                  "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, "
-                  "owner_hash, user_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      Statement s(
+          db_,
+          "INSERT INTO registrations (device_hash, domain, app, token, node, secret, updated_ms, voip_token, "
+          "owner_hash, user_hash, account, channel) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
       s.bind(1, hash)
           .bind(2, r.domain)
           .bind(3, e.app)
@@ -213,7 +242,7 @@ class SqliteStore final : public RegistrationStore {
           .bind(5, r.node)
           .bind(6, r.secret)
           .bind(7, now_ms);
-      s.bind(8, e.voip_token).bind(9, owner).bind(10, user);
+      s.bind(8, e.voip_token).bind(9, owner).bind(10, user).bind(11, e.account).bind(12, e.channel);
       if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
     }
     tx.commit();
@@ -250,7 +279,9 @@ class SqliteStore final : public RegistrationStore {
   }
 
   std::optional<Registration> find_node(const std::string& node) override {
-    Statement s(db_, "SELECT node, secret, domain, app, token, updated_ms, voip_token FROM registrations WHERE node = ?1 LIMIT 1");
+    Statement s(db_,
+                "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, channel FROM registrations "
+                "WHERE node = ?1 LIMIT 1");
     s.bind(1, node);
     int rc = s.step();
     if (rc == SQLITE_ROW) return row(s);
@@ -326,7 +357,8 @@ class SqliteStore final : public RegistrationStore {
     return s.integer(0);
   }
   static Registration row(Statement& s) {
-    return Registration{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5), s.text(6)};
+    return Registration{s.text(0),    s.text(1), s.text(2), s.text(3), s.text(4),
+                        s.integer(5), s.text(6), s.text(7), s.text(8)};
   }
   void exec(const char* sql) {
     char* err = nullptr;

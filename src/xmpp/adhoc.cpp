@@ -112,15 +112,29 @@ AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_
 
 std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
                                 const std::string& node, const std::string& sessionid,
-                                const std::vector<std::pair<std::string, std::string>>& fields) {
+                                const std::vector<ResultField>& fields) {
   xml::Writer w = iq_result(component_jid, to, id);
   w.open("command").attr("xmlns", kNsCommands).attr("node", node).attr("sessionid", sessionid);
   w.attr("status", "completed");
   if (!fields.empty()) {
     w.open("x").attr("xmlns", kNsData).attr("type", "result");
-    for (const auto& [var, value] : fields) w.open("field").attr("var", var).open("value").text(value).close().close();
+    for (const ResultField& f : fields) {
+      w.open("field").attr("var", f.var);
+      if (f.list_multi) w.attr("type", "list-multi");
+      for (const std::string& value : f.values) w.open("value").text(value).close();
+      w.close();
+    }
   }
   return w.finish();
+}
+
+std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
+                                const std::string& node, const std::string& sessionid,
+                                const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<ResultField> form;
+  form.reserve(fields.size());
+  for (const auto& [var, value] : fields) form.push_back({var, {value}, false});
+  return adhoc_completed_xml(component_jid, to, id, node, sessionid, form);
 }
 
 std::string adhoc_items_xml(const std::string& component_jid, const std::string& to, const std::string& id) {

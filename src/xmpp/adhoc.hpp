@@ -75,11 +75,31 @@ struct AdhocStep {
 AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_jid, const std::string& from,
                            const std::string& id, AdhocSessions& sessions);
 
+// One field of a command's result form: one value and no type, or with `list_multi` a
+// <field type='list-multi'> with a <value/> per entry (Tigase's `features`).
+struct ResultField {
+  std::string var;
+  std::vector<std::string> values;
+  bool list_multi = false;
+};
+
 // The IQ result to (to, id) carrying <command status='completed'> with a result form of
-// `fields` (none: no form).
+// `fields` (none: no form). Every var and value goes through the escaping writer.
+std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
+                                const std::string& node, const std::string& sessionid,
+                                const std::vector<ResultField>& fields);
+// The same with single-valued fields (var, value).
 std::string adhoc_completed_xml(const std::string& component_jid, const std::string& to, const std::string& id,
                                 const std::string& node, const std::string& sessionid,
                                 const std::vector<std::pair<std::string, std::string>>& fields);
+
+// Tigase's push encryption (tigase:push:encrypt:0), as register-device's result announces it:
+// the client asks Prosody to encrypt only when `features` lists it.
+inline constexpr const char* kTigaseEncryptFeatures[] = {"tigase:push:encrypt:0", "tigase:push:encrypt:aes-128-gcm"};
+// register-device's `max-payload-size`: the bytes of `encrypted` (base64) pushgate delivers.
+// APNs takes 4096 bytes for an alert; 3000 leave 1096 for aps (alert title, sound,
+// mutable-content), the account JID and the iv.
+inline constexpr std::size_t kTigaseMaxPayloadSize = 3000;
 
 // The IQ result to (to, id) carrying disco#items for the commands node.
 std::string adhoc_items_xml(const std::string& component_jid, const std::string& to, const std::string& id);

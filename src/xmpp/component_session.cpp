@@ -433,6 +433,15 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
     Enrollment enrollment{*app, token, call_token, c.tigase()};
+    if (c.tigase()) {
+      // Siskin and Stork read the bare JID from every push to find the account it is for.
+      enrollment.account = bare;
+    } else {
+      // Conversations compares p2's hash of the bare JID (as Prosody stamped it) and the
+      // device id with its own for each account; a group chat's channel likewise.
+      enrollment.account = p2_account_id(bare, key.device_id);
+      if (!key.muc.empty()) enrollment.channel = p2_account_id(key.muc, key.device_id);
+    }
     auto max_devices = static_cast<std::uint64_t>(app_config->max_devices_per_user);
     using Answer = std::variant<Registration, QuotaExceeded>;
     ++commands_in_flight_[bare];  // until command_done() in the answer
@@ -464,9 +473,17 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
                                           {"token", log::redact(token)},
                                           {"call_token", call_token.empty() ? "-" : log::redact(call_token)},
                                           {"dialect", tigase ? "tigase" : "p2"}});
-          // Tigase's clients read the node; they enable push with it and no secret.
-          std::vector<std::pair<std::string, std::string>> result = {{"node", r.node}};
-          if (!tigase) result = {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}};
+          if (!tigase) {
+            send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid,
+                                         {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}}));
+            return;
+          }
+          // Tigase's clients enable push with the node alone, and ask Prosody to encrypt only
+          // when `features` lists tigase:push:encrypt:0.
+          std::vector<ResultField> result = {
+              {"node", {r.node}},
+              {"features", {std::begin(kTigaseEncryptFeatures), std::end(kTigaseEncryptFeatures)}, true},
+              {"max-payload-size", {std::to_string(kTigaseMaxPayloadSize)}}};
           send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, result));
         },
         StoreUse::Command);
@@ -480,7 +497,7 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
           if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) return store_failed(*failure);
           if (gen != generation_) return;
           log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
-          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, {}));
+          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, std::vector<ResultField>{}));
         },
         StoreUse::Command);
   }

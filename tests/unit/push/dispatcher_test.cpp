@@ -365,3 +365,78 @@ TEST_CASE("registered nodes: a node-only (Tigase) registration needs no secret a
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE(
+    "registered nodes: the account a client reads reaches the provider; an encrypted call rings on PushKit, "
+    "else as a high-priority alert") {
+  auto cfg = test::two_app_config();
+  cfg.apps[0].service = ServiceKind::Apns;  // the provider is held; only the topic rule depends on it
+  char dir[] = "/tmp/pushgate-dispatch-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string db = std::string(dir) + "/r.db";
+  {
+    auto store = open_sqlite_store(db);
+    Registration siskin =
+        store->upsert(DeviceKey{"example.org", "alice@example.org", "s", ""},
+                      Enrollment{"ios", "APNS-TOKEN", "PUSHKIT-TOKEN", true, "alice@example.org", ""}, 1);
+    Registration no_pushkit = store->upsert(DeviceKey{"example.org", "alice@example.org", "s2", ""},
+                                            Enrollment{"ios", "APNS-2", "", true, "alice@example.org", ""}, 1);
+    Registration p2 = store->upsert(DeviceKey{"example.org", "alice@example.org", "p", "room@muc.example.org"},
+                                    Enrollment{"ios", "P2-TOKEN", "", false, "acc-hash", "chan-hash"}, 1);
+    std::vector<std::unique_ptr<Provider>> providers;
+    auto ios = std::make_unique<HeldProvider>();
+    HeldProvider* held = ios.get();
+    providers.push_back(std::move(ios));
+    providers.push_back(std::make_unique<HeldProvider>());
+    Dispatcher d(cfg, std::move(providers));
+    EventLoop loop;
+    StoreWorker worker(loop, std::move(store), {});
+    d.set_store(&worker);
+    auto publish = [&](const std::string& node, std::map<std::string, std::string> options, const char* encrypted) {
+      PushRequest r = request(std::move(options));
+      r.node = node;
+      if (encrypted != nullptr) {
+        r.encrypted = EncryptedPayload{{{"iv", "aXY="}}, "Y2lwaGVy"};
+        if (*encrypted != '\0') r.encrypted->attributes["type"] = encrypted;
+      }
+      d.dispatch(std::move(r), [](const Outcome&) {});
+      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
+      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      REQUIRE(d.awaiting_store() == 0);
+    };
+    publish(siskin.node, {}, "");      // an encrypted message
+    publish(siskin.node, {}, "voip");  // Siskin's call: <encrypted type='voip'>, no publish-options
+    publish(no_pushkit.node, {}, "voip");
+    publish(p2.node, {{"secret", p2.secret}}, nullptr);
+    REQUIRE(held->held.size() == 4);
+    const PushJob& message = held->held[0].first;
+    CHECK(message.kind == PushKind::Alert);
+    CHECK(message.request.node == "APNS-TOKEN");
+    CHECK(message.request.dialect == Dialect::Tigase);
+    CHECK(message.request.account == "alice@example.org");
+    const PushJob& call = held->held[1].first;
+    CHECK(call.kind == PushKind::Voip);
+    CHECK(call.request.node == "PUSHKIT-TOKEN");
+    CHECK(call.request.account == "alice@example.org");
+    // No PushKit token: never the .voip topic on the ordinary token, a high-priority alert.
+    const PushJob& rings = held->held[2].first;
+    CHECK(rings.kind == PushKind::Alert);
+    CHECK(rings.request.node == "APNS-2");
+    CHECK(rings.request.priority == std::optional<std::string>("high"));
+    const PushJob& conversations = held->held[3].first;
+    CHECK(conversations.request.dialect == Dialect::P2);
+    CHECK(conversations.request.account == "acc-hash");
+    CHECK(conversations.request.channel == "chan-hash");
+    for (auto& [job, done] : held->held) done(Outcome{OutcomeKind::Delivered, ""});
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an encrypted publish of type voip is a call for token-as-node too") {
+  auto cfg = test::two_app_config();
+  PushRequest r = request({{"secret", "ios-secret"}});
+  r.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
+  auto resolved = resolve_token_as_node(r, cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(resolved));
+  CHECK(std::get<Resolved>(resolved).kind == PushKind::Voip);
+}

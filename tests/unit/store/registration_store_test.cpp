@@ -220,9 +220,100 @@ TEST_CASE("a version 1 SQLite database is migrated: its registrations stay, with
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 3);
+  CHECK(sqlite3_column_int(st, 0) == 4);
   sqlite3_finalize(st);
   sqlite3_close(raw);
+}
+
+// Migrations 1 to 3 exactly as pushgate wrote them, and one registration of kPhone.
+const char* const kSchemaV3 =
+    "CREATE TABLE registrations (device_hash TEXT PRIMARY KEY, domain TEXT NOT NULL, app TEXT NOT NULL, "
+    "token TEXT NOT NULL, node TEXT NOT NULL, secret TEXT NOT NULL, updated_ms BIGINT NOT NULL);"
+    "CREATE UNIQUE INDEX registrations_by_node ON registrations (domain, node);"
+    "ALTER TABLE registrations ADD COLUMN voip_token TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE registrations ADD COLUMN owner_hash TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX registrations_by_owner ON registrations (owner_hash);"
+    "ALTER TABLE registrations ADD COLUMN user_hash TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX registrations_by_user ON registrations (user_hash, app);";
+
+std::string v3_row(const std::string& table) {
+  return "INSERT INTO " + table + " (device_hash, domain, app, token, node, secret, updated_ms) VALUES ('" +
+         registration_device_hash(kPhone) + "', 'example.org', 'android', 'old-token', 'old-node', 'old-secret', 5);";
+}
+
+// After migration 4 an old row has no account until its device registers again, which keeps
+// its node and secret and fills account and channel.
+void check_v3_row_migrated(RegistrationStore& s) {
+  auto found = s.find("example.org", "old-node");
+  REQUIRE(found);
+  CHECK(found->secret == "old-secret");
+  CHECK(found->account.empty());
+  CHECK(found->channel.empty());
+  std::string account = p2_account_id(kPhone.bare_jid, kPhone.device_id);
+  Registration again = s.upsert(kPhone, Enrollment{"android", "new-token", "", false, account, ""}, 10);
+  CHECK(again.node == "old-node");
+  CHECK(again.secret == "old-secret");
+  CHECK(again.account == account);
+  found = s.find("example.org", "old-node");
+  REQUIRE(found);
+  CHECK(found->account == account);
+  CHECK(found->token == "new-token");
+}
+
+TEST_CASE(
+    "a version 3 SQLite database is migrated to 4: old rows get account and channel when the device registers again") {
+  TempDir d;
+  std::string db = d.path + "/v3.db";
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    std::string v3 = std::string(
+                         "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                         "INSERT INTO schema_version (version) VALUES (3);") +
+                     kSchemaV3 + v3_row("registrations");
+    REQUIRE(sqlite3_exec(raw, v3.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  {
+    auto s = open_sqlite_store(db);
+    check_v3_row_migrated(*s);
+  }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 4);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("both stores: account and channel are stored with a registration and updated when it registers again") {
+  TempDir d;
+  const DeviceKey room{"example.org", "alice@example.org", "phone-1", "room@conference.example.org"};
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto s = open(true);
+    Registration r = s->upsert(room, Enrollment{"android", "tok", "", false, "acc-1", "chan-1"}, 1);
+    CHECK(r.account == "acc-1");
+    CHECK(r.channel == "chan-1");
+    auto found = s->find("example.org", r.node);
+    REQUIRE(found);
+    CHECK(found->account == "acc-1");
+    CHECK(found->channel == "chan-1");
+    CHECK(s->find_node(r.node)->channel == "chan-1");
+    s->upsert(room, Enrollment{"android", "tok", "", false, "acc-2", ""}, 2);
+    CHECK(s->find("example.org", r.node)->account == "acc-2");
+    CHECK(s->find("example.org", r.node)->channel.empty());
+    CHECK(s->remove(room));
+  }
+}
+
+TEST_CASE("p2_account_id is p2's combineAndHash: lowercase hex SHA-1 of jid, NUL, device id") {
+  // sha1("alice@example.org\0" "0123456789abcdef"), computed independently (Python's hashlib).
+  CHECK(p2_account_id("alice@example.org", "0123456789abcdef") == "a325d4b42575f2535f81329249e1d4f6ca267a6f");
+  CHECK(p2_account_id("", "") == "5ba93c9db0cff93f52b521d7420e43f6eda2784f");  // sha1("\0")
+  CHECK(p2_account_id("a", "bc") != p2_account_id("ab", "c"));                 // the NUL keeps the two apart
 }
 
 TEST_CASE("both stores: counts per app, and forgetting a device (with its group chats) or a token") {
@@ -376,9 +467,37 @@ TEST_CASE("a version 1 PostgreSQL schema is migrated: its registrations stay, wi
   }
   r = PQexec(c, "SELECT version FROM v1test.pushgate_schema_version");
   REQUIRE(PQntuples(r) == 1);
-  CHECK(std::string(PQgetvalue(r, 0, 0)) == "3");
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "4");
   PQclear(r);
   PQclear(PQexec(c, "DROP SCHEMA v1test CASCADE"));
+  PQfinish(c);
+}
+
+TEST_CASE(
+    "a version 3 PostgreSQL schema is migrated to 4: old rows get account and channel when the device registers "
+    "again") {
+  const char* url = std::getenv("PUSHGATE_TEST_POSTGRES_URL");
+  if (url == nullptr)
+    FAIL("PUSHGATE_TEST_POSTGRES_URL is not set: run the suite with tests/run.sh, which starts PostgreSQL");
+  PGconn* c = PQconnectdb(url);
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  std::string v3 = std::string(
+                       "DROP SCHEMA IF EXISTS v3test CASCADE; CREATE SCHEMA v3test; SET search_path = v3test;"
+                       "CREATE TABLE pushgate_schema_version (version INTEGER NOT NULL);"
+                       "INSERT INTO pushgate_schema_version (version) VALUES (3);") +
+                   kSchemaV3 + v3_row("v3test.registrations");
+  PGresult* r = PQexec(c, v3.c_str());
+  REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+  PQclear(r);
+  {
+    auto s = open_postgres_store(std::string(url) + "?options=-csearch_path%3Dv3test");
+    check_v3_row_migrated(*s);
+  }
+  r = PQexec(c, "SELECT version FROM v3test.pushgate_schema_version");
+  REQUIRE(PQntuples(r) == 1);
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "4");
+  PQclear(r);
+  PQclear(PQexec(c, "DROP SCHEMA v3test CASCADE"));
   PQfinish(c);
 }
 

@@ -94,6 +94,47 @@ TEST_CASE("completed and items replies escape every value and stay one iq") {
   CHECK(items.elements == 2 + static_cast<int>(xmpp::adhoc_command_nodes().size()));
 }
 
+TEST_CASE("register-device's result: node, features as list-multi and max-payload-size") {
+  std::vector<xmpp::ResultField> form = {
+      {"node", {"n0de"}},
+      {"features", {"tigase:push:encrypt:0", "tigase:push:encrypt:aes-128-gcm"}, true},
+      {"max-payload-size", {"3000"}}};
+  std::string done = xmpp::adhoc_completed_xml("push.localhost", "alice@localhost/r", "c1", "register-device",
+                                               "0123456789abcdef", form);
+  auto iq = test::stanza(done);
+  REQUIRE(iq != nullptr);
+  xmpp_stanza_t* command = xmpp_stanza_get_child_by_name(iq.get(), "command");
+  REQUIRE(command != nullptr);
+  CHECK(xmpp::attr(command, "status") == "completed");
+  xmpp_stanza_t* x = xmpp_stanza_get_child_by_name(command, "x");
+  REQUIRE(x != nullptr);
+  CHECK(xmpp::attr(x, "type") == "result");
+  std::vector<std::string> vars;
+  for (xmpp_stanza_t* f = xmpp_stanza_get_children(x); f != nullptr; f = xmpp_stanza_get_next(f)) {
+    std::string var = xmpp::attr(f, "var");
+    vars.push_back(var);
+    std::vector<std::string> values;
+    for (xmpp_stanza_t* v = xmpp_stanza_get_children(f); v != nullptr; v = xmpp_stanza_get_next(v)) {
+      values.push_back(xmpp::text_of(v));
+    }
+    if (var == "features") {
+      CHECK(xmpp::attr(f, "type") == "list-multi");
+      CHECK(values == std::vector<std::string>{"tigase:push:encrypt:0", "tigase:push:encrypt:aes-128-gcm"});
+    } else {
+      CHECK(xmpp::attr(f, "type").empty());
+      CHECK(values.size() == 1);
+    }
+  }
+  CHECK(vars == std::vector<std::string>{"node", "features", "max-payload-size"});
+  // Values in a list-multi are escaped like any other.
+  std::string hostile = "'/></value></field><field var='secret'><value>x";
+  auto root = test::parse_single_element(
+      xmpp::adhoc_completed_xml("push.localhost", "alice@localhost/r", "c1", "register-device", "0123456789abcdef",
+                                std::vector<xmpp::ResultField>{{"features", {hostile, hostile}, true}}));
+  REQUIRE(root.ok);
+  CHECK(root.elements == 6);  // iq, command, x, field, value, value
+}
+
 namespace {
 std::variant<xmpp::AdhocCommand, std::string> parse_field(const std::string& var, const std::string& value) {
   auto s = test::stanza(
