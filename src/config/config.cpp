@@ -352,6 +352,7 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
   }
   if (auto v = rr.boolean("include_body")) app.include_body = *v;
   if (auto v = rr.boolean("include_sender")) app.include_sender = *v;
+  if (auto v = rr.boolean("require_secret")) app.require_secret = *v;
   auto seconds = [&rr](const char* key, int lo, int hi, int& out) {
     if (auto v = rr.integer(key)) {
       if (*v < lo || *v > hi) rr.fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
@@ -377,9 +378,16 @@ AppConfig read_app(const toml::table& t, size_t index, Config& cfg) {
 
   if (app.service == ServiceKind::Fcm) check_fcm_app(rr, app);
   if (app.service == ServiceKind::Apns) check_apns_app(rr, app);
-  if (!app.secret) {
-    throw ConfigError(cfg.source + ": " + where + " has no secret: clients put it in their publish-options; set "
-                      "secret_file (chmod 600) or the environment variable " + env_name_for_app(app.name));
+  if (!app.require_secret && app.secret) {
+    // Two answers to one question: a secret nobody is asked for protects nothing.
+    rr.fail("require_secret", "is false, so publishes need no secret, but the app has one (secret_file or " +
+                                  env_name_for_app(app.name) + "); remove require_secret to check it, or the secret");
+  }
+  if (!app.require_secret) {
+    cfg.warnings.push_back(where +
+                           " has require_secret = false: anyone who knows a device token of this app can "
+                           "push to it through this server (a publish naming the app with pushModule or "
+                           "app needs no secret); set secret_file unless its clients (Monal) cannot send one");
   }
   return app;
 }
@@ -398,6 +406,19 @@ void read_apps(const toml::table& root, Config& cfg) {
       throw ConfigError(cfg.source + ": two [[app]] tables are named '" + app.name + "'; names must be unique");
     }
     cfg.apps.push_back(std::move(app));
+  }
+}
+
+// Runs once [store] is read: whether an app without a secret serves anyone over XMPP.
+void warn_unserved_apps(const toml::table& root, Config& cfg) {
+  bool store = root.contains("store");
+  for (const AppConfig& app : cfg.apps) {
+    if (app.secret || !app.require_secret || store) continue;
+    cfg.warnings.push_back("[[app]] '" + app.name +
+                           "' has no secret and there is no [store]: Prosody's publishes "
+                           "cannot reach it (only POST /push can); set secret_file (or " +
+                           env_name_for_app(app.name) +
+                           "), require_secret = false, or a [store] for registered devices");
   }
 }
 
@@ -539,6 +560,7 @@ Config parse_config(const std::string& text, const std::string& source, Role rol
     read_http(root, cfg);
     read_apps(root, cfg);
     read_store(root, cfg);
+    warn_unserved_apps(root, cfg);
     read_push(root, cfg);
   }
   if (role != Role::Push) read_legacy(root, cfg);

@@ -37,7 +37,13 @@ enum class ServiceKind { Apns, Fcm, Log };
 struct AppConfig {
   std::string name;
   ServiceKind service = ServiceKind::Log;
-  std::optional<std::string> secret;  // publish-options secret (secret_file or PUSHGATE_APP_<NAME>_SECRET)
+  // publish-options secret (secret_file or PUSHGATE_APP_<NAME>_SECRET) of token-as-node
+  // publishes; nullopt: the app serves registered devices only, unless require_secret is false.
+  std::optional<std::string> secret;
+  // false: token-as-node publishes that name this app (`pushModule` or `app` equal to its
+  // name) need no secret, as Monal sends them; anyone who knows a device token can push to it.
+  // Only without a secret (both at once is a configuration error).
+  bool require_secret = true;
   // apns
   std::string topic, environment = "production", key_file, key_id, team_id;
   int voip_ttl = 30;             // seconds APNs may hold a call push; a late ring is worse than none

@@ -42,10 +42,22 @@ void ApnsProvider::send(PushJob job, Completion done) {
 
 void ApnsProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
   if (outcome.kind == OutcomeKind::OperatorError) {
-    // Loud: this is our configuration, and every push of this app will fail the same way.
-    log::error("apns_operator_error", {{"app", app_.name}, {"reason", outcome.reason}, {"topic", app_.topic},
-                                       {"team_id", app_.team_id}, {"key_id", app_.key_id}, {"endpoint", app_.endpoint},
-                                       {"fix", "check topic, team_id, key_id, key_file and environment (sandbox/production)"}});
+    // Loud: this is our configuration (or our routing of one device), never the device's end.
+    bool not_for_topic = outcome.reason.rfind("DeviceTokenNotForTopic", 0) == 0;
+    std::string topic = push->job.kind == PushKind::Voip ? app_.topic + ".voip" : app_.topic;
+    const char* fix = not_for_topic
+                          ? "the device token is alive but belongs to another bundle id or push kind: check that its "
+                            "client is routed to this [[app]] (topic) and that calls go to its PushKit token"
+                          : "check topic, team_id, key_id, key_file and environment (sandbox/production)";
+    log::error("apns_operator_error", {{"app", app_.name},
+                                       {"reason", outcome.reason},
+                                       {"topic", topic},
+                                       {"kind", to_string(push->job.kind)},
+                                       {"token", log::redact(push->job.request.node)},
+                                       {"team_id", app_.team_id},
+                                       {"key_id", app_.key_id},
+                                       {"endpoint", app_.endpoint},
+                                       {"fix", fix}});
   }
   push->done(outcome);
 }

@@ -82,9 +82,10 @@ ApnsVerdict classify_apns_response(long status, std::string_view body) {
 
   if (status == 200) return {OutcomeKind::Delivered, false, false, "delivered", std::nullopt};
   if (status == 410) return {OutcomeKind::TokenDead, false, false, why, timestamp};
-  if (status == 400 && (reason == "BadDeviceToken" || reason == "DeviceTokenNotForTopic")) {
-    return {OutcomeKind::TokenDead, false, false, why, std::nullopt};
-  }
+  if (status == 400 && reason == "BadDeviceToken") return {OutcomeKind::TokenDead, false, false, why, std::nullopt};
+  // DeviceTokenNotForTopic: the token is alive, but for another bundle id or kind (a call sent
+  // to the ordinary token, an app routed to the wrong [[app]]). Our routing, not the device:
+  // it falls through to OperatorError below, so Prosody keeps the registration.
   if (status == 403 && reason == "ExpiredProviderToken") return {OutcomeKind::OperatorError, true, true, why, std::nullopt};
   if (status == 413 || reason == "PayloadTooLarge") return {OutcomeKind::BadRequest, false, false, why, std::nullopt};
   if (status == 429) return {OutcomeKind::Retry, true, false, why, std::nullopt};

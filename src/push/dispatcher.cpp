@@ -19,6 +19,37 @@ std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
   return Outcome{OutcomeKind::BadRequest,
                  "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
 }
+
+// Whether a token-as-node publish may use `app`; nullopt when it may. `named`: the publish
+// chose the app by name (`app` or `pushModule`) rather than falling to the default.
+std::optional<Outcome> check_publish_secret(const PushRequest& request, const AppConfig& app, bool named) {
+  const std::string* secret = request.option("secret");
+  if (app.secret) {
+    if (secret == nullptr) return Outcome{OutcomeKind::Forbidden, "publish-options carry no secret"};
+    if (!constant_time_equal(*secret, *app.secret)) return Outcome{OutcomeKind::Forbidden, "wrong secret"};
+    return std::nullopt;
+  }
+  if (!app.require_secret) {
+    // Monal's publishes carry `pushModule` and nothing else: naming the app is the whole
+    // request, so only a publish that names it gets in.
+    if (named) return std::nullopt;
+    return Outcome{OutcomeKind::Forbidden, "app '" + app.name +
+                                               "' takes publishes without a secret only when they "
+                                               "name it (pushModule or app)"};
+  }
+  if (named) {
+    // The client asked for this app by name and we have no secret to check: our configuration
+    // decides, not the device, so Prosody must keep the registration (wait, never cancel).
+    return Outcome{OutcomeKind::OperatorError, "app '" + app.name +
+                                                   "' has no secret_file, so it serves registered "
+                                                   "devices only; set require_secret = false for clients that send no "
+                                                   "secret (Monal), or give the app a secret_file"};
+  }
+  // An unnamed publish to a default app without a secret: no registration matched it (with a
+  // store, the caller answers item-not-found: a registration that is gone).
+  return Outcome{OutcomeKind::Forbidden,
+                 "not a registered node, and app '" + app.name + "' has no secret for token-as-node publishes"};
+}
 }  // namespace
 
 std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
@@ -28,7 +59,8 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
   // fpush names the app `pushModule`; the CommEazy gateway names it `app`.
   const std::string* selector = request.option("app");
   if (selector == nullptr) selector = request.option("pushModule");
-  if (selector != nullptr && !selector->empty()) {
+  bool named = selector != nullptr && !selector->empty();
+  if (named) {
     bool found = false;
     for (std::size_t i = 0; i < apps.size(); ++i) {
       if (apps[i].name == *selector) {
@@ -40,9 +72,8 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
     if (!found) return Outcome{OutcomeKind::BadRequest, "unknown app '" + selector->substr(0, 64) + "'"};
   }
   const AppConfig& app = apps[index];
-  const std::string* secret = request.option("secret");
-  if (!authenticated && (secret == nullptr || !app.secret || !constant_time_equal(*secret, *app.secret))) {
-    return Outcome{OutcomeKind::Forbidden, secret == nullptr ? "publish-options carry no secret" : "wrong secret"};
+  if (!authenticated) {
+    if (auto refused = check_publish_secret(request, app, named)) return *refused;
   }
   auto kind = requested_kind(request);
   if (const Outcome* bad = std::get_if<Outcome>(&kind)) return *bad;
@@ -245,7 +276,13 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
     resolved = resolve_token_as_node(request, current_->apps, authenticated);
     // With registrations on, a node that is neither registered nor a device token with an
     // app's secret is a registration that is gone: item-not-found lets Prosody forget it.
-    if (store_ != nullptr && !authenticated && std::holds_alternative<Outcome>(resolved) &&
+    // Not when the publish names its app (`app`, `pushModule`): that is a token-as-node
+    // client (registered nodes never name one), and a secret it lacks is no gone device.
+    const std::string* app_option = request.option("app");
+    const std::string* module_option = request.option("pushModule");
+    bool named =
+        (app_option != nullptr && !app_option->empty()) || (module_option != nullptr && !module_option->empty());
+    if (store_ != nullptr && !authenticated && !named && std::holds_alternative<Outcome>(resolved) &&
         std::get<Outcome>(resolved).kind == OutcomeKind::Forbidden) {
       resolved = Outcome{OutcomeKind::UnknownNode, "no registration for this node"};
     }

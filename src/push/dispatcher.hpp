@@ -30,7 +30,11 @@ struct Resolved {
   std::size_t app_index;
   PushKind kind;
 };
-// `authenticated`: the front door has already checked the caller (the local API's
+// The app is the one `app` or `pushModule` names, else apps[0]. Its secret must match the
+// publish's `secret`. An app without a secret takes a publish without one when it has
+// require_secret = false and the publish names it (Monal); with require_secret, a publish
+// naming it is OperatorError (our configuration, never the device's fault) and an unnamed one
+// Forbidden. `authenticated`: the front door has already checked the caller (the local API's
 // push_secret), so the app's publish secret is not asked for.
 std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
                                                       bool authenticated = false);

@@ -35,10 +35,19 @@ void FcmProvider::send(PushJob job, Completion done) {
 
 void FcmProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
   if (outcome.kind == OutcomeKind::OperatorError) {
-    log::error("fcm_operator_error", {{"app", app_.name}, {"reason", outcome.reason}, {"project", tokens_->project_id()},
+    bool mismatch = outcome.reason.rfind("SENDER_ID_MISMATCH", 0) == 0;
+    const char* fix = mismatch ? "the device token belongs to another Firebase project: route its client to the "
+                                 "[[app]] whose credentials_file is of that project (the app is built with its "
+                                 "google-services.json)"
+                               : "check credentials_file (the service account must belong to the app's Firebase "
+                                 "project) and that the FCM API is enabled";
+    log::error("fcm_operator_error", {{"app", app_.name},
+                                      {"reason", outcome.reason},
+                                      {"project", tokens_->project_id()},
+                                      {"kind", to_string(push->job.kind)},
+                                      {"token", log::redact(push->job.request.node)},
                                       {"endpoint", app_.endpoint},
-                                      {"fix", "check credentials_file (the service account must belong to the app's "
-                                              "Firebase project) and that the FCM API is enabled"}});
+                                      {"fix", fix}});
   }
   push->done(outcome);
 }

@@ -69,7 +69,11 @@ FcmVerdict classify_fcm_response(int status, std::string_view body, std::string_
   std::string why = message.empty() ? name : name + ": " + message;
   auto verdict = [&](OutcomeKind k, bool retry) { return FcmVerdict{k, retry, false, why, retry ? after : std::nullopt}; };
 
-  if (code == "UNREGISTERED" || code == "SENDER_ID_MISMATCH") return verdict(OutcomeKind::TokenDead, false);
+  if (code == "UNREGISTERED") return verdict(OutcomeKind::TokenDead, false);
+  // The token belongs to another sender: our project is the wrong one for it (the device's
+  // app was built for another Firebase project, or routed to the wrong [[app]]). The device is
+  // alive, so this is ours to fix, never a reason for Prosody to drop the registration.
+  if (code == "SENDER_ID_MISMATCH") return verdict(OutcomeKind::OperatorError, false);
   if (code == "INVALID_ARGUMENT" || (code.empty() && grpc_status == "INVALID_ARGUMENT")) {
     // FCM says which argument: only a bad token means the device is gone.
     bool about_token = message.find("registration token") != std::string::npos ||

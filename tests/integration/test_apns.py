@@ -212,3 +212,34 @@ def test_prosody_apns_connection_outlives_a_lull():
         s.pushgate.wait_log(r"event=push app=ios .*outcome=delivered", count=2, timeout=10)
         st = a.mock.stats()
         assert st["delivered"] == 2 and st["connections"] == 1, st
+
+
+def test_prosody_apns_device_token_not_for_topic_is_wait_and_keeps_the_registration():
+    """A live token for another topic (here: a call sent to a token that is not the app's VoIP
+    token) is our routing, not a dead device: Prosody hears wait, the registration stays in
+    the store and in Prosody, and the log names app, topic and kind."""
+    import subprocess
+    from harness import PUSHGATE
+    from test_registrations import apns_registration_stack, command
+    with apns_registration_stack() as (s, mock):
+        token = device_token()
+        status, form = s.as_alice(command(s.prosody.component_jid, "register-push-apns",
+                                          {"token": token, "device-id": "iphone"}))
+        assert status == "completed", form
+        mock.script(token, [{"status": 400, "reason": "DeviceTokenNotForTopic"}])
+        s.enable(form["node"], secret=form["secret"], type="voip")
+        s.message_alice()
+        s.prosody.wait_log(r"Got error <wait:internal-server-error:DeviceTokenNotForTopic> for identifier [^\n]*"
+                           r"NOT increasing error count")
+        s.pushgate.wait_log(r"level=error event=apns_operator_error app=ios reason=DeviceTokenNotForTopic "
+                            r"topic=com\.example\.chat\.voip kind=voip token=…%s " % token[-6:])
+        s.pushgate.wait_log(r"event=push app=ios kind=voip .*outcome=operator_error")
+        assert "registration_removed" not in s.pushgate.log()
+        out = subprocess.run([PUSHGATE, "registrations", "--config", s.pushgate.config], capture_output=True,
+                             text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout.startswith("1 registration\n"), (out.stdout, out.stderr)
+        # The next push goes to the same token: the registration survived on both sides.
+        s.message_alice()
+        wait_for(lambda: mock.stats()["delivered"] >= 1, 10, "the next push delivered to the same token")
+        assert mock.stats()["recent"][-1]["token"] == token
+        assert "<cancel:" not in s.prosody.log() and "Disabling push notifications" not in s.prosody.log()

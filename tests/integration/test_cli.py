@@ -145,6 +145,47 @@ def test_prosody_legacy_tls_snippets_pass_prosodyctl_check_config():
             w.cleanup()
 
 
+def test_prosody_cloud_notify_extensions_snippet_passes_check_and_offers_siskins_features():
+    """prosody-config/cloud-notify-extensions.cfg.lua as its comments say to use it: its
+    plugin_paths pointed at a prosody-modules checkout, "cloud_notify_extensions" added to
+    modules_enabled. prosodyctl check config passes, and the running Prosody offers the
+    account features Siskin and Snikket iOS look for before they ask for encrypted pushes."""
+    from harness import iq_round_trip, peers_dir, xmpp_session
+    w = WorkDir()
+    p = None
+    try:
+        p = Prosody(w)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(os.path.join(root, "prosody-config", "cloud-notify-extensions.cfg.lua")) as f:
+            snippet = f.read()
+        assert 'plugin_paths = { "/usr/local/lib/prosody-modules" }' in snippet
+        assert "lua-luaossl" in snippet and "hg.prosody.im/prosody-modules" in snippet
+        dst = os.path.join(p.dir, "cloud-notify-extensions.cfg.lua")
+        with open(dst, "w") as f:
+            f.write(snippet.replace("/usr/local/lib/prosody-modules", os.path.join(peers_dir(), "prosody-modules")))
+        os.chmod(dst, 0o644)
+        with open(p.config) as f:
+            cfg = f.read()
+        assert '"cloud_notify";' in cfg
+        with open(p.config, "w") as f:
+            f.write(cfg.replace('"cloud_notify";', '"cloud_notify"; "cloud_notify_extensions";') + f'\nInclude "{dst}"\n')
+        r = p.prosodyctl("check", "config", check=False)
+        assert r.returncode == 0 and "All checks passed" in r.stdout, r.stdout + r.stderr
+        assert "cloud-notify-extensions.cfg.lua" in r.stdout, r.stdout
+        p.register("alice", "alicepw")
+        p.start()
+        info = xmpp_session("alice@localhost", "alicepw", p.c2s_port, iq_round_trip(
+            "<iq xmlns='jabber:client' type='get' to='alice@localhost'>"
+            "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+        for feature in ("tigase:push:encrypt:0", "tigase:push:encrypt:aes-128-gcm", "tigase:push:priority:0",
+                        "tigase:push:filter:groupchat:0", "tigase:push:filter:muted:0"):
+            assert f'var="{feature}"' in info, (feature, info, p.log()[-3000:])
+    finally:
+        if p is not None:
+            p.stop()
+        w.cleanup()
+
+
 def _write_expired_pair(cert_path, key_path):
     """A self-signed certificate valid only in 2020 (OpenSSL 3.0's command line cannot backdate)."""
     import datetime

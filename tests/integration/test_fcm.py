@@ -157,3 +157,46 @@ class TestPkiKey:
     def __exit__(self, *exc):
         import shutil
         shutil.rmtree(self.dir)
+
+
+def test_prosody_fcm_sender_id_mismatch_is_wait_and_keeps_the_registration():
+    """SENDER_ID_MISMATCH: the token belongs to another Firebase project, so our project is the
+    wrong one for it (a routing or configuration mistake), not a dead device: Prosody hears
+    wait, the registration stays, and the log names app, project and kind."""
+    import subprocess
+    from harness import PUSHGATE
+    from test_registrations import command
+    s = Stack(start_pushgate=False)
+    mock = None
+    try:
+        pki = TestPki(s.workdir)
+        make_service_account_key(pki)
+        mock = FcmMock(pki).start()
+        sa = write_service_account(pki, f"{mock.endpoint}/token")
+        s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=fcm_app_toml("android", pki, mock.endpoint, sa, "{secret_file}",
+                                                                       "throttle_ms = 0"),
+                              extra=f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n')
+        s.pushgate.start()
+        token = device_token()
+        status, form = s.as_alice(command(s.prosody.component_jid, "register-push-fcm",
+                                          {"token": token, "android-id": "a1b2c3d4e5f60718"}))
+        assert status == "completed", form
+        mock.script(token, [{"error": "SENDER_ID_MISMATCH"}])
+        s.enable(form["node"], secret=form["secret"])
+        s.message_alice()
+        s.prosody.wait_log(r"Got error <wait:internal-server-error:SENDER_ID_MISMATCH: SenderId mismatch> for "
+                           r"identifier [^\n]*NOT increasing error count")
+        s.pushgate.wait_log(r'level=error event=fcm_operator_error app=android reason="SENDER_ID_MISMATCH: SenderId '
+                            r'mismatch" project=demo-project kind=alert token=…%s ' % token[-6:])
+        assert "registration_removed" not in s.pushgate.log()
+        out = subprocess.run([PUSHGATE, "registrations", "--config", s.pushgate.config], capture_output=True,
+                             text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout.startswith("1 registration\n"), (out.stdout, out.stderr)
+        s.message_alice()
+        wait_for(lambda: mock.stats()["delivered"] >= 1, 10, "the next push delivered to the same token")
+        assert mock.stats()["recent"][-1]["token"] == token
+        assert not prosody_errors(s, r"Got error <cancel"), "a routing mistake became cancel"
+    finally:
+        if mock:
+            mock.stop()
+        s.close()

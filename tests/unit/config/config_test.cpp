@@ -108,9 +108,8 @@ TEST_CASE("wrong types, bad ports and bad TOML are explained") {
   CHECK(error_of(base + "port = 70000\n").find("between 1 and 65535") != std::string::npos);
   CHECK(error_of("[component\njid=1").find("not valid TOML") != std::string::npos);
   CHECK(error_of(base).find("no [[app]]") != std::string::npos);
-  CHECK(error_of(base + "[[app]]\nname = \"a\"\nservice = \"sms\"\nsecret_file = \"" + app.path + "\"\n").find("not a service") !=
-        std::string::npos);
-  CHECK(error_of(base + "[[app]]\nname = \"a\"\nservice = \"log\"\n").find("has no secret") != std::string::npos);
+  CHECK(error_of(base + "[[app]]\nname = \"a\"\nservice = \"sms\"\nsecret_file = \"" + app.path + "\"\n")
+            .find("not a service") != std::string::npos);
   CHECK(error_of("[component]\njid = \"user@push.example.com\"\n").find("not a bare domain") != std::string::npos);
 }
 
@@ -329,4 +328,45 @@ TEST_CASE("[http] max_connections_per_address: 32 by default, 1 to 1024 accepted
   CHECK(parse_config(base + "max_connections_per_address = 200\n", "t").http.max_connections_per_address == 200);
   CHECK(error_of(base + "max_connections_per_address = 0\n").find("between 1 and 1024") != std::string::npos);
   CHECK(error_of(base + "max_connections_per_address = 5000\n").find("between 1 and 1024") != std::string::npos);
+}
+
+TEST_CASE("an app's secret_file is optional: without one it serves registered devices only") {
+  unsetenv("PUSHGATE_APP_MONALPRODIOS_SECRET");
+  SecretFile comp("c");
+  std::string base = "[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"monalProdiOS\"\nservice = \"log\"\n";
+  Config cfg = parse_config(base + "[store]\npath = \"/tmp/pushgate-cfg-test.db\"\n", "test.toml");
+  REQUIRE(cfg.apps.size() == 1);
+  CHECK_FALSE(cfg.apps[0].secret.has_value());
+  CHECK(cfg.apps[0].require_secret);
+  CHECK(cfg.warnings.empty());
+  // Without a store nothing Prosody publishes can reach it: accepted, and --check says so.
+  cfg = parse_config(base, "test.toml");
+  REQUIRE(cfg.warnings.size() == 1);
+  CHECK(cfg.warnings[0].find("'monalProdiOS' has no secret and there is no [store]") != std::string::npos);
+  CHECK(cfg.warnings[0].find("require_secret = false") != std::string::npos);
+}
+
+TEST_CASE("require_secret = false: accepted without a secret, warned about, refused beside one") {
+  unsetenv("PUSHGATE_APP_MONALPRODIOS_SECRET");
+  SecretFile comp("c"), app("a");
+  std::string head = "[component]\njid = \"push.example.com\"\nsecret_file = \"" + comp.path +
+                     "\"\n[[app]]\nname = \"monalProdiOS\"\nservice = \"log\"\n";
+  std::string base = head + "require_secret = false\n";
+  Config cfg = parse_config(base, "test.toml");
+  REQUIRE(cfg.apps.size() == 1);
+  CHECK_FALSE(cfg.apps[0].require_secret);
+  CHECK_FALSE(cfg.apps[0].secret.has_value());
+  REQUIRE(cfg.warnings.size() == 1);  // the open app, not "no secret and no store": it is served
+  CHECK(cfg.warnings[0].find("[[app]] 'monalProdiOS' has require_secret = false: anyone who knows a device token") !=
+        std::string::npos);
+  // A secret beside it would be checked by nobody.
+  auto e = error_of(base + "secret_file = \"" + app.path + "\"\n");
+  CHECK(e.find("require_secret: is false") != std::string::npos);
+  CHECK(e.find("PUSHGATE_APP_MONALPRODIOS_SECRET") != std::string::npos);
+  setenv("PUSHGATE_APP_MONALPRODIOS_SECRET", "from-env", 1);
+  CHECK(error_of(base).find("require_secret: is false") != std::string::npos);
+  unsetenv("PUSHGATE_APP_MONALPRODIOS_SECRET");
+  CHECK(error_of(head + "require_secret = \"no\"\n").find("must be true or false") != std::string::npos);
+  CHECK(error_of(head + "require_secrets = false\n").find("did you mean 'require_secret'") != std::string::npos);
 }

@@ -134,7 +134,8 @@ TEST_CASE("the APNs response table, row by row") {
       {410, R"({"reason":"Unregistered","timestamp":1795320000123})", OutcomeKind::TokenDead, false, false},
       {410, R"({"reason":"ExpiredToken"})", OutcomeKind::TokenDead, false, false},
       {400, R"({"reason":"BadDeviceToken"})", OutcomeKind::TokenDead, false, false},
-      {400, R"({"reason":"DeviceTokenNotForTopic"})", OutcomeKind::TokenDead, false, false},
+      // The token lives, for another topic: our routing, so OperatorError (wait), never cancel.
+      {400, R"({"reason":"DeviceTokenNotForTopic"})", OutcomeKind::OperatorError, false, false},
       {429, R"({"reason":"TooManyRequests"})", OutcomeKind::Retry, true, false},
       {500, R"({"reason":"InternalServerError"})", OutcomeKind::Retry, true, false},
       {503, R"({"reason":"ServiceUnavailable"})", OutcomeKind::Retry, true, false},

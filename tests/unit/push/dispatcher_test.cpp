@@ -440,3 +440,101 @@ TEST_CASE("an encrypted publish of type voip is a call for token-as-node too") {
   REQUIRE(std::holds_alternative<Resolved>(resolved));
   CHECK(std::get<Resolved>(resolved).kind == PushKind::Voip);
 }
+
+TEST_CASE("require_secret = false: a publish naming the app by pushModule or app needs no secret (Monal)") {
+  auto cfg = test::two_app_config();
+  AppConfig monal;
+  monal.name = "monalProdiOS";
+  monal.require_secret = false;
+  cfg.apps.push_back(monal);
+  // Monal's publish-options: pushModule alone.
+  auto r = resolve_token_as_node(request({{"pushModule", "monalProdiOS"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).app_index == 2);
+  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
+  r = resolve_token_as_node(request({{"app", "monalProdiOS"}, {"type", "call"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
+  // The other apps still want their secrets.
+  r = resolve_token_as_node(request({{"pushModule", "android"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Outcome>(r));
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+}
+
+TEST_CASE("require_secret = false as the default app: an unnamed publish without a secret is forbidden") {
+  auto cfg = test::two_app_config();
+  cfg.apps[0].secret.reset();
+  cfg.apps[0].require_secret = false;
+  auto r = resolve_token_as_node(request({}), cfg.apps);
+  REQUIRE(std::holds_alternative<Outcome>(r));
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+  CHECK(std::get<Outcome>(r).reason.find("only when they name it") != std::string::npos);
+  r = resolve_token_as_node(request({{"pushModule", "ios"}}), cfg.apps);
+  CHECK(std::holds_alternative<Resolved>(r));
+}
+
+TEST_CASE("an app that requires a secret and has none: naming it is OperatorError (wait), never cancel") {
+  auto cfg = test::two_app_config();
+  cfg.apps[1].secret.reset();  // android: registered devices only
+  for (auto opts : std::vector<std::map<std::string, std::string>>{{{"pushModule", "android"}},
+                                                                   {{"app", "android"}, {"secret", "android-secret"}},
+                                                                   {{"app", "android"}, {"secret", "x"}}}) {
+    auto r = resolve_token_as_node(request(opts), cfg.apps);
+    REQUIRE(std::holds_alternative<Outcome>(r));
+    const Outcome& o = std::get<Outcome>(r);
+    CHECK(o.kind == OutcomeKind::OperatorError);
+    CHECK(std::string(xmpp_error_for(o.kind).type) == "wait");
+    CHECK(o.reason.find("app 'android' has no secret_file") != std::string::npos);
+    CHECK(o.reason.find("require_secret = false") != std::string::npos);
+  }
+  // The local API's caller is authenticated by the push secret: no app secret is asked for.
+  CHECK(std::holds_alternative<Resolved>(resolve_token_as_node(request({{"app", "android"}}), cfg.apps, true)));
+  // The default app without a secret, not named: forbidden (with a store: item-not-found, a registration that is gone).
+  cfg.apps[0].secret.reset();
+  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
+  REQUIRE(std::holds_alternative<Outcome>(r));
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+}
+
+TEST_CASE("with a store: an unregistered node naming its app is never item-not-found: sent, wait or forbidden") {
+  auto cfg = test::two_app_config();
+  cfg.apps[1].secret.reset();  // android: registered devices only
+  AppConfig monal;
+  monal.name = "monalProdiOS";
+  monal.require_secret = false;
+  cfg.apps.push_back(monal);
+  char dir[] = "/tmp/pushgate-dispatch-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  {
+    std::vector<std::unique_ptr<Provider>> providers;
+    for (int i = 0; i < 3; ++i) providers.push_back(std::make_unique<HeldProvider>());
+    auto* monal_provider = static_cast<HeldProvider*>(providers[2].get());
+    Dispatcher d(cfg, std::move(providers));
+    EventLoop loop;
+    StoreWorker worker(loop, open_sqlite_store(std::string(dir) + "/r.db"), {});
+    d.set_store(&worker);
+    std::vector<Outcome> answers;
+    auto publish = [&](std::map<std::string, std::string> options) {
+      d.dispatch(request(std::move(options)), [&](const Outcome& o) { answers.push_back(o); });
+      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
+      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      REQUIRE(d.awaiting_store() == 0);
+    };
+    publish({{"pushModule", "monalProdiOS"}});
+    REQUIRE(monal_provider->held.size() == 1);
+    CHECK(monal_provider->held[0].first.request.node == "abcdef0123456789");
+    publish({{"pushModule", "android"}});
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].kind == OutcomeKind::OperatorError);
+    // Not named, wrong secret: a registration that is gone, as before.
+    publish({{"secret", "nope"}});
+    REQUIRE(answers.size() == 2);
+    CHECK(answers[1].kind == OutcomeKind::UnknownNode);
+    // Named, without the app's secret: a token-as-node client refused (auth), not a gone device.
+    publish({{"pushModule", "ios"}});
+    REQUIRE(answers.size() == 3);
+    CHECK(answers[2].kind == OutcomeKind::Forbidden);
+    for (auto& [job, done] : monal_provider->held) done(Outcome{OutcomeKind::Delivered, ""});
+  }
+  std::filesystem::remove_all(dir);
+}

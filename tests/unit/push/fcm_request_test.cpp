@@ -105,8 +105,12 @@ TEST_CASE("UNREGISTERED is TokenDead") {
   CHECK(v.reason.rfind("UNREGISTERED", 0) == 0);
 }
 
-TEST_CASE("SENDER_ID_MISMATCH is TokenDead") {
-  CHECK(classify_fcm_response(403, error_body("PERMISSION_DENIED", "SENDER_ID_MISMATCH"), "").kind == OutcomeKind::TokenDead);
+TEST_CASE("SENDER_ID_MISMATCH is OperatorError: the token belongs to another project, it is not dead") {
+  auto v = classify_fcm_response(403, error_body("PERMISSION_DENIED", "SENDER_ID_MISMATCH"), "");
+  CHECK(v.kind == OutcomeKind::OperatorError);
+  CHECK_FALSE(v.retry);  // another attempt meets the same project
+  CHECK(v.reason.rfind("SENDER_ID_MISMATCH", 0) == 0);
+  CHECK(std::string(xmpp_error_for(v.kind).type) == "wait");
 }
 
 TEST_CASE("INVALID_ARGUMENT about the token is TokenDead, about anything else BadRequest") {
