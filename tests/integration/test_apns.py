@@ -215,9 +215,10 @@ def test_prosody_apns_connection_outlives_a_lull():
 
 
 def test_prosody_apns_device_token_not_for_topic_is_wait_and_keeps_the_registration():
-    """A live token for another topic (here: a call sent to a token that is not the app's VoIP
-    token) is our routing, not a dead device: Prosody hears wait, the registration stays in
-    the store and in Prosody, and the log names app, topic and kind."""
+    """A live token for another topic (a token of another app, say) is our routing, not a
+    dead device: Prosody hears wait, the registration stays in the store and in Prosody, and
+    the log names app, topic and kind. (A call to a registered device without a PushKit token
+    goes out as a high-priority alert on the app's own topic, never to `.voip`.)"""
     import subprocess
     from harness import PUSHGATE
     from test_registrations import apns_registration_stack, command
@@ -232,8 +233,8 @@ def test_prosody_apns_device_token_not_for_topic_is_wait_and_keeps_the_registrat
         s.prosody.wait_log(r"Got error <wait:internal-server-error:DeviceTokenNotForTopic> for identifier [^\n]*"
                            r"NOT increasing error count")
         s.pushgate.wait_log(r"level=error event=apns_operator_error app=ios reason=DeviceTokenNotForTopic "
-                            r"topic=com\.example\.chat\.voip kind=voip token=…%s " % token[-6:])
-        s.pushgate.wait_log(r"event=push app=ios kind=voip .*outcome=operator_error")
+                            r"topic=com\.example\.chat kind=alert token=…%s " % token[-6:])
+        s.pushgate.wait_log(r"event=push app=ios kind=alert .*outcome=operator_error")
         assert "registration_removed" not in s.pushgate.log()
         out = subprocess.run([PUSHGATE, "registrations", "--config", s.pushgate.config], capture_output=True,
                              text=True, timeout=20)
