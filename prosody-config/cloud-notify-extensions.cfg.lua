@@ -15,6 +15,6 @@
 -- check with: prosodyctl check config
 
 -- Where Prosody finds modules beyond its own directory (which holds Debian's prosody-modules
--- too, so mod_cloud_notify stays found). This replaces any plugin_paths set before it: if
--- prosody.cfg.lua has one, add this directory to that list instead.
-plugin_paths = { "/usr/local/lib/prosody-modules" }
+-- too, so mod_cloud_notify stays found). A later plugin_paths replaces an earlier one, and
+-- Debian's prosody.cfg.lua already sets /usr/local/lib/prosody/modules: both are kept here.
+plugin_paths = { "/usr/local/lib/prosody/modules", "/usr/local/lib/prosody-modules" }

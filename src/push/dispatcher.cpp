@@ -12,9 +12,12 @@ namespace pushgate {
 namespace {
 // The publish-options `type` (absent or empty: a message), or why it is not one.
 std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
-  if (request.encrypted_call()) return PushKind::Voip;  // Siskin's calls: no publish-options at all
   const std::string* type = request.option("type");
-  if (type == nullptr || type->empty()) return PushKind::Alert;
+  if (type == nullptr || type->empty()) {
+    // Siskin's calls carry no publish-options: <encrypted type='voip'> says it. An explicit
+    // type wins, so a token-as-node publish never turns into a call by its payload alone.
+    return request.encrypted_call() ? PushKind::Voip : PushKind::Alert;
+  }
   if (auto parsed = parse_push_kind(*type)) return *parsed;
   return Outcome{OutcomeKind::BadRequest,
                  "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
@@ -69,7 +72,13 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
         break;
       }
     }
-    if (!found) return Outcome{OutcomeKind::BadRequest, "unknown app '" + selector->substr(0, 64) + "'"};
+    if (!found) {
+      // From Prosody, an app we lack is our configuration (a Monal build's pushModule, a
+      // sandbox variant), not a broken publish: `wait`, so Prosody keeps the registration
+      // until the operator adds it. The local API's caller typed it: a bad request.
+      std::string why = "unknown app '" + selector->substr(0, 64) + "': no [[app]] has this name";
+      return Outcome{authenticated ? OutcomeKind::BadRequest : OutcomeKind::OperatorError, why};
+    }
   }
   const AppConfig& app = apps[index];
   if (!authenticated) {

@@ -207,6 +207,13 @@ class PostgresStore final : public RegistrationStore {
     return query("DELETE FROM registrations WHERE device_hash = $1", {registration_device_hash(key)}).changed() > 0;
   }
 
+  bool remove_channel(const DeviceKey& device, const std::string& channel) override {
+    if (channel.empty()) return false;
+    return query("DELETE FROM registrations WHERE owner_hash = $1 AND channel = $2",
+                 {registration_owner_hash(device), channel})
+               .changed() > 0;
+  }
+
   std::optional<Registration> find(const std::string& domain, const std::string& node) override {
     Result r = query(
         "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, channel FROM registrations WHERE "

@@ -102,6 +102,10 @@ class RegistrationStore {
   virtual void interrupt() = 0;
   // Forgets a device; false when it was not registered.
   virtual bool remove(const DeviceKey& key) = 0;
+  // Forgets the group-chat registration of a device that Conversations names by its channel
+  // (SHA-1 of room JID + NUL + device id, as the push carried it), never the device's own.
+  // Rows registered before schema 4 have no channel and are not found. False when none was.
+  virtual bool remove_channel(const DeviceKey& device, const std::string& channel) = 0;
   // The registration of `node` for a publish from `domain`, or nullopt.
   virtual std::optional<Registration> find(const std::string& domain, const std::string& node) = 0;
   // The registration of `node` whatever its domain: for the local API, whose caller the push

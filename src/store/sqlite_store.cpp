@@ -41,7 +41,6 @@ std::string p2_account_id(const std::string& jid, const std::string& device_id) 
   return digest_hex(jid + '\0' + device_id, EVP_sha1());
 }
 
-// sha256(domain \0 bare jid \0 device id \0 muc), hex: the store never holds the JID.
 std::string store_url_for_log(const std::string& url) {
   auto scheme = url.find("://");
   if (scheme == std::string::npos) return "postgresql://…";
@@ -53,6 +52,8 @@ std::string store_url_for_log(const std::string& url) {
   return url.substr(0, scheme + 3) + rest;
 }
 
+// sha256(domain \0 bare jid \0 device id \0 muc), hex: the key never holds the JID (a
+// Tigase registration keeps the bare JID as its account, which its client reads).
 std::string registration_device_hash(const DeviceKey& k) {
   return sha256_hex(k.domain + '\0' + k.bare_jid + '\0' + k.device_id + '\0' + k.muc);
 }
@@ -265,6 +266,15 @@ class SqliteStore final : public RegistrationStore {
   bool remove(const DeviceKey& key) override {
     Statement s(db_, "DELETE FROM registrations WHERE device_hash = ?1");
     s.bind(1, registration_device_hash(key));
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+    return sqlite3_changes(db_) > 0;
+  }
+
+  bool remove_channel(const DeviceKey& device, const std::string& channel) override {
+    if (channel.empty()) return false;
+    Statement s(db_, "DELETE FROM registrations WHERE owner_hash = ?1 AND channel = ?2");
+    s.bind(1, registration_owner_hash(device));
+    s.bind(2, channel);
     if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
     return sqlite3_changes(db_) > 0;
   }

@@ -488,9 +488,13 @@ void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string&
         },
         StoreUse::Command);
   } else {
+    // Conversations leaves a group chat's pushes with the channel the pushes carried and its
+    // android-id, and no muc: only that group chat's registration goes, never its own.
+    std::string channel = key.muc.empty() ? c.fields["channel"] : "";
     ++commands_in_flight_[bare];
     store->call<bool>(
-        "unregister", [key](RegistrationStore& s) { return s.remove(key); },
+        "unregister",
+        [key, channel](RegistrationStore& s) { return channel.empty() ? s.remove(key) : s.remove_channel(key, channel); },
         [this, gen, from, id, node = c.node, sessionid, domain = key.domain, store_failed,
          bare](const StoreResult<bool>& removed) {
           command_done(bare);

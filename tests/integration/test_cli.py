@@ -158,7 +158,7 @@ def test_prosody_cloud_notify_extensions_snippet_passes_check_and_offers_siskins
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         with open(os.path.join(root, "prosody-config", "cloud-notify-extensions.cfg.lua")) as f:
             snippet = f.read()
-        assert 'plugin_paths = { "/usr/local/lib/prosody-modules" }' in snippet
+        assert 'plugin_paths = { "/usr/local/lib/prosody/modules", "/usr/local/lib/prosody-modules" }' in snippet
         assert "lua-luaossl" in snippet and "hg.prosody.im/prosody-modules" in snippet
         dst = os.path.join(p.dir, "cloud-notify-extensions.cfg.lua")
         with open(dst, "w") as f:

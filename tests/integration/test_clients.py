@@ -14,6 +14,7 @@ import secrets
 import xml.etree.ElementTree as ET
 
 from harness import (ApnsMock, FcmMock, Prosody, Pushgate, TestPki, WorkDir, apns_app_toml, device_token,
+                     server_round_trip,
                      fcm_app_toml, make_service_account_key, wait_for, write_service_account, xmpp_session)
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
@@ -47,7 +48,7 @@ def send_raw(xml_text):
 
     async def action(client):
         client.send_raw(xml_text)
-        await asyncio.sleep(0.2)
+        await server_round_trip(client)  # Prosody has routed it once its own server answered
         return True
     return action
 
@@ -124,6 +125,14 @@ def conversations_register(token, android_id, muc=None):
                   f"<x xmlns='{NS_DATA}' type='submit'>{fields}</x></command></iq>")
 
 
+def conversations_unregister_channel(channel, android_id):
+    """Conversations leaving a group chat's pushes: the channel its pushes carried, no muc."""
+    return raw_iq(f"<iq xmlns='jabber:client' type='set' to='{PUSH}'>"
+                  f"<command xmlns='{NS_COMMANDS}' node='unregister-push-fcm' action='execute'>"
+                  f"<x xmlns='{NS_DATA}' type='submit'><field var='channel'><value>{channel}</value></field>"
+                  f"<field var='android-id'><value>{android_id}</value></field></x></command></iq>")
+
+
 def conversations_enable(jid, node, secret):
     return raw_iq(f"<iq xmlns='jabber:client' type='set'><enable xmlns='urn:xmpp:push:0' jid='{jid}' node='{node}'>"
                   f"<x xmlns='{NS_DATA}' type='submit'>"
@@ -158,6 +167,18 @@ def test_prosody_client_conversations_fcm_carries_the_account_hash_and_the_chann
         assert sorted(m["data"].get("channel", "") for m in messages) == ["", channel], messages
         log = pushgate.log()
         assert token not in log and android_id not in log and account not in log
+
+        # Leaving the room's pushes by its channel forgets that registration only: the next
+        # message reaches the phone once, for its own account (the room's node is now unknown,
+        # and Prosody hears item-not-found for it).
+        reply = as_user(prosody, "alice", conversations_unregister_channel(channel, android_id))
+        result_form(reply)
+        message_alice(prosody, "again")
+        wait_for(lambda: len(mock.stats()["recent"]) >= 3, 15, "a third FCM message at the mock")
+        prosody.wait_log(r"item-not-found")
+        messages = mock.stats()["recent"]
+        assert len(messages) == 3 and "channel" not in messages[2]["data"], messages
+        assert messages[2]["data"]["account"] == account
 
 
 # Siskin IM and Snikket iOS: Martin's TigasePushNotificationsModule and SiskinPushNotificationsModule.

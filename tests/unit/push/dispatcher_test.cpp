@@ -57,12 +57,29 @@ TEST_CASE("a secret of another app, a wrong or a missing secret is forbidden") {
   }
 }
 
-TEST_CASE("an unknown app is a bad request that names it") {
+TEST_CASE("an unknown app is named: our configuration (wait) from Prosody, a bad request from the local API") {
   auto cfg = test::two_app_config();
   auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"app", "windows"}}), cfg.apps);
   REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);  // never a counted error at Prosody
   CHECK(std::get<Outcome>(r).reason.find("windows") != std::string::npos);
+  r = resolve_token_as_node(request({{"pushModule", "monalProdCatalyst"}}), cfg.apps);
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);
+  r = resolve_token_as_node(request({{"app", "windows"}}), cfg.apps, true);
+  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
+}
+
+TEST_CASE("an encrypted call payload decides the kind only when publish-options give no type") {
+  auto cfg = test::two_app_config();
+  PushRequest call = request({{"secret", "ios-secret"}});
+  call.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
+  auto r = resolve_token_as_node(call, cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
+  call.options["type"] = "message";
+  r = resolve_token_as_node(call, cfg.apps);
+  REQUIRE(std::holds_alternative<Resolved>(r));
+  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
 }
 
 TEST_CASE("type selects the push kind") {

@@ -54,6 +54,23 @@ TEST_CASE("a record redacts the token to its last 6 characters and says nothing 
   CHECK(j["data"]["message-count"] == "1");
 }
 
+TEST_CASE("a record shows whom a registered push is for like a token: the JID's last 6 characters") {
+  auto cfg = test::two_app_config();
+  PushJob tigase = job(cfg.apps[0], PushKind::Alert);
+  tigase.request.dialect = Dialect::Tigase;
+  tigase.request.account = "alice.wonderland@example.org";
+  auto line = LogProvider::record(tigase);
+  CHECK(line.find("alice.wonderland") == std::string::npos);
+  CHECK(nlohmann::json::parse(line)["data"]["account"] == "…le.org");
+  PushJob p2 = job(cfg.apps[0], PushKind::Alert);
+  p2.request.dialect = Dialect::P2;
+  p2.request.account = "0123456789abcdef0123456789abcdef01234567";
+  p2.request.channel = "fedcba9876543210fedcba9876543210fedcba98";
+  line = LogProvider::record(p2);
+  CHECK(line.find("0123456789abcdef") == std::string::npos);
+  CHECK(line.find("fedcba9876543210") == std::string::npos);
+}
+
 TEST_CASE("body and sender stay out of the payload unless the app allows them") {
   auto cfg = test::two_app_config();
   auto plain = nlohmann::json::parse(LogProvider::record(job(cfg.apps[0], PushKind::Alert)));

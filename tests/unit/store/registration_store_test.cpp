@@ -316,6 +316,26 @@ TEST_CASE("p2_account_id is p2's combineAndHash: lowercase hex SHA-1 of jid, NUL
   CHECK(p2_account_id("a", "bc") != p2_account_id("ab", "c"));                 // the NUL keeps the two apart
 }
 
+TEST_CASE("both stores: Conversations leaves a group chat by its channel; the device's own registration stays") {
+  TempDir d;
+  const DeviceKey own{"example.org", "alice@example.org", "tablet", ""};
+  const DeviceKey room{"example.org", "alice@example.org", "tablet", "room@muc.example.org"};
+  const std::string channel = p2_account_id("room@muc.example.org", "tablet");
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    auto s = open(true);
+    Registration mine = s->upsert(own, Enrollment{"android", "tok", "", false, p2_account_id("alice@example.org", "tablet"), ""}, 1);
+    Registration group = s->upsert(room, Enrollment{"android", "tok", "", false, mine.account, channel}, 1);
+    CHECK_FALSE(s->remove_channel(own, p2_account_id("other@muc.example.org", "tablet")));
+    CHECK_FALSE(s->remove_channel(DeviceKey{"example.org", "bob@example.org", "tablet", ""}, channel));  // bob's is not alice's
+    CHECK(s->remove_channel(own, channel));
+    CHECK_FALSE(s->find("example.org", group.node));
+    CHECK(s->find("example.org", mine.node));
+    CHECK_FALSE(s->remove_channel(own, ""));
+    s->remove_device(own);
+  }
+}
+
 TEST_CASE("both stores: counts per app, and forgetting a device (with its group chats) or a token") {
   TempDir d;
   const DeviceKey tablet{"example.org", "alice@example.org", "tablet", ""};

@@ -55,6 +55,7 @@ class GatedStore final : public RegistrationStore {
   }
   std::uint64_t count_devices(const DeviceKey&, const std::string&) override { return 0; }
   bool remove(const DeviceKey&) override { return false; }
+  bool remove_channel(const DeviceKey&, const std::string&) override { return false; }
   std::optional<Registration> find_node(const std::string&) override { return std::nullopt; }
   bool remove_dead(const std::string&, const std::string&, std::int64_t) override { return false; }
   std::uint64_t count() override { return 0; }
