@@ -179,7 +179,8 @@ void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind ki
     ++st.pushes[static_cast<std::size_t>(kind)][o];
     if (reached_provider) {
       st.latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      if (outcome.kind == OutcomeKind::Retry || outcome.kind == OutcomeKind::OperatorError) {
+      if ((outcome.kind == OutcomeKind::Retry || outcome.kind == OutcomeKind::OperatorError) &&
+          !about_one_device(outcome)) {
         ++st.consecutive_failures;
         st.last_error_at = std::chrono::system_clock::now();
         st.last_error = std::string(to_string(outcome.kind)) + ": " + outcome.reason.substr(0, 200);

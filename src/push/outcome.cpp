@@ -49,4 +49,9 @@ int http_status_for(OutcomeKind kind) {
   return 503;
 }
 
+bool about_one_device(const Outcome& outcome) {
+  return outcome.kind == OutcomeKind::OperatorError && (outcome.reason.rfind("DeviceTokenNotForTopic", 0) == 0 ||
+                                                        outcome.reason.rfind("SENDER_ID_MISMATCH", 0) == 0);
+}
+
 }  // namespace pushgate

@@ -17,6 +17,12 @@ struct Outcome {
 
 const char* to_string(OutcomeKind kind);
 
+// An OperatorError about one device's token rather than our credentials: APNs
+// DeviceTokenNotForTopic, FCM SENDER_ID_MISMATCH (a store build's token, a device routed to the
+// wrong [[app]]). Prosody still hears `wait`, but the provider and our keys work: it does not
+// make the app look down in /health.
+bool about_one_device(const Outcome& outcome);
+
 // The XMPP error an IQ reply carries; `type` is empty for a `result`.
 struct XmppErrorCondition {
   const char* type;       // "", "cancel", "auth", "modify", "wait"

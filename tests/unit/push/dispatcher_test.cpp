@@ -98,6 +98,31 @@ TEST_CASE("type selects the push kind") {
   CHECK(std::get<Outcome>(bad).kind == OutcomeKind::BadRequest);
 }
 
+TEST_CASE("a token of another topic or project is wait for Prosody but does not make the app look down") {
+  auto cfg = test::two_app_config();
+  cfg.apps[0].throttle_ms = 0;
+  auto p0 = std::make_unique<HeldProvider>();
+  auto* ios = p0.get();
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::move(p0));
+  providers.push_back(std::make_unique<HeldProvider>());
+  Dispatcher d(cfg, std::move(providers));
+  std::vector<OutcomeKind> answers;
+  for (int i = 0; i < 3; ++i) {
+    PushRequest r = request({{"secret", "ios-secret"}});
+    r.node = "abcdef012345678" + std::to_string(i);
+    d.dispatch(std::move(r), [&](const Outcome& o) { answers.push_back(o.kind); });
+  }
+  REQUIRE(ios->held.size() == 3);
+  ios->held[0].second(Outcome{OutcomeKind::OperatorError, "DeviceTokenNotForTopic"});
+  ios->held[1].second(Outcome{OutcomeKind::OperatorError, "SENDER_ID_MISMATCH: wrong project"});
+  CHECK(answers == std::vector<OutcomeKind>{OutcomeKind::OperatorError, OutcomeKind::OperatorError});
+  CHECK(d.app_stats()[0].consecutive_failures == 0);
+  ios->held[2].second(Outcome{OutcomeKind::OperatorError, "InvalidProviderToken"});  // our key: the app is down
+  CHECK(d.app_stats()[0].consecutive_failures == 1);
+  CHECK(d.app_stats()[0].last_error_operator);
+}
+
 TEST_CASE("the dispatcher answers each push exactly once and bounds what is in flight") {
   auto cfg = test::two_app_config();
   cfg.push.queue_size = 2;
