@@ -24,7 +24,7 @@ std::string payload_for(const PushJob& job) {
       if (job.app->include_body) {
         if (auto it = job.request.summary.find("last-message-body"); it != job.request.summary.end()) {
           out += ",\"body\":";
-          append_json_string(out, it->second);
+          append_json_string(out, payload_body(it->second));
         }
       }
       out += "},\"sound\":\"default\",\"mutable-content\":1}";

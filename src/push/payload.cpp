@@ -45,12 +45,19 @@ void tigase_fields(const PushJob& job, std::vector<DataField>& data) {
     }
   }
   if (job.app->include_body) {
-    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", *body});
+    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", payload_body(*body)});
   }
   data.push_back({"unread-messages", message_count(r), true});
 }
 
 }  // namespace
+
+std::string payload_body(const std::string& body) {
+  if (body.size() <= kMaxPayloadBody) return body;
+  std::size_t cut = kMaxPayloadBody - 3;  // room for "…"
+  while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return body.substr(0, cut) + "\xE2\x80\xA6";
+}
 
 std::string sender_nickname(const std::string& sender) {
   std::string bare = bare_jid(sender);
@@ -76,7 +83,7 @@ std::vector<DataField> push_data(const PushJob& job) {
   auto count = r.summary.find("message-count");
   data.push_back({"message-count", count != r.summary.end() ? count->second : "1"});
   if (job.app->include_body) {
-    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", *body});
+    if (const std::string* body = summary_field(r, "last-message-body")) data.push_back({"body", payload_body(*body)});
   }
   if (job.app->include_sender) {
     if (const std::string* sender = summary_field(r, "last-message-sender")) data.push_back({"sender", *sender});

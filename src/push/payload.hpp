@@ -36,6 +36,12 @@ void append_data_members(std::string& out, const std::vector<DataField>& fields,
 // The display name Siskin shows for `sender` (a JID): its localpart, else its domain.
 std::string sender_nickname(const std::string& sender);
 
+// A message body as a payload carries it: at most kMaxPayloadBody bytes, cut on a UTF-8
+// character boundary and ended with "…". A body can appear twice (the alert and a data key),
+// and a payload pushgate composed must never be refused as too large (Prosody would count it).
+inline constexpr std::size_t kMaxPayloadBody = 1000;
+std::string payload_body(const std::string& body);
+
 // "high" for calls and important messages, "normal" otherwise.
 const char* delivery_priority(const PushJob& job);
 

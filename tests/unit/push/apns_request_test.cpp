@@ -97,12 +97,14 @@ TEST_CASE("payload limits: 5120 bytes for voip, 4096 for others") {
   auto app = ios_app();
   app.include_body = true;
   auto j = job(app, PushKind::Alert);
-  j.request.summary["last-message-body"] = std::string(4000, 'x');
+  j.request.summary["last-message-body"] = std::string(4000, 'x');  // a body is cut to fit
+  CHECK(std::holds_alternative<ApnsRequest>(build_apns_request(j, kNow)));
+  j.request.summary.erase("last-message-body");
+  j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(4100, 'c')};  // ciphertext is not cut
   auto r = build_apns_request(j, kNow);
   REQUIRE(std::holds_alternative<Outcome>(r));
   CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
   CHECK(std::get<Outcome>(r).reason.find("PayloadTooLarge") == 0);
-  j.request.summary.erase("last-message-body");
   j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(4900, 'c')};
   j.kind = PushKind::Voip;
   CHECK(std::holds_alternative<ApnsRequest>(build_apns_request(j, kNow)));  // 4.9 KB voip fits

@@ -87,7 +87,7 @@ TEST_CASE("a token FCM could never accept is TokenDead before sending; oversize 
   CHECK(std::get<Outcome>(build_fcm_request(j, "p")).kind == OutcomeKind::TokenDead);
   j = job(app, PushKind::Alert);
   app.include_body = true;
-  j.request.summary["last-message-body"] = std::string(5000, 'b');
+  j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(5000, 'c')};  // a body would be cut
   r = build_fcm_request(j, "p");
   REQUIRE(std::holds_alternative<Outcome>(r));
   CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);

@@ -163,3 +163,20 @@ TEST_CASE("the nickname is the sender's localpart, else its domain") {
   CHECK(sender_nickname("example.org") == "example.org");
   CHECK(sender_nickname("room@muc.example.org/Nick") == "room");
 }
+
+TEST_CASE("a long message body is cut so a payload pushgate composes always fits APNs") {
+  std::string long_body;
+  while (long_body.size() < 3500) long_body += "caf\xc3\xa9 ";  // 2-byte characters to cut around
+  for (Dialect dialect : {Dialect::Tigase, Dialect::P2, Dialect::TokenAsNode}) {
+    auto a = app(ServiceKind::Apns, true);
+    PushJob j = job(a, PushKind::Alert, dialect);
+    j.request.summary["last-message-body"] = long_body;
+    j.request.account = "alice@example.org";
+    auto payload = apns_payload(j);  // REQUIREs a request, not PayloadTooLarge
+    std::string body = payload["aps"]["alert"]["body"];
+    CHECK(body.size() <= kMaxPayloadBody);
+    CHECK(body.substr(body.size() - 3) == "\xE2\x80\xA6");
+    CHECK(long_body.rfind(body.substr(0, body.size() - 3), 0) == 0);  // a prefix, cut between characters
+  }
+  CHECK(payload_body("short") == "short");
+}
