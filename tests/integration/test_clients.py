@@ -182,13 +182,16 @@ def test_prosody_client_conversations_fcm_carries_the_account_hash_and_the_chann
 
 
 # Siskin IM and Snikket iOS: Martin's TigasePushNotificationsModule and SiskinPushNotificationsModule.
-def siskin_enable(node, key_b64):
+def siskin_enable(node, key_b64, max_size):
+    """Siskin's enable as Martin's TigasePushNotificationsModule writes it (prepareExtensions in
+    SiskinPushNotificationsModule.swift): the groupchat filter (no room rules), no muted element
+    when no chat is muted, priority, the encryption key with the register-device result's
+    max-payload-size as max-size, and jingle."""
     return raw_iq(f"<iq xmlns='jabber:client' type='set'><enable xmlns='urn:xmpp:push:0' jid='{PUSH}' node='{node}'>"
                   "<groupchat xmlns='tigase:push:filter:groupchat:0'/>"
-                  "<muted xmlns='tigase:push:filter:muted:0'/>"
                   "<priority xmlns='tigase:push:priority:0'/>"
+                  f"<encrypt xmlns='tigase:push:encrypt:0' alg='aes-128-gcm' max-size='{max_size}'>{key_b64}</encrypt>"
                   "<jingle xmlns='tigase:push:jingle:0'/>"
-                  f"<encrypt xmlns='tigase:push:encrypt:0' alg='aes-128-gcm'>{key_b64}</encrypt>"
                   "</enable></iq>")
 
 
@@ -237,7 +240,7 @@ def test_prosody_client_siskin_encrypted_message_and_call_on_pushkit():
             feature_field = next(f for f in cmd.iter(f"{{{NS_DATA}}}field") if f.get("var") == "features")
             assert feature_field.get("type") == "list-multi"
             assert int(form["max-payload-size"][0]) == 3000, form
-            reply = await siskin_enable(form["node"][0], base64.b64encode(key).decode())(client)
+            reply = await siskin_enable(form["node"][0], base64.b64encode(key).decode(), form["max-payload-size"][0])(client)
             assert reply.get("type") == "result", ET.tostring(reply)
             return form["node"][0]
         node = as_user(prosody, "alice", discover_register_enable)
@@ -283,7 +286,7 @@ def test_prosody_client_siskin_call_without_pushkit_token_rings_as_a_high_priori
 
         async def register_enable(client):
             form, _ = result_form(await register_device("tigase:messenger:apns:1", token)(client))
-            await siskin_enable(form["node"][0], base64.b64encode(key).decode())(client)
+            await siskin_enable(form["node"][0], base64.b64encode(key).decode(), form["max-payload-size"][0])(client)
         as_user(prosody, "alice", register_enable)
         prosody.wait_log(r"Encrypted push notifications enabled")
         as_user(prosody, "bob", send_raw(
