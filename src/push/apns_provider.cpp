@@ -43,7 +43,7 @@ void ApnsProvider::send(PushJob job, Completion done) {
 void ApnsProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
   if (outcome.kind == OutcomeKind::OperatorError) {
     // Loud: this is our configuration (or our routing of one device), never the device's end.
-    bool not_for_topic = outcome.reason.rfind("DeviceTokenNotForTopic", 0) == 0;
+    bool not_for_topic = about_one_device(outcome);  // DeviceTokenNotForTopic, as APNs names it
     std::string topic = push->job.kind == PushKind::Voip ? app_.topic + ".voip" : app_.topic;
     const char* fix = not_for_topic
                           ? "the device token is alive but belongs to another bundle id or push kind: check that its "

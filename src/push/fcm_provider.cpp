@@ -35,7 +35,7 @@ void FcmProvider::send(PushJob job, Completion done) {
 
 void FcmProvider::finish(const std::shared_ptr<Push>& push, Outcome outcome) {
   if (outcome.kind == OutcomeKind::OperatorError) {
-    bool mismatch = outcome.reason.rfind("SENDER_ID_MISMATCH", 0) == 0;
+    bool mismatch = about_one_device(outcome);  // SENDER_ID_MISMATCH, as FCM names it
     const char* fix = mismatch ? "the device token belongs to another Firebase project: route its client to the "
                                  "[[app]] whose credentials_file is of that project (the app is built with its "
                                  "google-services.json)"
