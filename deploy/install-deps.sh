@@ -10,7 +10,7 @@ packages=(
   clang libclang-rt-14-dev
   # libraries (see meson.build)
   libstrophe-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev
-  libcurl4-openssl-dev libnghttp2-dev libpq-dev postgresql libexpat1-dev libsqlite3-dev libtomlplusplus-dev
+  libuv1-dev libnghttp2-dev libpq-dev postgresql libexpat1-dev libsqlite3-dev libtomlplusplus-dev
   libsystemd-dev
   # systemd-analyze checks deploy/*.service in the tests
   systemd

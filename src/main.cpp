@@ -55,29 +55,29 @@ constexpr const char* kUsage =
     "SIGTERM stops accepting, finishes pushes in flight for up to 4 s, answers the rest `wait`, exits 0.\n";
 
 // SIGTERM, SIGINT and SIGHUP arrive through a signalfd the loop polls.
-class SignalSource final : public IoSource {
+class SignalSource final {
  public:
-  SignalSource(EventLoop& loop, std::function<void(int)> on_signal) : loop_(loop), on_signal_(std::move(on_signal)) {
+  SignalSource(EventLoop& loop, std::function<void(int)> on_signal)
+      : on_signal_(std::move(on_signal)), watch_(loop, [this](int) { read_all(); }) {
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd_ < 0) throw std::runtime_error(std::string("signalfd failed: ") + std::strerror(errno));
-    loop_.add_source(this);
+    watch_.watch(fd_, UV_READABLE);
   }
-  ~SignalSource() override {
-    loop_.remove_source(this);
+  ~SignalSource() {
+    watch_.stop();
     close(fd_);
-  }
-  void collect_fds(std::vector<curl_waitfd>& fds) override { fds.push_back(curl_waitfd{fd_, CURL_WAIT_POLLIN, 0}); }
-  void on_turn() override {
-    signalfd_siginfo info{};
-    while (read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) on_signal_(static_cast<int>(info.ssi_signo));
   }
 
  private:
-  EventLoop& loop_;
+  void read_all() {
+    signalfd_siginfo info{};
+    while (read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) on_signal_(static_cast<int>(info.ssi_signo));
+  }
   std::function<void(int)> on_signal_;
+  FdWatch watch_;
   int fd_ = -1;
 };
 

@@ -1,30 +1,46 @@
-// The event loop: timers, cross-thread tasks and descriptor polling through libcurl.
+// The event loop on libuv: one timer handle for every call_after, an async handle for
+// post() and stop(), an idle handle for defer(), and FdWatch over uv_poll.
 #include "common/event_loop.hpp"
 
-#include <algorithm>
 #include <stdexcept>
+#include <string>
+
+#include "common/log.hpp"
 
 namespace pushgate {
 
-EventLoop::EventLoop() : multi_(curl_multi_init()) {
-  if (!multi_) throw std::runtime_error("curl_multi_init failed: out of memory");
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc != 0) throw std::runtime_error(std::string(what) + " failed: " + uv_strerror(rc));
 }
 
-EventLoop::~EventLoop() = default;
+}  // namespace
 
-void EventLoop::add_source(IoSource* source) { sources_.push_back(source); }
+EventLoop::EventLoop() {
+  check(uv_loop_init(&loop_), "uv_loop_init");
+  check(uv_timer_init(&loop_, &timer_), "uv_timer_init");
+  check(uv_timer_init(&loop_, &wait_timer_), "uv_timer_init");
+  check(uv_async_init(&loop_, &async_, &EventLoop::on_async), "uv_async_init");
+  check(uv_idle_init(&loop_, &idle_), "uv_idle_init");
+  timer_.data = async_.data = idle_.data = this;
+  // The loop's own timers must not keep run() going once everything else is gone; the
+  // async handle does (it is how stop() reaches the loop).
+  uv_unref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
+}
 
-void EventLoop::turn_sources() {
-  // A source's on_turn may remove (and free) another one, e.g. a reload freeing an HTTP/2
-  // client: a source no longer registered is skipped.
-  std::vector<IoSource*> snapshot(sources_);
-  for (IoSource* s : snapshot) {
-    if (std::find(sources_.begin(), sources_.end(), s) != sources_.end()) s->on_turn();
+EventLoop::~EventLoop() {
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&wait_timer_),
+                         reinterpret_cast<uv_handle_t*>(&async_), reinterpret_cast<uv_handle_t*>(&idle_)}) {
+    uv_close(h, nullptr);
   }
-}
-
-void EventLoop::remove_source(IoSource* source) {
-  sources_.erase(std::remove(sources_.begin(), sources_.end(), source), sources_.end());
+  // Runs the close callbacks, ours and those of watches destroyed since the last turn.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop_) != 0) {
+    uv_walk(
+        &loop_, [](uv_handle_t* h, void*) { log::error("event_loop_handle_left_open", {{"type", uv_handle_type_name(h->type)}}); },
+        nullptr);
+  }
 }
 
 EventLoop::TimerId EventLoop::call_after(std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -32,6 +48,7 @@ EventLoop::TimerId EventLoop::call_after(std::chrono::milliseconds delay, std::f
   auto when = Clock::now() + delay;
   timers_.emplace(when, std::make_pair(id, std::move(fn)));
   timer_index_.emplace(id, when);
+  if (when < armed_for_) arm_timer();
   return id;
 }
 
@@ -46,89 +63,154 @@ void EventLoop::cancel(TimerId id) {
     }
   }
   timer_index_.erase(it);
+  // The handle stays armed for the cancelled one at worst: it fires, finds nothing due and re-arms.
 }
 
-void EventLoop::post(std::function<void()> fn) {
-  bool wake;
-  {
-    std::lock_guard lock(posted_mutex_);
-    posted_.push_back(std::move(fn));
-    wake = polling_;
+void EventLoop::arm_timer() {
+  if (timers_.empty()) {
+    uv_timer_stop(&timer_);
+    armed_for_ = Clock::time_point::max();
+    return;
   }
-  // A loop that is not polling picks the task up before it polls again (run_once checks
-  // posted_ under the same lock when it decides to sleep): no system call needed.
-  if (wake) curl_multi_wakeup(multi_.get());
+  auto when = timers_.begin()->first;
+  auto now = Clock::now();
+  // Rounded up: a timer due in 0.4 ms must not fire early and find nothing due.
+  auto ms = when <= now ? 0 : std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
+  armed_for_ = when;
+  uv_update_time(&loop_);
+  uv_timer_start(&timer_, &EventLoop::on_timer, static_cast<std::uint64_t>(ms), 0);
 }
 
-void EventLoop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
-
-void EventLoop::stop() {
-  {
-    std::lock_guard lock(posted_mutex_);
-    stop_requested_ = true;
-  }
-  curl_multi_wakeup(multi_.get());  // always: stop() is rare and must never be missed
+void EventLoop::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<EventLoop*>(t->data);
+  self->armed_for_ = Clock::time_point::max();
+  self->run_due_timers();
 }
 
-void EventLoop::run() {
-  for (;;) {
-    {
-      std::lock_guard lock(posted_mutex_);
-      if (stop_requested_) {
-        stop_requested_ = false;
-        return;
-      }
-    }
-    run_once(std::chrono::milliseconds(1000));
-  }
-}
-
-void EventLoop::run_once(std::chrono::milliseconds max_wait) {
-  // Timers that are due, in order. A timer may add timers; those run next turn at the earliest.
+void EventLoop::run_due_timers() {
+  // Timers that are due, in order. A timer may add timers; those run on a later firing.
   auto now = Clock::now();
   while (!timers_.empty() && timers_.begin()->first <= now) {
     auto node = timers_.extract(timers_.begin());
     timer_index_.erase(node.mapped().first);
     node.mapped().second();
   }
+  arm_timer();
+}
 
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  uv_async_send(&async_);  // coalesced by libuv: one wake-up for many posts
+}
+
+void EventLoop::on_async(uv_async_t* a) {
+  auto* self = static_cast<EventLoop*>(a->data);
+  self->run_posted();
+  bool stop;
+  {
+    std::lock_guard lock(self->posted_mutex_);
+    stop = self->stop_requested_;  // run() takes it back
+  }
+  if (stop) uv_stop(&self->loop_);
+}
+
+void EventLoop::run_posted() {
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(posted_mutex_);
     tasks.swap(posted_);
   }
   for (auto& task : tasks) task();
-  tasks.clear();
+}
+
+void EventLoop::defer(std::function<void()> fn) {
+  if (deferred_.empty()) uv_idle_start(&idle_, &EventLoop::on_idle);
+  deferred_.push_back(std::move(fn));
+}
+
+void EventLoop::on_idle(uv_idle_t* i) { static_cast<EventLoop*>(i->data)->run_deferred(); }
+
+void EventLoop::run_deferred() {
+  std::vector<std::function<void()>> tasks;
   tasks.swap(deferred_);
   for (auto& task : tasks) task();
+  // Work deferred by these tasks runs on the next turn, which does not sleep.
+  if (deferred_.empty()) uv_idle_stop(&idle_);
+}
 
-  turn_sources();
-
-  auto wait = max_wait;
-  for (IoSource* s : sources_) wait = std::min(wait, s->max_wait());
-  if (!timers_.empty()) {
-    auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first - Clock::now());
-    wait = std::min(wait, std::max(until, std::chrono::milliseconds(0)));
-  }
-  if (!deferred_.empty()) wait = std::chrono::milliseconds(0);
+void EventLoop::stop() {
   {
     std::lock_guard lock(posted_mutex_);
-    if (!posted_.empty() || stop_requested_) wait = std::chrono::milliseconds(0);
-    polling_ = true;
+    stop_requested_ = true;
   }
+  uv_async_send(&async_);
+}
 
-  fds_.clear();
-  for (IoSource* s : sources_) s->collect_fds(fds_);
-  int running = 0;
-  curl_multi_poll(multi_.get(), fds_.data(), static_cast<unsigned>(fds_.size()), static_cast<int>(wait.count()),
-                  nullptr);
-  {
-    std::lock_guard lock(posted_mutex_);
-    polling_ = false;
+void EventLoop::run() {
+  for (;;) {
+    {
+      // A stop() that arrived during run_once() is kept for the run() after it.
+      std::lock_guard lock(posted_mutex_);
+      if (stop_requested_) {
+        stop_requested_ = false;
+        return;
+      }
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
   }
-  curl_multi_perform(multi_.get(), &running);
-  // Sources run again right after the poll so input is handled without waiting a turn.
-  turn_sources();
+}
+
+void EventLoop::run_once(std::chrono::milliseconds max_wait) {
+  if (max_wait.count() <= 0) {
+    // A 0 ms timer would run before the poll and leave it nothing to bound it.
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return;
+  }
+  uv_update_time(&loop_);
+  uv_timer_start(&wait_timer_, &EventLoop::on_wait_timer, static_cast<std::uint64_t>(max_wait.count()), 0);
+  uv_ref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
+  uv_run(&loop_, UV_RUN_ONCE);
+  uv_timer_stop(&wait_timer_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
+}
+
+bool FdWatch::watch(int fd, int events) {
+  if (handle_ != nullptr && fd != fd_) stop();
+  if (handle_ == nullptr) {
+    auto* h = new uv_poll_t{};
+    if (uv_poll_init(loop_.uv(), h, fd) != 0) {
+      delete h;
+      return false;
+    }
+    h->data = this;
+    handle_ = h;
+    fd_ = fd;
+    events_ = -1;
+  }
+  if (events == events_) return true;
+  events_ = events;
+  if (events == 0) return uv_poll_stop(handle_) == 0;
+  return uv_poll_start(handle_, events, &FdWatch::on_poll) == 0;
+}
+
+void FdWatch::stop() {
+  if (handle_ == nullptr) return;
+  handle_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  handle_ = nullptr;
+  fd_ = -1;
+  events_ = 0;
+}
+
+void FdWatch::on_poll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<FdWatch*>(handle->data);
+  if (self == nullptr) return;
+  // An error (EBADF after the peer's close, say) is handed on as readable: the owner's read
+  // finds out what happened and says so.
+  self->on_ready_(status < 0 ? UV_READABLE : events);
 }
 
 }  // namespace pushgate

@@ -1,32 +1,19 @@
-// The one event loop of the push pipeline: curl_multi_poll() waits on libcurl's sockets
-// plus the file descriptors of registered sources (the XMPP session, a signalfd), runs
-// timers, and runs tasks posted from other threads (woken with curl_multi_wakeup).
+// The one event loop of the daemon, on libuv: file descriptors are watched with FdWatch
+// (uv_poll), timers share one uv_timer, tasks posted from other threads wake the loop through
+// a uv_async, and work deferred to the end of a turn runs from a uv_idle (which keeps the
+// turn from sleeping). Nothing runs unless something happened: no source is polled per turn.
 #pragma once
+
+#include <uv.h>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <vector>
 
-#include <curl/curl.h>
-
 namespace pushgate {
-
-// Something with file descriptors the loop watches. Called on the loop thread only.
-class IoSource {
- public:
-  virtual ~IoSource() = default;
-  // Appends the descriptors to wait on for the next poll (none is fine).
-  virtual void collect_fds(std::vector<curl_waitfd>& fds) = 0;
-  // Called once per loop turn after the poll, whether or not a descriptor fired: the
-  // source does its non-blocking work (reads, writes) here.
-  virtual void on_turn() = 0;
-  // Upper bound on how long the next poll may sleep, for sources with internal timers.
-  virtual std::chrono::milliseconds max_wait() { return std::chrono::milliseconds(1000); }
-};
 
 class EventLoop {
  public:
@@ -34,14 +21,13 @@ class EventLoop {
   using TimerId = std::uint64_t;
 
   EventLoop();
+  // Closes the loop's own handles and runs the close callbacks of handles already closed
+  // (an FdWatch destroyed after its last turn). Every FdWatch must be gone by then.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  CURLM* multi() { return multi_.get(); }
-
-  void add_source(IoSource* source);
-  void remove_source(IoSource* source);
+  uv_loop_t* uv() { return &loop_; }
 
   // Runs fn on the loop thread after `delay`. Loop thread only. Returns an id for cancel().
   TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn);
@@ -50,35 +36,68 @@ class EventLoop {
 
   // Thread-safe: queues fn to run on the loop thread and wakes the loop.
   void post(std::function<void()> fn);
-  // Loop thread only: runs fn at the start of the next turn, which then does not sleep.
-  // Cheaper than post(): no lock, no wake-up. For work batched over one turn.
+  // Loop thread only: runs fn before the loop next sleeps, after the events of this turn.
+  // No lock, no wake-up: for work batched over one turn (a flush, a delivery).
   void defer(std::function<void()> fn);
 
   // Runs until stop(). stop() is thread-safe.
   void run();
   void stop();
-  // One turn with at most `max_wait` of sleeping; for tests and benchmarks.
+  // One turn that sleeps at most `max_wait` for an event; for tests, benchmarks and the
+  // shutdown drain.
   void run_once(std::chrono::milliseconds max_wait);
 
  private:
-  void turn_sources();
-  struct MultiDeleter {
-    void operator()(CURLM* m) const { curl_multi_cleanup(m); }
-  };
-  std::unique_ptr<CURLM, MultiDeleter> multi_;
-  std::vector<IoSource*> sources_;
+  static void on_timer(uv_timer_t* t);
+  static void on_async(uv_async_t* a);
+  static void on_idle(uv_idle_t* i);
+  static void on_wait_timer(uv_timer_t*) {}
+  void run_due_timers();
+  void arm_timer();
+  void run_posted();
+  void run_deferred();
+
+  uv_loop_t loop_{};
+  uv_timer_t timer_{};       // fires at the earliest entry of timers_
+  uv_timer_t wait_timer_{};  // bounds run_once()
+  uv_async_t async_{};       // post() and stop()
+  uv_idle_t idle_{};         // active while deferred_ is not empty
   std::multimap<Clock::time_point, std::pair<TimerId, std::function<void()>>> timers_;
   std::map<TimerId, Clock::time_point> timer_index_;
   TimerId next_timer_id_ = 1;
+  Clock::time_point armed_for_ = Clock::time_point::max();
 
   std::mutex posted_mutex_;  // guards posted_ and stop_requested_
   std::vector<std::function<void()>> posted_;
   bool stop_requested_ = false;
   std::vector<std::function<void()>> deferred_;
-  std::vector<curl_waitfd> fds_;  // scratch, reused each turn
-  // True while the loop is in (or about to enter) its poll: only then does post() need
-  // to wake it. Guarded by posted_mutex_.
-  bool polling_ = false;
+};
+
+// One file descriptor watched on the loop (a uv_poll handle). The callback gets UV_READABLE,
+// UV_WRITABLE and UV_DISCONNECT bits, or a negative libuv error. Stop (or destroy) the watch
+// before the descriptor is closed: libuv must not poll a closed descriptor.
+class FdWatch {
+ public:
+  using Callback = std::function<void(int events)>;
+  FdWatch(EventLoop& loop, Callback on_ready) : loop_(loop), on_ready_(std::move(on_ready)) {}
+  ~FdWatch() { stop(); }
+  FdWatch(const FdWatch&) = delete;
+  FdWatch& operator=(const FdWatch&) = delete;
+
+  // Watches `fd` for `events` (UV_READABLE | UV_WRITABLE). A different fd than the one
+  // watched restarts the watch on it. Returns false (with nothing watched) if libuv refuses.
+  bool watch(int fd, int events);
+  void stop();
+  int fd() const { return fd_; }
+  int events() const { return events_; }
+
+ private:
+  static void on_poll(uv_poll_t* handle, int status, int events);
+  EventLoop& loop_;
+  Callback on_ready_;
+  uv_poll_t* handle_ = nullptr;  // freed by its close callback
+  int fd_ = -1;
+  int events_ = 0;
 };
 
 }  // namespace pushgate

@@ -1,4 +1,4 @@
-// One HTTP/2 client connection over OpenSSL, driven by the event loop without blocking.
+// One HTTP/2 client connection over OpenSSL: its socket watched on the event loop, never blocking.
 #include "push/h2_connection.hpp"
 
 #include <arpa/inet.h>
@@ -60,9 +60,10 @@ nghttp2_nv make_nv(const std::string& name, const std::string& value) {
 
 }  // namespace
 
-H2Connection::H2Connection(Listener& listener, SSL_CTX* ctx, std::string host, const sockaddr_storage& addr,
-                           socklen_t addr_len, H2ConnectionOptions options)
-    : listener_(listener), host_(std::move(host)), options_(options) {
+H2Connection::H2Connection(EventLoop& loop, Listener& listener, SSL_CTX* ctx, std::string host,
+                           const sockaddr_storage& addr, socklen_t addr_len, H2ConnectionOptions options)
+    : listener_(listener), host_(std::move(host)), options_(options),
+      watch_(loop, [this](int) { listener_.on_connection_io(); }) {
   opened_ = last_recv_ = std::chrono::steady_clock::now();
   fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
@@ -92,6 +93,7 @@ H2Connection::H2Connection(Listener& listener, SSL_CTX* ctx, std::string host, c
     SSL_set_tlsext_host_name(ssl_.get(), host_.c_str());
     SSL_set1_host(ssl_.get(), host_.c_str());
   }
+  update_watch();
 }
 
 H2Connection::~H2Connection() { close(Http2Failure::Closed, "client shut down"); }
@@ -138,11 +140,14 @@ void H2Connection::cancel(H2Exchange* ex) {
   }
 }
 
-void H2Connection::collect_fds(std::vector<curl_waitfd>& fds) const {
-  if (fd_ < 0 || state_ == State::Closed) return;
-  short events = CURL_WAIT_POLLIN;
-  if (state_ == State::Connecting || want_write_) events |= CURL_WAIT_POLLOUT;
-  fds.push_back(curl_waitfd{fd_, events, 0});
+void H2Connection::update_watch() {
+  if (fd_ < 0 || state_ == State::Closed) {
+    watch_.stop();
+    return;
+  }
+  int events = UV_READABLE;
+  if (state_ == State::Connecting || want_write_) events |= UV_WRITABLE;
+  watch_.watch(fd_, events);
 }
 
 void H2Connection::on_turn(std::chrono::steady_clock::time_point now) {
@@ -306,6 +311,14 @@ void H2Connection::write_tls() {
   }
 }
 
+std::chrono::steady_clock::time_point H2Connection::next_check() const {
+  if (state_ == State::Connecting || state_ == State::Handshaking || state_ == State::AwaitingSettings) {
+    return opened_ + options_.connect_timeout;
+  }
+  if (ping_outstanding_) return ping_sent_ + options_.ping_timeout;
+  return last_recv_ + options_.ping_interval;
+}
+
 void H2Connection::check_timers(std::chrono::steady_clock::time_point now) {
   if (state_ == State::Connecting || state_ == State::Handshaking || state_ == State::AwaitingSettings) {
     if (now - opened_ > options_.connect_timeout) {
@@ -340,6 +353,7 @@ void H2Connection::close(Http2Failure failure, std::string why) {
   error_ = std::move(why);
   session_.reset();
   ssl_.reset();
+  watch_.stop();  // before the descriptor goes
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   out_.clear();

@@ -13,9 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include <curl/curl.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
+
+#include "common/event_loop.hpp"
 
 namespace pushgate {
 
@@ -90,10 +91,12 @@ class H2Connection {
     // `unprocessed`: the server said it never processed the stream (REFUSED_STREAM, or
     // above a GOAWAY's last stream id), so it is safe to send again elsewhere.
     virtual void on_exchange_done(H2Exchange* ex, bool unprocessed) = 0;
+    // The socket is ready: the listener arranges for on_turn() soon (not from inside this call).
+    virtual void on_connection_io() = 0;
   };
 
   // Starts a non-blocking connect to `addr`. `host` is for SNI and certificate checks.
-  H2Connection(Listener& listener, SSL_CTX* ctx, std::string host, const sockaddr_storage& addr, socklen_t addr_len,
+  H2Connection(EventLoop& loop, Listener& listener, SSL_CTX* ctx, std::string host, const sockaddr_storage& addr, socklen_t addr_len,
                H2ConnectionOptions options);
   ~H2Connection();
   H2Connection(const H2Connection&) = delete;
@@ -121,7 +124,12 @@ class H2Connection {
   // Forgets `ex` (its timeout passed) and resets its stream with CANCEL.
   void cancel(H2Exchange* ex);
 
-  void collect_fds(std::vector<curl_waitfd>& fds) const;
+  // Watches the socket for what the connection waits on now: readable, and writable while
+  // connecting or while TLS has bytes it could not write. Call after on_turn() or flush().
+  void update_watch();
+  // When on_turn() next has a timer to check: the connect deadline, the PING deadline, or
+  // the moment a quiet connection is due a PING.
+  std::chrono::steady_clock::time_point next_check() const;
   // Connects, handshakes, reads, writes and checks timers; non-blocking.
   void on_turn(std::chrono::steady_clock::time_point now);
   // Closes now; open streams are reported with `failure`.
@@ -158,6 +166,7 @@ class H2Connection {
   std::string host_;
   H2ConnectionOptions options_;
   int fd_ = -1;
+  FdWatch watch_;
   std::unique_ptr<SSL, SslDeleter> ssl_;
   std::unique_ptr<nghttp2_session, SessionDeleter> session_;
   State state_ = State::Connecting;

@@ -95,9 +95,7 @@ std::chrono::milliseconds connect_backoff(unsigned failures) {
 
 }  // namespace
 
-Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(loop), options_(options) {
-  loop_.add_source(this);
-}
+Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(loop), options_(options) {}
 
 Http2Client::~Http2Client() {
   shutting_down_ = true;
@@ -105,7 +103,7 @@ Http2Client::~Http2Client() {
     std::lock_guard lock(gate_->mutex);
     gate_->alive = false;
   }
-  loop_.remove_source(this);
+  if (tick_) loop_.cancel(tick_);
   for (auto& [ex, owned] : live_) loop_.cancel(ex->timer);
   origins_.clear();  // connections close; on_exchange_done ignores them while shutting down
 }
@@ -163,6 +161,7 @@ void Http2Client::submit(Http2Request request, Done done) {
   ex->timer = loop_.call_after(ex->request.timeout, [this, ex] { on_timeout(ex); });
   o->pending.push_back(ex);
   pump(*o);
+  schedule_service();
 }
 
 void Http2Client::pump(Origin& o) {
@@ -220,7 +219,7 @@ void Http2Client::open_connection(Origin& o) {
     return;
   }
   const auto& [addr, len] = o.addrs[o.next_addr++ % o.addrs.size()];
-  o.conns.push_back(std::make_unique<H2Connection>(static_cast<H2Connection::Listener&>(*this), o.ctx.get(), o.host, addr, len, options_.connection));
+  o.conns.push_back(std::make_unique<H2Connection>(loop_, static_cast<H2Connection::Listener&>(*this), o.ctx.get(), o.host, addr, len, options_.connection));
   ++connections_opened_;
   log::debug("http2_connecting", {{"origin", o.host + ":" + o.port}, {"connections", std::to_string(o.conns.size())}});
 }
@@ -263,6 +262,7 @@ void Http2Client::start_resolve(Origin& o) {
     o.addrs = std::move(r.addrs);
     o.resolved_at = std::chrono::steady_clock::now();
     pump(o);
+    schedule_service();
   };
   Resolved numeric = lookup(true);
   if (!numeric.addrs.empty()) {
@@ -316,6 +316,7 @@ void Http2Client::complete(H2Exchange* ex) {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - ex->started);
   completed_.push_back(std::move(it->second));
   live_.erase(it);
+  schedule_service();
 }
 
 void Http2Client::deliver() {
@@ -360,7 +361,18 @@ void Http2Client::sweep(Origin& o, std::chrono::steady_clock::time_point now) {
   }
 }
 
-void Http2Client::on_turn() {
+void Http2Client::schedule_service() {
+  if (service_scheduled_ || shutting_down_) return;
+  service_scheduled_ = true;
+  loop_.defer([this, gate = std::weak_ptr<Gate>(gate_)] {
+    auto alive = gate.lock();
+    if (!alive || !alive->alive) return;
+    service_scheduled_ = false;
+    service();
+  });
+}
+
+void Http2Client::service() {
   auto now = std::chrono::steady_clock::now();
   for (auto& [key, o] : origins_) {
     for (auto& c : o->conns) c->on_turn(now);
@@ -373,18 +385,31 @@ void Http2Client::on_turn() {
       for (auto& c : o->conns) c->flush();
     }
   }
-  deliver();
-}
-
-std::chrono::milliseconds Http2Client::max_wait() {
-  if (dirty_ || !completed_.empty()) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(1000);
-}
-
-void Http2Client::collect_fds(std::vector<curl_waitfd>& fds) {
+  now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
   for (auto& [key, o] : origins_) {
-    for (auto& c : o->conns) c->collect_fds(fds);
+    for (auto& c : o->conns) {
+      c->update_watch();
+      next = std::min(next, c->next_check());
+    }
+    if (!o->pending.empty()) next = std::min(next, now + std::chrono::seconds(1));
   }
+  if (next != std::chrono::steady_clock::time_point::max()) {
+    next = std::min(next, now + std::chrono::seconds(1));
+    if (tick_ && next < tick_at_) {
+      loop_.cancel(tick_);
+      tick_ = 0;
+    }
+    if (!tick_) {
+      auto delay = std::max(std::chrono::ceil<std::chrono::milliseconds>(next - now), std::chrono::milliseconds(1));
+      tick_at_ = next;
+      tick_ = loop_.call_after(delay, [this] {
+        tick_ = 0;
+        service();
+      });
+    }
+  }
+  deliver();
 }
 
 std::vector<Http2Client::OriginStatus> Http2Client::status() const {

@@ -33,7 +33,7 @@ struct HttpsUrl {
 };
 HttpsUrl parse_https_url(std::string_view url);
 
-class Http2Client final : public IoSource, private H2Connection::Listener {
+class Http2Client final : private H2Connection::Listener {
  public:
   using Done = Http2Done;
 
@@ -61,14 +61,19 @@ class Http2Client final : public IoSource, private H2Connection::Listener {
   };
   std::vector<OriginStatus> status() const;
 
-  void collect_fds(std::vector<curl_waitfd>& fds) override;
-  void on_turn() override;
-  std::chrono::milliseconds max_wait() override;
 
  private:
   struct Origin;
   struct Resolved;
   void on_exchange_done(H2Exchange* ex, bool unprocessed) override;
+  void on_connection_io() override { schedule_service(); }
+  // Runs service() once at the end of this loop turn, however many events asked for it.
+  void schedule_service();
+  // Lets each connection read, write and check its timers, drops closed ones, hands queued
+  // requests to connections, writes them, and delivers the finished exchanges. While any
+  // connection is open it runs again when the first of their timers is due (connect
+  // timeouts, PINGs), and at least every second (a backoff ending).
+  void service();
   Origin* origin_for(const HttpsUrl& url, const std::string& ca_file);
   void pump(Origin& o);
   void open_connection(Origin& o);
@@ -86,6 +91,9 @@ class Http2Client final : public IoSource, private H2Connection::Listener {
   std::unordered_map<H2Exchange*, std::unique_ptr<H2Exchange>> live_;
   std::vector<std::unique_ptr<H2Exchange>> completed_;
   bool dirty_ = false;  // requests queued into a session since the last write
+  bool service_scheduled_ = false;
+  EventLoop::TimerId tick_ = 0;
+  std::chrono::steady_clock::time_point tick_at_{};
   bool shutting_down_ = false;
   // Lets a DNS thread that outlives us see that we are gone.
   struct Gate {

@@ -1,5 +1,6 @@
-// The component session: libstrophe driven by our event loop with xmpp_run_once(ctx, 0),
-// so the loop never blocks on XMPP and replies need no cross-thread queue.
+// The component session: libstrophe driven by the event loop with xmpp_run_once(ctx, 0)
+// when its socket is ready, so the loop never blocks on XMPP and replies need no
+// cross-thread queue.
 #include "xmpp/component_session.hpp"
 
 #include <netdb.h>
@@ -118,15 +119,15 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
 }
 
 ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher)
-    : loop_(loop), config_(config), dispatcher_(dispatcher), rng_(std::random_device{}()) {
+    : loop_(loop), config_(config), dispatcher_(dispatcher), watch_(loop, [this](int) { pump(); }),
+      rng_(std::random_device{}()) {
   xmpp_initialize();
   ctx_.reset(xmpp_ctx_new(pooled_memory(), &kStropheLog));
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
-  loop_.add_source(this);
 }
 
 ComponentSession::~ComponentSession() {
-  loop_.remove_source(this);
+  watch_.stop();
   cancel_timers();
   if (conn_) sockets_by_conn().erase(conn_.get());
   conn_.reset();
@@ -135,7 +136,7 @@ ComponentSession::~ComponentSession() {
 }
 
 void ComponentSession::cancel_timers() {
-  for (auto* t : {&reconnect_timer_, &ping_timer_, &ping_deadline_}) {
+  for (auto* t : {&reconnect_timer_, &ping_timer_, &ping_deadline_, &tick_}) {
     if (*t) loop_.cancel(*t);
     *t = 0;
   }
@@ -159,6 +160,7 @@ void ComponentSession::connect() {
   xmpp_conn_set_pass(conn_.get(), config_.secret.c_str());
   xmpp_conn_set_sockopt_callback(conn_.get(), &ComponentSession::on_sockopt);
   xmpp_handler_add(conn_.get(), &ComponentSession::on_iq, nullptr, "iq", nullptr, this);
+  watch_.stop();
   fd_ = -1;
   ++generation_;
   log::debug("component_connecting", {{"host", config_.host}, {"port", std::to_string(config_.port)}, {"jid", config_.jid}});
@@ -179,6 +181,7 @@ void ComponentSession::connect() {
       close_stream();
     }
   });
+  rearm();
 }
 
 int ComponentSession::on_sockopt(xmpp_conn_t* conn, void* sock) {
@@ -215,6 +218,8 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
 }
 
 void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, bool was_connected) {
+  // libstrophe has closed the socket: stop watching it before its number is reused.
+  watch_.stop();
   fd_ = -1;
   closing_ = false;
   sockets_by_conn().erase(conn_.get());
@@ -273,6 +278,8 @@ void ComponentSession::schedule_reconnect() {
   ++reconnects_;
   log::info("component_reconnect_scheduled", {{"in_ms", std::to_string(delay.count())}, {"attempt", std::to_string(attempt_)}});
   reconnect_timer_ = loop_.call_after(delay, [this] { connect(); });
+  if (tick_) loop_.cancel(tick_);
+  tick_ = 0;
 }
 
 std::size_t ComponentSession::answer_pending(const std::string& reason) {
@@ -297,39 +304,58 @@ void ComponentSession::shutdown() {
     // Let libstrophe write </stream:stream> before the loop ends.
     for (int i = 0; i < 50 && connected_; ++i) xmpp_run_once(ctx_.get(), 10);
   }
+  watch_.stop();
 }
 
-void ComponentSession::collect_fds(std::vector<curl_waitfd>& fds) {
-  if (!conn_) return;
+void ComponentSession::rearm() {
+  if (!conn_) {
+    watch_.stop();
+    return;
+  }
   if (fd_ < 0) {
     auto it = sockets_by_conn().find(conn_.get());
     if (it != sockets_by_conn().end()) fd_ = it->second;
   }
-  if (fd_ < 0) return;
-  curl_waitfd w{};
-  w.fd = fd_;
-  w.events = CURL_WAIT_POLLIN;
-  if (xmpp_conn_is_connecting(conn_.get()) || xmpp_conn_send_queue_len(conn_.get()) > 0) w.events |= CURL_WAIT_POLLOUT;
-  fds.push_back(w);
+  if (fd_ >= 0) {
+    int events = UV_READABLE;
+    if (xmpp_conn_is_connecting(conn_.get()) || xmpp_conn_send_queue_len(conn_.get()) > 0) events |= UV_WRITABLE;
+    watch_.watch(fd_, events);
+  }
+  bool settling = (!connected_ || closing_) && !reconnect_timer_;
+  if (settling && !tick_) {
+    tick_ = loop_.call_after(std::chrono::milliseconds(10), [this] {
+      tick_ = 0;
+      pump();
+    });
+  } else if (!settling && tick_) {
+    loop_.cancel(tick_);
+    tick_ = 0;
+  }
 }
 
-std::chrono::milliseconds ComponentSession::max_wait() {
-  if (conn_ && (!connected_ || closing_) && !reconnect_timer_) return std::chrono::milliseconds(10);
-  return std::chrono::milliseconds(1000);
+void ComponentSession::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    flush_scheduled_ = false;
+    pump();
+  });
 }
 
 void ComponentSession::close_stream() {
   if (!conn_) return;
   closing_ = true;
   xmpp_disconnect(conn_.get());
+  schedule_flush();
 }
 
-void ComponentSession::on_turn() {
+void ComponentSession::pump() {
   retired_conn_.reset();
   if (!conn_) return;
   // libstrophe reads at most 4 KiB per call: under load, keep reading while bytes wait,
-  // so a turn of the loop handles a batch of stanzas rather than two or three. Bounded,
-  // so timers and replies still get their turn.
+  // so one wake-up handles a batch of stanzas rather than two or three. Bounded, so timers
+  // and replies still get their turn.
   constexpr int kMaxReadsPerTurn = 16;
   SkipReceivedStanzaText skip_debug_rendering;
   for (int i = 0; i < kMaxReadsPerTurn && conn_; ++i) {
@@ -337,6 +363,7 @@ void ComponentSession::on_turn() {
     int waiting = 0;
     if (fd_ < 0 || !connected_ || ioctl(fd_, FIONREAD, &waiting) != 0 || waiting == 0) break;
   }
+  rearm();
 }
 
 int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
@@ -346,7 +373,9 @@ int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata)
 }
 
 void ComponentSession::send_raw(const std::string& xml) {
-  if (conn_ && connected_) xmpp_send_raw(conn_.get(), xml.data(), xml.size());
+  if (!conn_ || !connected_) return;
+  xmpp_send_raw(conn_.get(), xml.data(), xml.size());
+  schedule_flush();
 }
 
 void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id) {

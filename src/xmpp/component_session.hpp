@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -22,10 +23,10 @@ namespace pushgate::xmpp {
 // random in [base/2, base], base = min(1 s × 2^attempt, 30 s). Pure given the generator.
 std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
 
-class ComponentSession final : public IoSource {
+class ComponentSession final {
  public:
   ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher);
-  ~ComponentSession() override;
+  ~ComponentSession();
   ComponentSession(const ComponentSession&) = delete;
   ComponentSession& operator=(const ComponentSession&) = delete;
 
@@ -48,13 +49,18 @@ class ComponentSession final : public IoSource {
   // Replies that could not be sent because the session they belonged to had ended.
   std::uint64_t replies_lost() const { return replies_lost_; }
 
-  void collect_fds(std::vector<curl_waitfd>& fds) override;
-  void on_turn() override;
-  // While the handshake or a close is under way libstrophe queues bytes we cannot see
-  // (no send-queue query covers them), so the loop wakes every 10 ms until it is done.
-  std::chrono::milliseconds max_wait() override;
 
  private:
+  // Lets libstrophe read, write and run its handlers (xmpp_run_once(ctx, 0)), then watches
+  // the socket for what comes next. Called when the socket is ready, by the tick, and once
+  // per loop turn after replies were queued.
+  void pump();
+  // Watches the socket (writable too while connecting or bytes wait) and, while the handshake
+  // or a close is under way, ticks every 10 ms: libstrophe then queues bytes no send-queue
+  // query shows.
+  void rearm();
+  // Queues a pump() for the end of this loop turn, once however many replies were sent.
+  void schedule_flush();
   static void on_conn_event(xmpp_conn_t* conn, xmpp_conn_event_t event, int error, xmpp_stream_error_t* stream_error,
                             void* userdata);
   static int on_iq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* userdata);
@@ -85,6 +91,10 @@ class ComponentSession final : public IoSource {
   ConnPtr retired_conn_;  // released on the next turn, never inside its own callback
 
   int fd_ = -1;
+  FdWatch watch_;
+  EventLoop::TimerId tick_ = 0;
+  bool flush_scheduled_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred work checks it
   bool connected_ = false;
   std::chrono::system_clock::time_point connected_since_{};
   bool stopping_ = false;

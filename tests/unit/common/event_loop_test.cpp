@@ -1,10 +1,13 @@
-// Tests for src/common/event_loop.cpp: timers, cancellation, cross-thread posts.
+// Tests for src/common/event_loop.cpp: timers, cancellation, cross-thread posts, descriptor
+// watches, deferred work and stop().
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <thread>
+
+#include <unistd.h>
 
 #include "common/event_loop.hpp"
 
@@ -37,26 +40,79 @@ TEST_CASE("a post from another thread wakes a sleeping loop") {
   CHECK(EventLoop::Clock::now() - start < 900ms);
 }
 
-TEST_CASE("a source may remove and free another source during its turn (a reload freeing an HTTP/2 client)") {
-  struct Counting final : IoSource {
-    explicit Counting(EventLoop& l) : loop(l) { loop.add_source(this); }
-    ~Counting() override { loop.remove_source(this); }
-    void collect_fds(std::vector<curl_waitfd>&) override {}
-    void on_turn() override {
-      ++turns;
-      if (on) on();
-    }
-    EventLoop& loop;
-    int turns = 0;
-    std::function<void()> on;
-  };
+TEST_CASE("an FdWatch calls back when its descriptor is readable, and not after it stops") {
   EventLoop loop;
-  auto first = std::make_unique<Counting>(loop);
-  auto victim = std::make_unique<Counting>(loop);
-  auto last = std::make_unique<Counting>(loop);
-  first->on = [&] { victim.reset(); };  // freed while the loop walks its sources
-  loop.run_once(0ms);                   // AddressSanitizer reports a call into the freed source
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  int calls = 0;
+  FdWatch watch(loop, [&](int events) {
+    ++calls;
+    CHECK((events & UV_READABLE) != 0);
+    char buf[16];
+    CHECK(read(fds[0], buf, sizeof buf) == 1);
+  });
+  REQUIRE(watch.watch(fds[0], UV_READABLE));
+  loop.run_once(0ms);
+  CHECK(calls == 0);  // nothing written yet: no call
+  REQUIRE(write(fds[1], "x", 1) == 1);
+  auto until = EventLoop::Clock::now() + 2s;
+  while (calls == 0 && EventLoop::Clock::now() < until) loop.run_once(100ms);
+  CHECK(calls == 1);
+  watch.stop();
+  REQUIRE(write(fds[1], "y", 1) == 1);
+  loop.run_once(20ms);
+  CHECK(calls == 1);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST_CASE("an FdWatch's owner may destroy another watch from its callback (a reload freeing a connection)") {
+  EventLoop loop;
+  int a[2], b[2];
+  REQUIRE(pipe(a) == 0);
+  REQUIRE(pipe(b) == 0);
+  std::unique_ptr<FdWatch> victim;
+  int victim_calls = 0, first_calls = 0;
+  FdWatch first(loop, [&](int) {
+    ++first_calls;
+    victim.reset();  // AddressSanitizer reports a call into the freed watch
+  });
+  victim = std::make_unique<FdWatch>(loop, [&](int) { ++victim_calls; });
+  REQUIRE(first.watch(a[0], UV_READABLE));
+  REQUIRE(victim->watch(b[0], UV_READABLE));
+  REQUIRE(write(a[1], "x", 1) == 1);
+  REQUIRE(write(b[1], "x", 1) == 1);
+  auto until = EventLoop::Clock::now() + 2s;
+  while (first_calls == 0 && EventLoop::Clock::now() < until) loop.run_once(100ms);
+  loop.run_once(0ms);
+  CHECK(first_calls >= 1);
   CHECK(victim == nullptr);
-  CHECK(first->turns == 2);  // on_turn runs before and after the poll
-  CHECK(last->turns == 2);
+  // Both were ready in the same turn: whichever ran first, the freed one is not called after.
+  CHECK(victim_calls <= 1);
+  first.stop();
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+TEST_CASE("deferred work runs before the loop sleeps, and work it defers runs on the next turn") {
+  EventLoop loop;
+  std::vector<int> ran;
+  loop.defer([&] {
+    ran.push_back(1);
+    loop.defer([&] { ran.push_back(2); });
+  });
+  auto start = EventLoop::Clock::now();
+  loop.run_once(1000ms);
+  CHECK(ran == std::vector<int>{1});
+  loop.run_once(1000ms);
+  CHECK(ran == std::vector<int>{1, 2});
+  CHECK(EventLoop::Clock::now() - start < 900ms);  // neither turn slept its 1 s
+}
+
+TEST_CASE("a stop() during run_once() is kept for the next run()") {
+  EventLoop loop;
+  loop.post([&] { loop.stop(); });
+  loop.run_once(10ms);
+  auto start = EventLoop::Clock::now();
+  loop.run();  // returns at once instead of waiting forever
+  CHECK(EventLoop::Clock::now() - start < 500ms);
 }
