@@ -13,7 +13,7 @@
 
 #include "common/event_loop.hpp"
 #include "push/fcm_credentials.hpp"
-#include "push/http2_client.hpp"
+#include "http2/client.hpp"
 
 namespace pushgate {
 

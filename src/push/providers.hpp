@@ -12,7 +12,7 @@
 #include "config/config.hpp"
 #include "push/apns_token.hpp"
 #include "push/fcm_oauth.hpp"
-#include "push/http2_client.hpp"
+#include "http2/client.hpp"
 #include "push/provider.hpp"
 
 namespace pushgate {

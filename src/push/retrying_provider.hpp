@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/event_loop.hpp"
-#include "push/http2_client.hpp"
+#include "http2/client.hpp"
 #include "push/provider.hpp"
 
 namespace pushgate {

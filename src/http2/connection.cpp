@@ -1,5 +1,5 @@
 // One HTTP/2 client connection over OpenSSL: its socket watched on the event loop, never blocking.
-#include "push/h2_connection.hpp"
+#include "http2/connection.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
-// The HTTP/2 client shared by the providers on one event loop: per origin (host, port, CA) a
-// few long-lived connections, requests multiplexed within each server's
-// MAX_CONCURRENT_STREAMS, the rest queued in order. Built on nghttp2 directly (see
+// An HTTP/2-over-TLS client on the event loop, knowing nothing of what it carries: per
+// origin (host, port, CA) a few long-lived connections, requests multiplexed within each
+// server's MAX_CONCURRENT_STREAMS, the rest queued in order. Built on nghttp2 directly (see
 // BENCHMARKS.md for why not libcurl). Completions are delivered on the loop thread.
 #pragma once
 
@@ -8,13 +8,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/event_loop.hpp"
-#include "push/h2_connection.hpp"
+#include "http2/connection.hpp"
 
 namespace pushgate {
 
@@ -95,9 +94,8 @@ class Http2Client final : private H2Connection::Listener {
   EventLoop::TimerId tick_ = 0;
   std::chrono::steady_clock::time_point tick_at_{};
   bool shutting_down_ = false;
-  // Lets a DNS thread that outlives us see that we are gone.
+  // Lets a name lookup that outlives us see that we are gone.
   struct Gate {
-    std::mutex mutex;
     bool alive = true;
   };
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();

@@ -1,5 +1,5 @@
 // The HTTP/2 client against a real HTTP/2-over-TLS server on loopback (tests/support/h2_server).
-#include "push/http2_client.hpp"
+#include "http2/client.hpp"
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
@@ -232,4 +232,34 @@ TEST_CASE("a peer that stops answering is found by PING and its streams fail ins
   CHECK(c.answers[1].error.find("PING") != std::string::npos);
   CHECK(c.answers[1].elapsed < 2000ms);
   server.freeze(false);
+}
+
+TEST_CASE("a host name is looked up off the loop (libuv's thread pool) and the request goes through") {
+  Pki pki;
+  H2Server server(server_options(pki), [](const H2ServerRequest&) { return H2ServerAnswer{}; });
+  server.start();
+  Client c;
+  Http2Request r;
+  r.url = "https://localhost:" + std::to_string(server.port()) + "/named";
+  r.ca_file = pki.cert();
+  r.body = "{}";
+  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  CHECK(c.answers.empty());  // never answered inside submit()
+  REQUIRE(c.wait_answers(1));
+  CHECK(c.answers[0].status == 200);
+  CHECK(c.answers[0].error == "");
+}
+
+TEST_CASE("a client destroyed while its name lookup runs is not called back") {
+  Pki pki;
+  EventLoop loop;
+  {
+    Http2Client http(loop, {});
+    Http2Request r;
+    r.url = "https://localhost:1/gone";
+    r.ca_file = pki.cert();
+    http.submit(std::move(r), [](Http2Response) { FAIL("answered after the client was destroyed"); });
+  }
+  // The lookup finishes on the loop with the client gone; AddressSanitizer reports a call into it.
+  for (int i = 0; i < 20; ++i) loop.run_once(10ms);
 }

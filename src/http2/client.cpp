@@ -1,5 +1,6 @@
-// The HTTP/2 connection pool: origins, queueing, timeouts, reconnect backoff.
-#include "push/http2_client.hpp"
+// The HTTP/2 connection pool: origins, name lookups on libuv's thread pool, queueing,
+// timeouts, reconnect backoff.
+#include "http2/client.hpp"
 
 #include <netdb.h>
 
@@ -7,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include <openssl/err.h>
 
@@ -99,10 +99,7 @@ Http2Client::Http2Client(EventLoop& loop, Http2ClientOptions options) : loop_(lo
 
 Http2Client::~Http2Client() {
   shutting_down_ = true;
-  {
-    std::lock_guard lock(gate_->mutex);
-    gate_->alive = false;
-  }
+  gate_->alive = false;
   if (tick_) loop_.cancel(tick_);
   for (auto& [ex, owned] : live_) loop_.cancel(ex->timer);
   origins_.clear();  // connections close; on_exchange_done ignores them while shutting down
@@ -269,15 +266,47 @@ void Http2Client::start_resolve(Origin& o) {
     apply(o.key, std::move(numeric));
     return;
   }
-  // A name: getaddrinfo blocks, so it runs on its own thread and reports back through post().
-  std::thread([this, lookup, apply, key = o.key, gate = gate_, &loop = loop_] {
-    Resolved r = lookup(false);
-    std::lock_guard lock(gate->mutex);
-    if (!gate->alive) return;
-    loop.post([this, apply, key, gate, r = std::move(r)]() mutable {
-      if (gate->alive) apply(key, std::move(r));
-    });
-  }).detach();
+  // A name: getaddrinfo blocks, so it runs on libuv's thread pool and reports back on the loop.
+  struct Lookup {
+    uv_getaddrinfo_t req{};
+    std::weak_ptr<Gate> gate;
+    std::string key, host;
+    std::function<void(const std::string&, Resolved)> apply;
+  };
+  auto* lk = new Lookup{};
+  lk->req.data = lk;
+  lk->gate = gate_;
+  lk->key = o.key;
+  lk->host = o.host;
+  lk->apply = apply;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  int rc = uv_getaddrinfo(
+      loop_.uv(), &lk->req,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        std::unique_ptr<Lookup> lk(static_cast<Lookup*>(req->data));
+        Resolved r;
+        if (status != 0) {
+          r.error = "cannot resolve " + lk->host + ": " + uv_strerror(status);
+        } else {
+          for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+            sockaddr_storage ss{};
+            std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+            r.addrs.emplace_back(ss, a->ai_addrlen);
+          }
+        }
+        uv_freeaddrinfo(res);
+        auto gate = lk->gate.lock();
+        if (gate && gate->alive) lk->apply(lk->key, std::move(r));
+      },
+      o.host.c_str(), o.port.c_str(), &hints);
+  if (rc != 0) {
+    delete lk;
+    Resolved r;
+    r.error = "cannot resolve " + o.host + ": " + uv_strerror(rc);
+    apply(o.key, std::move(r));
+  }
 }
 
 void Http2Client::on_exchange_done(H2Exchange* ex, bool unprocessed) {
