@@ -20,6 +20,7 @@
 #include "common/log.hpp"
 #include "push/device_token.hpp"
 #include "xmpp/adhoc.hpp"
+#include "xmpp/outcome_errors.hpp"
 #include "xmpp/publish_parser.hpp"
 #include "xmpp/stanza_pool.hpp"
 

@@ -9,6 +9,7 @@
 #include "push/dispatcher.hpp"
 #include "store/store_worker.hpp"
 #include "test_config.hpp"
+#include "xmpp/outcome_errors.hpp"  // what Prosody hears of an outcome
 
 using namespace pushgate;
 
@@ -525,7 +526,7 @@ TEST_CASE("an app that requires a secret and has none: naming it is OperatorErro
     REQUIRE(std::holds_alternative<Outcome>(r));
     const Outcome& o = std::get<Outcome>(r);
     CHECK(o.kind == OutcomeKind::OperatorError);
-    CHECK(std::string(xmpp_error_for(o.kind).type) == "wait");
+    CHECK(std::string(xmpp::xmpp_error_for(o.kind).type) == "wait");
     CHECK(o.reason.find("app 'android' has no secret_file") != std::string::npos);
     CHECK(o.reason.find("require_secret = false") != std::string::npos);
   }
