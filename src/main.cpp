@@ -183,7 +183,7 @@ int run_daemon(Config config, const std::string& config_path) {
       store = std::make_unique<StoreWorker>(loop, std::move(opened), options);
       dispatcher->set_store(store.get());
     }
-    session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher);
+    session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher, store.get());
   }
   std::unique_ptr<legacy::LegacyListener> legacy_tls;
   std::unique_ptr<LegacyStatus> legacy_status;         // what /metrics and /health see of it

@@ -195,19 +195,19 @@ void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind ki
   done(outcome);
 }
 
-std::optional<std::string> Dispatcher::app_for_registration(const std::string& app_field,
-                                                            const std::string& service) const {
+const AppConfig* registration_app(const std::vector<AppConfig>& apps, const std::string& app_field,
+                                  const std::string& service) {
   if (!app_field.empty()) {
-    for (const AppConfig& a : current_->apps) {
-      if (a.name == app_field) return a.name;
+    for (const AppConfig& a : apps) {
+      if (a.name == app_field) return &a;
     }
-    return std::nullopt;
+    return nullptr;
   }
   ServiceKind want = service == "apns" ? ServiceKind::Apns : ServiceKind::Fcm;
-  for (const AppConfig& a : current_->apps) {
-    if (a.service == want) return a.name;
+  for (const AppConfig& a : apps) {
+    if (a.service == want) return &a;
   }
-  return current_->apps.empty() ? std::nullopt : std::optional<std::string>(current_->apps[0].name);
+  return apps.empty() ? nullptr : &apps[0];
 }
 
 void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {

@@ -39,6 +39,11 @@ struct Resolved {
 std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
                                                       bool authenticated = false);
 
+// The app a registration goes to: the form's `app` if configured, else the first app of
+// `service` ("apns"/"fcm"), else the first app. Null when `app_field` names no app. Pure.
+const AppConfig* registration_app(const std::vector<AppConfig>& apps, const std::string& app_field,
+                                  const std::string& service);
+
 inline constexpr std::size_t kOutcomeKinds = 9;
 inline constexpr std::size_t kPushKinds = 3;
 
@@ -114,15 +119,12 @@ class Dispatcher {
   void set_scheduler(Scheduler s) { scheduler_ = std::move(s); }
   std::uint64_t coalesced() const { return coalesced_; }
 
-  // Device registrations (ad-hoc commands); null: token-as-node only. Not owned; it must
-  // outlive the dispatcher's use of the loop (its pending answers are dropped when it goes).
+  // The registration store publishes are looked up in; null: token-as-node only. Not owned;
+  // it must outlive the dispatcher's use of the loop (its pending answers are dropped when it
+  // goes).
   void set_store(StoreWorker* store) { store_ = store; }
-  StoreWorker* store() const { return store_; }
   // Pushes waiting for the store's answer to their lookup (not yet in_flight()).
   std::size_t awaiting_store() const { return awaiting_store_; }
-  // The app a registration goes to: the form's `app` if configured, else the first app of
-  // `service` ("apns"/"fcm"), else the first app. Empty when `app_field` names no app.
-  std::optional<std::string> app_for_registration(const std::string& app_field, const std::string& service) const;
 
  private:
   static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
