@@ -1,93 +1,13 @@
-// Resolution of publish-options to an app and push kind, and the in-flight bound.
+// The push pipeline: store lookup, resolution, dead tokens, throttle, the in-flight bound,
+// the provider, and the statistics of every push.
 #include "push/dispatcher.hpp"
 
 #include <chrono>
 #include <cstdio>
 
 #include "common/log.hpp"
-#include "common/secret.hpp"
 
 namespace pushgate {
-
-namespace {
-// The publish-options `type` (absent or empty: a message), or why it is not one.
-std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
-  const std::string* type = request.option("type");
-  if (type == nullptr || type->empty()) {
-    // Siskin's calls carry no publish-options: <encrypted type='voip'> says it. An explicit
-    // type wins, so a token-as-node publish never turns into a call by its payload alone.
-    return request.encrypted_call() ? PushKind::Voip : PushKind::Alert;
-  }
-  if (auto parsed = parse_push_kind(*type)) return *parsed;
-  return Outcome{OutcomeKind::BadRequest,
-                 "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
-}
-
-// Whether a token-as-node publish may use `app`; nullopt when it may. `named`: the publish
-// chose the app by name (`app` or `pushModule`) rather than falling to the default.
-std::optional<Outcome> check_publish_secret(const PushRequest& request, const AppConfig& app, bool named) {
-  const std::string* secret = request.option("secret");
-  if (app.secret) {
-    if (secret == nullptr) return Outcome{OutcomeKind::Forbidden, "publish-options carry no secret"};
-    if (!constant_time_equal(*secret, *app.secret)) return Outcome{OutcomeKind::Forbidden, "wrong secret"};
-    return std::nullopt;
-  }
-  if (!app.require_secret) {
-    // Monal's publishes carry `pushModule` and nothing else: naming the app is the whole
-    // request, so only a publish that names it gets in.
-    if (named) return std::nullopt;
-    return Outcome{OutcomeKind::Forbidden, "app '" + app.name +
-                                               "' takes publishes without a secret only when they "
-                                               "name it (pushModule or app)"};
-  }
-  if (named) {
-    // The client asked for this app by name and we have no secret to check: our configuration
-    // decides, not the device, so Prosody must keep the registration (wait, never cancel).
-    return Outcome{OutcomeKind::OperatorError, "app '" + app.name +
-                                                   "' has no secret_file, so it serves registered "
-                                                   "devices only; set require_secret = false for clients that send no "
-                                                   "secret (Monal), or give the app a secret_file"};
-  }
-  // An unnamed publish to a default app without a secret: no registration matched it (with a
-  // store, the caller answers item-not-found: a registration that is gone).
-  return Outcome{OutcomeKind::Forbidden,
-                 "not a registered node, and app '" + app.name + "' has no secret for token-as-node publishes"};
-}
-}  // namespace
-
-std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
-                                                      bool authenticated) {
-  if (apps.empty()) return Outcome{OutcomeKind::OperatorError, "no app is configured"};
-  std::size_t index = 0;
-  // fpush names the app `pushModule`; the CommEazy gateway names it `app`.
-  const std::string* selector = request.option("app");
-  if (selector == nullptr) selector = request.option("pushModule");
-  bool named = selector != nullptr && !selector->empty();
-  if (named) {
-    bool found = false;
-    for (std::size_t i = 0; i < apps.size(); ++i) {
-      if (apps[i].name == *selector) {
-        index = i;
-        found = true;
-        break;
-      }
-    }
-    if (!found) {
-      // From Prosody, an app we lack is our configuration (a Monal build's pushModule, a
-      // sandbox variant), not a broken publish: `wait`, so Prosody keeps the registration
-      // until the operator adds it. The local API's caller typed it: a bad request.
-      std::string why = "unknown app '" + selector->substr(0, 64) + "': no [[app]] has this name";
-      return Outcome{authenticated ? OutcomeKind::BadRequest : OutcomeKind::OperatorError, why};
-    }
-  }
-  const AppConfig& app = apps[index];
-  if (!authenticated) {
-    if (auto refused = check_publish_secret(request, app, named)) return *refused;
-  }
-  auto kind = requested_kind(request);
-  if (const Outcome* bad = std::get_if<Outcome>(&kind)) return *bad;
-  return Resolved{index, std::get<PushKind>(kind)};
-}
 
 Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
     : Dispatcher(config, [&providers](const std::vector<AppConfig>&) {
@@ -195,21 +115,6 @@ void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind ki
   done(outcome);
 }
 
-const AppConfig* registration_app(const std::vector<AppConfig>& apps, const std::string& app_field,
-                                  const std::string& service) {
-  if (!app_field.empty()) {
-    for (const AppConfig& a : apps) {
-      if (a.name == app_field) return &a;
-    }
-    return nullptr;
-  }
-  ServiceKind want = service == "apns" ? ServiceKind::Apns : ServiceKind::Fcm;
-  for (const AppConfig& a : apps) {
-    if (a.service == want) return &a;
-  }
-  return apps.empty() ? nullptr : &apps[0];
-}
-
 void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
   dispatch_impl(std::move(request), std::move(done), authenticated, false);
 }
@@ -260,43 +165,8 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
 
 void Dispatcher::route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
                        bool trailing, std::chrono::steady_clock::time_point started) {
-  std::variant<Resolved, Outcome> resolved = Outcome{};
-  if (registration) {
-    const std::string* secret = request.option("secret");
-    std::size_t index = current_->apps.size();
-    for (std::size_t i = 0; i < current_->apps.size(); ++i) {
-      if (current_->apps[i].name == registration->app) index = i;
-    }
-    auto kind = requested_kind(request);
-    // A node-only registration (Tigase's register-device) has no secret: its random node,
-    // bound to the user's domain by the lookup, is what authorizes the publish.
-    bool secret_ok = authenticated || registration->secret.empty() ||
-                     (secret != nullptr && constant_time_equal(*secret, registration->secret));
-    if (!secret_ok) {
-      resolved = Outcome{OutcomeKind::Forbidden, "wrong secret for this registered node"};
-    } else if (index == current_->apps.size()) {
-      resolved = Outcome{OutcomeKind::OperatorError, "the node is registered for app '" + registration->app +
-                                                         "', which is no longer configured"};
-    } else if (const Outcome* bad = std::get_if<Outcome>(&kind)) {
-      resolved = *bad;
-    } else {
-      resolved = Resolved{index, std::get<PushKind>(kind)};
-    }
-  } else {
-    resolved = resolve_token_as_node(request, current_->apps, authenticated);
-    // With registrations on, a node that is neither registered nor a device token with an
-    // app's secret is a registration that is gone: item-not-found lets Prosody forget it.
-    // Not when the publish names its app (`app`, `pushModule`): that is a token-as-node
-    // client (registered nodes never name one), and a secret it lacks is no gone device.
-    const std::string* app_option = request.option("app");
-    const std::string* module_option = request.option("pushModule");
-    bool named =
-        (app_option != nullptr && !app_option->empty()) || (module_option != nullptr && !module_option->empty());
-    if (store_ != nullptr && !authenticated && !named && std::holds_alternative<Outcome>(resolved) &&
-        std::get<Outcome>(resolved).kind == OutcomeKind::Forbidden) {
-      resolved = Outcome{OutcomeKind::UnknownNode, "no registration for this node"};
-    }
-  }
+  std::variant<Resolved, Outcome> resolved =
+      resolve(request, registration, current_->apps, authenticated, store_ != nullptr);
   if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
     finish(request, kNoApp, PushKind::Alert, *refused, started, false, done);
     return;
@@ -359,23 +229,7 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
   summary.sender_domain = registration ? registration->domain : request.sender_domain;
   std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch()).count();
-  PushKind kind = r.kind;
-  if (registration) {
-    // What the client reads from the push to find its account (CLIENTS.md). A node-only
-    // registration is Tigase's register-device.
-    request.dialect = registration->secret.empty() ? Dialect::Tigase : Dialect::P2;
-    request.account = registration->account;
-    request.channel = registration->channel;
-    // The provider gets the device's real token; a call goes to the call token when there is one.
-    bool call_token = kind == PushKind::Voip && !registration->voip_token.empty();
-    if (kind == PushKind::Voip && !call_token && app.service == ServiceKind::Apns) {
-      // No PushKit token: APNs refuses the .voip topic for an ordinary token
-      // (DeviceTokenNotForTopic), so the call rings as a high-priority alert instead.
-      kind = PushKind::Alert;
-      request.priority = "high";
-    }
-    request.node = call_token ? registration->voip_token : registration->token;
-  }
+  PushKind kind = registration ? address_registered(request, r.kind, *registration, app.service) : r.kind;
   PushJob job{&app, kind, std::move(request)};
   AppSet* set = current_.get();
   ++set->in_flight;

@@ -1,5 +1,6 @@
-// The dispatcher owns a push from front door to outcome: it picks the app, checks the
-// secret, settles the kind, bounds what is in flight and hands the job to the provider.
+// The dispatcher owns a push from front door to outcome: it looks the node up in the store,
+// has the resolver (push/resolver.hpp) settle the app and kind, bounds what is in flight and
+// hands the job to the provider.
 #pragma once
 
 #include <array>
@@ -19,30 +20,11 @@
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
 #include "push/providers.hpp"
+#include "push/resolver.hpp"
 #include "store/registration_store.hpp"
 #include "store/store_worker.hpp"
 
 namespace pushgate {
-
-// Token-as-node resolution: which app and kind a publish asks for, or why it is refused.
-// Pure; apps[0] is the default app.
-struct Resolved {
-  std::size_t app_index;
-  PushKind kind;
-};
-// The app is the one `app` or `pushModule` names, else apps[0]. Its secret must match the
-// publish's `secret`. An app without a secret takes a publish without one when it has
-// require_secret = false and the publish names it (Monal); with require_secret, a publish
-// naming it is OperatorError (our configuration, never the device's fault) and an unnamed one
-// Forbidden. `authenticated`: the front door has already checked the caller (the local API's
-// push_secret), so the app's publish secret is not asked for.
-std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
-                                                      bool authenticated = false);
-
-// The app a registration goes to: the form's `app` if configured, else the first app of
-// `service` ("apns"/"fcm"), else the first app. Null when `app_field` names no app. Pure.
-const AppConfig* registration_app(const std::vector<AppConfig>& apps, const std::string& app_field,
-                                  const std::string& service);
 
 inline constexpr std::size_t kOutcomeKinds = 9;
 inline constexpr std::size_t kPushKinds = 3;

@@ -8,7 +8,7 @@
 
 #include "common/log.hpp"
 #include "push/device_token.hpp"
-#include "push/dispatcher.hpp"
+#include "push/resolver.hpp"
 
 namespace pushgate::xmpp {
 namespace {
