@@ -15,7 +15,7 @@ Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provide
       }) {}
 
 Dispatcher::Dispatcher(const Config& config, const ProviderFactory& make)
-    : config_(config), current_(std::make_unique<AppSet>()), stats_(config.apps.size()) {
+    : current_(std::make_unique<AppSet>()), stats_(config.apps.size()), in_flight_(config.push.queue_size) {
   current_->apps = config.apps;
   current_->providers = make(current_->apps);
 }
@@ -120,13 +120,10 @@ void Dispatcher::dispatch(PushRequest request, Done done, bool authenticated) {
 }
 
 void Dispatcher::fire_trailing(const std::string& key) {
-  auto it = throttles_.find(key);
-  if (it == throttles_.end() || !it->second.trailing) return;
-  it->second.trailing = false;
-  it->second.last_sent = std::chrono::steady_clock::now();
-  PushRequest latest = std::move(it->second.latest);
+  std::optional<PushRequest> latest = throttle_.take_trailing(key, std::chrono::steady_clock::now());
+  if (!latest) return;
   // Nobody waits for the trailing push: its outcome is logged and counted like any other.
-  dispatch_impl(std::move(latest), [](const Outcome&) {}, false, true);
+  dispatch_impl(std::move(*latest), [](const Outcome&) {}, false, true);
 }
 
 void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing) {
@@ -173,56 +170,29 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
   }
   const Resolved& r = std::get<Resolved>(resolved);
   const AppConfig& app = current_->apps[r.app_index];
-  std::string dead_key;
-  if (!registration) {
-    // Token-as-node: a token the provider already called dead is not sent again for a day.
-    dead_key = app.name + '\0' + request.node;
-    auto it = dead_tokens_.find(dead_key);
-    if (it != dead_tokens_.end()) {
-      if (std::chrono::steady_clock::now() < it->second) {
-        ++dead_token_hits_;
-        finish(request, r.app_index, r.kind, Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"},
-               started, false, done);
-        return;
-      }
-      dead_tokens_.erase(it);
-    }
+  // Token-as-node: a token the provider already called dead is not sent again for a day.
+  if (!registration && dead_tokens_.known_dead(app.name, request.node, std::chrono::steady_clock::now())) {
+    finish(request, r.app_index, r.kind, Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"},
+           started, false, done);
+    return;
   }
   // Throttle bursts of messages to one device (Prosody publishes once per message): calls are
   // never delayed; the local API (an operator testing a device) is not throttled.
-  if (!trailing && !authenticated && scheduler_ && r.kind != PushKind::Voip && app.throttle_ms > 0) {
-    std::string key = app.name + '\0' + to_string(r.kind) + '\0' + request.sender_domain + '\0' + request.node;
-    auto window = std::chrono::milliseconds(app.throttle_ms);
-    // Entries whose window passed hold nothing: swept at most once a second, so many devices
-    // never make every push walk the whole map.
-    if (throttles_.size() > 10000 && started - last_sweep_ > std::chrono::seconds(1)) {
-      last_sweep_ = started;
-      for (auto it = throttles_.begin(); it != throttles_.end();) {
-        it = !it->second.trailing && started - it->second.last_sent > window ? throttles_.erase(it) : std::next(it);
-      }
-    }
-    Throttle& t = throttles_[key];
-    if (t.last_sent.time_since_epoch().count() != 0 && started < t.last_sent + window) {
-      ++coalesced_;
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(t.last_sent + window - started);
-      t.latest = request;
-      if (!t.trailing) {
-        t.trailing = true;
-        scheduler_(wait, [this, key] { fire_trailing(key); });
-      }
+  if (!trailing && !authenticated && scheduler_ && Throttle::applies(r.kind, app)) {
+    std::string key = Throttle::key(app.name, r.kind, request);
+    if (auto held = throttle_.admit(key, std::chrono::milliseconds(app.throttle_ms), request, started)) {
+      if (held->schedule) scheduler_(held->wait, [this, key] { fire_trailing(key); });
       finish(request, r.app_index, r.kind,
-             Outcome{OutcomeKind::Coalesced, "a trailing push follows in " + std::to_string(wait.count()) + " ms"}, started,
-             false, done);
+             Outcome{OutcomeKind::Coalesced, "a trailing push follows in " + std::to_string(held->wait.count()) + " ms"},
+             started, false, done);
       return;
     }
-    t.last_sent = started;
   }
-  if (in_flight_ >= config_.push.queue_size) {
-    Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"};
+  if (!in_flight_.try_acquire()) {
+    Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(in_flight_.capacity()) + ")"};
     finish(request, r.app_index, r.kind, full, started, false, done);
     return;
   }
-  ++in_flight_;
   // The log line needs the request after the provider took it: keep the few fields it uses.
   PushRequest summary;
   summary.node = request.node;
@@ -235,8 +205,8 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
   ++set->in_flight;
   set->providers.providers[r.app_index]->send(std::move(job), [this, set, index = r.app_index, kind, summary = std::move(summary),
                                                  started, dispatched_ms, registered = registration.has_value(),
-                                                 dead_key = std::move(dead_key), done = std::move(done)](const Outcome& outcome) {
-    --in_flight_;
+                                                 done = std::move(done)](const Outcome& outcome) {
+    in_flight_.release();
     --set->in_flight;
     // Sent before a reload: the app's statistics follow its name into the new set, if it is there.
     std::size_t stats_index = index;
@@ -248,9 +218,8 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
         if (current_->apps[i].name == set->apps[index].name) stats_index = i;
       }
     }
-    if (!registered && outcome.kind == OutcomeKind::TokenDead && !dead_key.empty()) {
-      if (dead_tokens_.size() >= kMaxDeadTokens) dead_tokens_.clear();  // crude bound: forget all, never grow
-      dead_tokens_[dead_key] = std::chrono::steady_clock::now() + kDeadTokenTtl;
+    if (!registered && outcome.kind == OutcomeKind::TokenDead) {
+      dead_tokens_.mark_dead(set->apps[index].name, summary.node, std::chrono::steady_clock::now());
     }
     if (registered && outcome.kind == OutcomeKind::TokenDead && store_ != nullptr) {
       // Dead since the provider's time (APNs 410), else since this push went out: a device

@@ -1,6 +1,7 @@
 // The dispatcher owns a push from front door to outcome: it looks the node up in the store,
-// has the resolver (push/resolver.hpp) settle the app and kind, bounds what is in flight and
-// hands the job to the provider.
+// has the resolver settle the app and kind, lets the dead-token list, the throttle and the
+// in-flight bound (push/dead_tokens, push/throttle, push/inflight) answer at once, and hands
+// the job to the provider; it keeps the app sets across reloads and the statistics.
 #pragma once
 
 #include <array>
@@ -17,10 +18,13 @@
 
 #include "common/metrics.hpp"
 #include "config/config.hpp"
+#include "push/dead_tokens.hpp"
+#include "push/inflight.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
 #include "push/providers.hpp"
 #include "push/resolver.hpp"
+#include "push/throttle.hpp"
 #include "store/registration_store.hpp"
 #include "store/store_worker.hpp"
 
@@ -61,8 +65,8 @@ class Dispatcher {
   // reference to it. May throw (an unreadable key), naming the app.
   using ProviderFactory = std::function<ProviderSet(const std::vector<AppConfig>&)>;
 
-  // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests). `config`
-  // must outlive the dispatcher.
+  // Serves config.apps with at most config.push.queue_size pushes in flight; both are copied.
+  // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests).
   Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers);
   // The providers are made over the dispatcher's own copy of config.apps.
   Dispatcher(const Config& config, const ProviderFactory& make);
@@ -86,8 +90,8 @@ class Dispatcher {
   // the push Retry (QueueFull when its queue is full). `authenticated`: see resolve_token_as_node().
   void dispatch(PushRequest request, Done done, bool authenticated = false);
 
-  std::size_t in_flight() const { return in_flight_; }
-  std::size_t capacity() const { return config_.push.queue_size; }
+  std::size_t in_flight() const { return in_flight_.count(); }
+  std::size_t capacity() const { return in_flight_.capacity(); }
   std::uint64_t count(OutcomeKind kind) const { return counts_[static_cast<std::size_t>(kind)]; }
   const std::vector<AppStats>& app_stats() const { return stats_; }
   // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
@@ -99,7 +103,8 @@ class Dispatcher {
   // Runs fn after a delay on the loop thread (EventLoop::call_after); without one, no throttling.
   using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
   void set_scheduler(Scheduler s) { scheduler_ = std::move(s); }
-  std::uint64_t coalesced() const { return coalesced_; }
+  std::uint64_t coalesced() const { return throttle_.coalesced(); }
+  std::uint64_t dead_token_hits() const { return dead_tokens_.hits(); }
 
   // The registration store publishes are looked up in; null: token-as-node only. Not owned;
   // it must outlive the dispatcher's use of the loop (its pending answers are dropped when it
@@ -116,17 +121,6 @@ class Dispatcher {
   void route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
              bool trailing, std::chrono::steady_clock::time_point started);
   void fire_trailing(const std::string& key);
-  // Trailing-edge throttle per (app, kind, target): the first push goes at once; pushes
-  // within the app's throttle_ms are answered Coalesced and the latest goes when it ends.
-  struct Throttle {
-    std::chrono::steady_clock::time_point last_sent{};
-    bool trailing = false;
-    PushRequest latest;
-  };
-  std::unordered_map<std::string, Throttle> throttles_;
-  std::chrono::steady_clock::time_point last_sweep_{};
-  Scheduler scheduler_;
-  std::uint64_t coalesced_ = 0;
   // Logs the push, counts its outcome and answers the front door.
   void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
               std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done,
@@ -138,25 +132,18 @@ class Dispatcher {
     ProviderSet providers;  // declared after apps: freed first
     std::size_t in_flight = 0;
   };
-  const Config& config_;
   std::unique_ptr<AppSet> current_;
   std::vector<std::unique_ptr<AppSet>> retired_;  // replaced, with pushes still in flight
   ProviderCounters freed_counters_;               // what the freed sets had counted
-  std::size_t in_flight_ = 0;
   std::array<std::uint64_t, kOutcomeKinds> counts_{};
   std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
   std::vector<AppStats> stats_;
   StoreWorker* store_ = nullptr;
   std::size_t awaiting_store_ = 0;
-  // Token-as-node tokens a provider called dead, per app: answered TokenDead without asking
-  // the provider again until the entry expires (kDeadTokenTtl). Bounded by kMaxDeadTokens.
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> dead_tokens_;
-  std::uint64_t dead_token_hits_ = 0;
-
- public:
-  static constexpr std::chrono::hours kDeadTokenTtl{24};
-  static constexpr std::size_t kMaxDeadTokens = 100000;
-  std::uint64_t dead_token_hits() const { return dead_token_hits_; }
+  DeadTokens dead_tokens_;
+  Throttle throttle_;
+  InFlight in_flight_;
+  Scheduler scheduler_;
 };
 
 }  // namespace pushgate
