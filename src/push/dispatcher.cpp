@@ -1,5 +1,5 @@
-// The push pipeline: store lookup, resolution, dead tokens, throttle, the in-flight bound,
-// the provider, and the statistics of every push.
+// The push pipeline: store lookup, resolution, dead tokens, throttle, the in-flight bound, the
+// provider, and one logged, counted answer per push.
 #include "push/dispatcher.hpp"
 
 #include <chrono>
@@ -8,65 +8,6 @@
 #include "common/log.hpp"
 
 namespace pushgate {
-
-Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
-    : Dispatcher(config, [&providers](const std::vector<AppConfig>&) {
-        return ProviderSet{nullptr, {}, {}, std::move(providers)};
-      }) {}
-
-Dispatcher::Dispatcher(const Config& config, const ProviderFactory& make)
-    : current_(std::make_unique<AppSet>()), stats_(config.apps.size()), in_flight_(config.push.queue_size) {
-  current_->apps = config.apps;
-  current_->providers = make(current_->apps);
-}
-
-void Dispatcher::replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make) {
-  auto next = std::make_unique<AppSet>();
-  next->apps = std::move(apps);
-  next->providers = make(next->apps);  // the providers refer to next->apps, which never moves
-  std::vector<AppStats> stats(next->apps.size());
-  for (std::size_t i = 0; i < next->apps.size(); ++i) {
-    for (std::size_t j = 0; j < current_->apps.size(); ++j) {
-      if (current_->apps[j].name == next->apps[i].name) stats[i] = std::move(stats_[j]);
-    }
-  }
-  retired_.push_back(std::move(current_));
-  current_ = std::move(next);
-  stats_ = std::move(stats);
-  // The old set is freed by release_retired() between loop turns, never here: a reload runs
-  // inside a turn, and the old set's HTTP/2 client is one of the loop's sources.
-}
-
-void Dispatcher::release_retired() {
-  std::erase_if(retired_, [this](const std::unique_ptr<AppSet>& set) {
-    if (set->in_flight != 0) return false;
-    freed_counters_.add(set->apps, set->providers);
-    return true;
-  });
-}
-
-void ProviderCounters::add(const std::vector<AppConfig>& apps, const ProviderSet& set) {
-  if (set.http) {
-    connections_opened += set.http->connections_opened();
-    goaways += set.http->goaways();
-    requeued += set.http->requeued();
-  }
-  for (std::size_t i = 0; i < set.providers.size() && i < apps.size(); ++i) {
-    retries[apps[i].name] += set.providers[i]->retries();
-  }
-  for (const auto& [id, signer] : set.signers) {
-    // The map key is team/key id/key file: the label keeps team/key id.
-    token_mints[id.substr(0, id.find('/', id.find('/') + 1))] += signer->mints();
-  }
-  for (const auto& [file, tokens] : set.fcm_tokens) token_fetches[tokens->project_id()] += tokens->fetches();
-}
-
-ProviderCounters Dispatcher::provider_counters() const {
-  ProviderCounters total = freed_counters_;
-  for (const auto& set : retired_) total.add(set->apps, set->providers);
-  total.add(current_->apps, current_->providers);
-  return total;
-}
 
 namespace {
 // One line per push: enough to follow a device (last 6 characters) and never the token.
@@ -84,33 +25,34 @@ void log_push(const PushRequest& request, const char* app, const char* kind, con
 }
 }  // namespace
 
+Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers)
+    : Dispatcher(config, [&providers](const std::vector<AppConfig>&) {
+        return ProviderSet{nullptr, {}, {}, std::move(providers)};
+      }) {}
+
+Dispatcher::Dispatcher(const Config& config, const ProviderFactory& make)
+    : sets_(config.apps, make), stats_(config.apps.size()), in_flight_(config.push.queue_size) {}
+
+void Dispatcher::replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make) {
+  std::vector<std::string> before;
+  for (const AppConfig& a : sets_.current().apps) before.push_back(a.name);
+  sets_.replace(std::move(apps), make);  // may throw: then nothing has changed
+  stats_.follow(before, sets_.current().apps);
+}
+
 void Dispatcher::finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
-                        std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done,
-                        const char* app_name) {
+                        TimePoint started, bool reached_provider, const Done& done, const char* app_name) {
   bool known = app != kNoApp || app_name != nullptr;
-  if (app_name == nullptr && app != kNoApp) app_name = current_->apps[app].name.c_str();
+  if (app_name == nullptr && app != kNoApp) app_name = sets_.current().apps[app].name.c_str();
   log_push(request, known ? app_name : "-", known ? to_string(kind) : "-", outcome, started);
-  auto o = static_cast<std::size_t>(outcome.kind);
-  ++counts_[o];
   if (!known) {
-    ++unresolved_[o];
-  } else if (app != kNoApp) {
-    AppStats& st = stats_[app];
-    ++st.pushes[static_cast<std::size_t>(kind)][o];
+    stats_.refused(outcome);
+  } else {
+    std::optional<double> provider_seconds;
     if (reached_provider) {
-      st.latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      if ((outcome.kind == OutcomeKind::Retry || outcome.kind == OutcomeKind::OperatorError) &&
-          !about_one_device(outcome)) {
-        ++st.consecutive_failures;
-        st.last_error_at = std::chrono::system_clock::now();
-        st.last_error = std::string(to_string(outcome.kind)) + ": " + outcome.reason.substr(0, 200);
-        st.last_error_operator = outcome.kind == OutcomeKind::OperatorError;
-      } else {
-        // The provider answered about the device or the request: it is reachable.
-        st.consecutive_failures = 0;
-        if (outcome.kind == OutcomeKind::Delivered) st.last_success = std::chrono::system_clock::now();
-      }
+      provider_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     }
+    stats_.finished(app, kind, outcome, provider_seconds);
   }
   done(outcome);
 }
@@ -161,15 +103,15 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
 }
 
 void Dispatcher::route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
-                       bool trailing, std::chrono::steady_clock::time_point started) {
+                       bool trailing, TimePoint started) {
   std::variant<Resolved, Outcome> resolved =
-      resolve(request, registration, current_->apps, authenticated, store_ != nullptr);
+      resolve(request, registration, sets_.current().apps, authenticated, store_ != nullptr);
   if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
     finish(request, kNoApp, PushKind::Alert, *refused, started, false, done);
     return;
   }
-  const Resolved& r = std::get<Resolved>(resolved);
-  const AppConfig& app = current_->apps[r.app_index];
+  const Resolved r = std::get<Resolved>(resolved);
+  const AppConfig& app = sets_.current().apps[r.app_index];
   // Token-as-node: a token the provider already called dead is not sent again for a day.
   if (!registration && dead_tokens_.known_dead(app.name, request.node, std::chrono::steady_clock::now())) {
     finish(request, r.app_index, r.kind, Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"},
@@ -193,57 +135,61 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
     finish(request, r.app_index, r.kind, full, started, false, done);
     return;
   }
+  send(std::move(request), registration, r, started, std::move(done));
+}
+
+void Dispatcher::send(PushRequest request, const std::optional<Registration>& registration, Resolved r,
+                      TimePoint started, Done done) {
+  AppSets::Set* set = &sets_.current();
+  const AppConfig& app = set->apps[r.app_index];
   // The log line needs the request after the provider took it: keep the few fields it uses.
   PushRequest summary;
   summary.node = request.node;
   summary.sender_domain = registration ? registration->domain : request.sender_domain;
-  std::int64_t dispatched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch()).count();
+  std::int64_t dispatched_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   PushKind kind = registration ? address_registered(request, r.kind, *registration, app.service) : r.kind;
   PushJob job{&app, kind, std::move(request)};
-  AppSet* set = current_.get();
   ++set->in_flight;
-  set->providers.providers[r.app_index]->send(std::move(job), [this, set, index = r.app_index, kind, summary = std::move(summary),
-                                                 started, dispatched_ms, registered = registration.has_value(),
-                                                 done = std::move(done)](const Outcome& outcome) {
-    in_flight_.release();
-    --set->in_flight;
-    // Sent before a reload: the app's statistics follow its name into the new set, if it is there.
-    std::size_t stats_index = index;
-    const char* app_name = nullptr;
-    if (set != current_.get()) {
-      app_name = set->apps[index].name.c_str();
-      stats_index = kNoApp;
-      for (std::size_t i = 0; i < current_->apps.size(); ++i) {
-        if (current_->apps[i].name == set->apps[index].name) stats_index = i;
-      }
-    }
-    if (!registered && outcome.kind == OutcomeKind::TokenDead) {
-      dead_tokens_.mark_dead(set->apps[index].name, summary.node, std::chrono::steady_clock::now());
-    }
-    if (registered && outcome.kind == OutcomeKind::TokenDead && store_ != nullptr) {
-      // Dead since the provider's time (APNs 410), else since this push went out: a device
-      // that registered a new token after that keeps its registration. Prosody hears
-      // item-not-found now; the row goes when the store answers (a failure only leaves it for
-      // the next dead push to remove).
-      std::int64_t since = outcome.failed_at_ms != 0 ? outcome.failed_at_ms : dispatched_ms;
-      store_->call<bool>(
-          "remove_dead",
-          [domain = summary.sender_domain, node = summary.node, since](RegistrationStore& s) {
-            return s.remove_dead(domain, node, since);
-          },
-          [node = summary.node, domain = summary.sender_domain,
-           reason = outcome.reason](const StoreResult<bool>& removed) {
-            if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) {
-              log::warn("registration_not_removed",
-                        {{"node", log::redact(node)}, {"from", domain}, {"cause", failure->reason}});
-            } else if (std::get<bool>(removed)) {
-              log::info("registration_removed", {{"node", log::redact(node)}, {"from", domain}, {"reason", reason}});
-            }
-          });
-    }
-    finish(summary, stats_index, kind, outcome, started, true, done, app_name);
-  });
+  set->providers.providers[r.app_index]->send(
+      std::move(job), [this, set, index = r.app_index, kind, summary = std::move(summary), started, dispatched_ms,
+                       registered = registration.has_value(), done = std::move(done)](const Outcome& outcome) {
+        in_flight_.release();
+        --set->in_flight;
+        const std::string& app_name = set->apps[index].name;
+        // Sent before a reload: the app's statistics follow its name into the new set, if it is there.
+        bool current = sets_.is_current(set);
+        std::size_t stats_index = current ? index : sets_.index_of(app_name);
+        if (outcome.kind == OutcomeKind::TokenDead) {
+          if (!registered) {
+            dead_tokens_.mark_dead(app_name, summary.node, std::chrono::steady_clock::now());
+          } else if (store_ != nullptr) {
+            forget_registration(summary.sender_domain, summary.node, outcome, dispatched_ms);
+          }
+        }
+        finish(summary, stats_index, kind, outcome, started, true, done, current ? nullptr : app_name.c_str());
+      });
+}
+
+void Dispatcher::forget_registration(const std::string& domain, const std::string& node, const Outcome& outcome,
+                                     std::int64_t dispatched_ms) {
+  // Dead since the provider's time (APNs 410), else since this push went out: a device that
+  // registered a new token after that keeps its registration. Prosody hears item-not-found
+  // now; the row goes when the store answers (a failure only leaves it for the next dead push
+  // to remove).
+  std::int64_t since = outcome.failed_at_ms != 0 ? outcome.failed_at_ms : dispatched_ms;
+  store_->call<bool>(
+      "remove_dead",
+      [domain, node, since](RegistrationStore& s) { return s.remove_dead(domain, node, since); },
+      [node, domain, reason = outcome.reason](const StoreResult<bool>& removed) {
+        if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) {
+          log::warn("registration_not_removed",
+                    {{"node", log::redact(node)}, {"from", domain}, {"cause", failure->reason}});
+        } else if (std::get<bool>(removed)) {
+          log::info("registration_removed", {{"node", log::redact(node)}, {"from", domain}, {"reason", reason}});
+        }
+      });
 }
 
 }  // namespace pushgate

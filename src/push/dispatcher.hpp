@@ -1,28 +1,28 @@
-// The dispatcher owns a push from front door to outcome: it looks the node up in the store,
-// has the resolver settle the app and kind, lets the dead-token list, the throttle and the
-// in-flight bound (push/dead_tokens, push/throttle, push/inflight) answer at once, and hands
-// the job to the provider; it keeps the app sets across reloads and the statistics.
+// The dispatcher is the push pipeline from front door to outcome, composed of the pieces in
+// push/: the node's registration is looked up in the store (if there is one), the resolver
+// settles the app and kind, the dead-token list, the throttle and the in-flight bound may
+// answer at once, and the provider of the current app set gets the job. Each push is logged
+// and counted (push_stats) and answered exactly once.
 #pragma once
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <variant>
 #include <vector>
 
-#include "common/metrics.hpp"
 #include "config/config.hpp"
+#include "push/app_sets.hpp"
 #include "push/dead_tokens.hpp"
 #include "push/inflight.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
 #include "push/providers.hpp"
+#include "push/push_stats.hpp"
 #include "push/resolver.hpp"
 #include "push/throttle.hpp"
 #include "store/registration_store.hpp"
@@ -30,40 +30,10 @@
 
 namespace pushgate {
 
-inline constexpr std::size_t kOutcomeKinds = 9;
-inline constexpr std::size_t kPushKinds = 3;
-
-// What one app's pushes came to, for /health and /metrics. Loop thread only.
-struct AppStats {
-  std::array<std::array<std::uint64_t, kOutcomeKinds>, kPushKinds> pushes{};  // [PushKind][OutcomeKind]
-  metrics::Histogram latency;  // from dispatch to the provider's answer, pushes a provider handled
-  std::chrono::system_clock::time_point last_success{};   // last Delivered
-  std::chrono::system_clock::time_point last_error_at{};  // last Retry or OperatorError
-  std::string last_error;                                 // its outcome and reason
-  bool last_error_operator = false;                       // it was OperatorError (our configuration)
-  // Provider failures (Retry, OperatorError) since the provider last answered anything else.
-  std::uint64_t consecutive_failures = 0;
-};
-
-// Counters of the providers' own work, summed over every provider set a dispatcher has had:
-// a reload rebuilds the providers, and these must not fall back to 0 when it does.
-struct ProviderCounters {
-  std::uint64_t connections_opened = 0;  // HTTP/2 connections to providers
-  std::uint64_t goaways = 0;
-  std::uint64_t requeued = 0;
-  std::map<std::string, std::uint64_t> retries;        // by app name
-  std::map<std::string, std::uint64_t> token_mints;    // APNs provider tokens, by "team/key id"
-  std::map<std::string, std::uint64_t> token_fetches;  // FCM access tokens, by project
-  void add(const std::vector<AppConfig>& apps, const ProviderSet& set);
-};
-
 class Dispatcher {
  public:
   using Done = std::function<void(const Outcome&)>;
-
-  // Makes the providers for a list of apps; providers[i] serves apps[i] and may keep a
-  // reference to it. May throw (an unreadable key), naming the app.
-  using ProviderFactory = std::function<ProviderSet(const std::vector<AppConfig>&)>;
+  using ProviderFactory = AppSets::ProviderFactory;
 
   // Serves config.apps with at most config.push.queue_size pushes in flight; both are copied.
   // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests).
@@ -72,17 +42,17 @@ class Dispatcher {
   Dispatcher(const Config& config, const ProviderFactory& make);
 
   // A configuration reload: new pushes go to `apps` and the providers `make` builds for them;
-  // pushes in flight finish on the old set, which release_retired() frees once they have. An app keeps its
-  // statistics when its name stays. When `make` throws, nothing changes and the exception
-  // passes on. Loop thread only.
+  // pushes in flight finish on the old set, which release_retired() frees once they have. An
+  // app keeps its statistics when its name stays. When `make` throws, nothing changes and the
+  // exception passes on. Loop thread only.
   void replace_apps(std::vector<AppConfig> apps, const ProviderFactory& make);
   // Frees replaced sets whose pushes have all finished. Call between loop turns, never from a
   // provider's completion (the provider would be freed under its own feet).
-  void release_retired();
-  std::size_t retired_sets() const { return retired_.size(); }
+  void release_retired() { sets_.release_retired(); }
+  std::size_t retired_sets() const { return sets_.retired(); }
 
-  const std::vector<AppConfig>& apps() const { return current_->apps; }
-  const ProviderSet& providers() const { return current_->providers; }
+  const std::vector<AppConfig>& apps() const { return sets_.current().apps; }
+  const ProviderSet& providers() const { return sets_.current().providers; }
 
   // Calls `done` exactly once, on the loop thread: at once for a refused push or a full
   // queue, else when the provider reports. With a store, the node is looked up on the store's
@@ -92,13 +62,13 @@ class Dispatcher {
 
   std::size_t in_flight() const { return in_flight_.count(); }
   std::size_t capacity() const { return in_flight_.capacity(); }
-  std::uint64_t count(OutcomeKind kind) const { return counts_[static_cast<std::size_t>(kind)]; }
-  const std::vector<AppStats>& app_stats() const { return stats_; }
+  std::uint64_t count(OutcomeKind kind) const { return stats_.count(kind); }
+  const std::vector<AppStats>& app_stats() const { return stats_.apps(); }
   // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
-  const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return unresolved_; }
-  const Provider& provider(std::size_t app_index) const { return *current_->providers.providers[app_index]; }
+  const std::array<std::uint64_t, kOutcomeKinds>& unresolved() const { return stats_.unresolved(); }
+  const Provider& provider(std::size_t app_index) const { return *providers().providers[app_index]; }
   // Since start: the current set's counters, the replaced sets' still in flight and the freed ones'.
-  ProviderCounters provider_counters() const;
+  ProviderCounters provider_counters() const { return sets_.counters(); }
 
   // Runs fn after a delay on the loop thread (EventLoop::call_after); without one, no throttling.
   using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
@@ -114,36 +84,34 @@ class Dispatcher {
   std::size_t awaiting_store() const { return awaiting_store_; }
 
  private:
-  static constexpr std::size_t kNoApp = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kNoApp = PushStats::kGone;
+  using TimePoint = std::chrono::steady_clock::time_point;
   void dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing);
   // The rest of a push once its registration (if any) is known: runs against the apps current
   // at that moment, so a reload while the store answered is harmless.
   void route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
-             bool trailing, std::chrono::steady_clock::time_point started);
+             bool trailing, TimePoint started);
+  // Hands a push that passed every check (and holds a place in flight) to its provider.
+  void send(PushRequest request, const std::optional<Registration>& registration, Resolved resolved, TimePoint started,
+            Done done);
   void fire_trailing(const std::string& key);
-  // Logs the push, counts its outcome and answers the front door.
-  void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome,
-              std::chrono::steady_clock::time_point started, bool reached_provider, const Done& done,
-              const char* app_name = nullptr);  // set when `app` indexes no current app (pushed before a reload)
+  // A registered device's token is dead: its registration goes, unless it registered again since.
+  void forget_registration(const std::string& domain, const std::string& node, const Outcome& outcome,
+                           std::int64_t dispatched_ms);
+  // Logs the push, counts its outcome and answers the front door. `app` indexes the current
+  // apps, or is kNoApp: refused before an app was settled, or (with `app_name`) sent to an app
+  // a reload has removed since.
+  void finish(const PushRequest& request, std::size_t app, PushKind kind, const Outcome& outcome, TimePoint started,
+              bool reached_provider, const Done& done, const char* app_name = nullptr);
 
-  // One configuration's apps and their providers; the providers hold references into apps.
-  struct AppSet {
-    std::vector<AppConfig> apps;
-    ProviderSet providers;  // declared after apps: freed first
-    std::size_t in_flight = 0;
-  };
-  std::unique_ptr<AppSet> current_;
-  std::vector<std::unique_ptr<AppSet>> retired_;  // replaced, with pushes still in flight
-  ProviderCounters freed_counters_;               // what the freed sets had counted
-  std::array<std::uint64_t, kOutcomeKinds> counts_{};
-  std::array<std::uint64_t, kOutcomeKinds> unresolved_{};
-  std::vector<AppStats> stats_;
-  StoreWorker* store_ = nullptr;
-  std::size_t awaiting_store_ = 0;
+  AppSets sets_;
+  PushStats stats_;
   DeadTokens dead_tokens_;
   Throttle throttle_;
   InFlight in_flight_;
   Scheduler scheduler_;
+  StoreWorker* store_ = nullptr;
+  std::size_t awaiting_store_ = 0;
 };
 
 }  // namespace pushgate
