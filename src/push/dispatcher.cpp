@@ -124,9 +124,9 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
     std::string key = Throttle::key(app.name, r.kind, request);
     if (auto held = throttle_.admit(key, std::chrono::milliseconds(app.throttle_ms), request, started)) {
       if (held->schedule) scheduler_(held->wait, [this, key] { fire_trailing(key); });
-      finish(request, r.app_index, r.kind,
-             Outcome{OutcomeKind::Coalesced, "a trailing push follows in " + std::to_string(held->wait.count()) + " ms"},
-             started, false, done);
+      Outcome coalesced{OutcomeKind::Coalesced,
+                        "a trailing push follows in " + std::to_string(held->wait.count()) + " ms"};
+      finish(request, r.app_index, r.kind, coalesced, started, false, done);
       return;
     }
   }

@@ -11,7 +11,8 @@ void PushStats::refused(const Outcome& outcome) {
   ++unresolved_[o];
 }
 
-void PushStats::finished(std::size_t app, PushKind kind, const Outcome& outcome, std::optional<double> provider_seconds) {
+void PushStats::finished(std::size_t app, PushKind kind, const Outcome& outcome,
+                         std::optional<double> provider_seconds) {
   auto o = static_cast<std::size_t>(outcome.kind);
   ++counts_[o];
   if (app == kGone) return;
@@ -19,7 +20,8 @@ void PushStats::finished(std::size_t app, PushKind kind, const Outcome& outcome,
   ++st.pushes[static_cast<std::size_t>(kind)][o];
   if (!provider_seconds) return;
   st.latency.observe(*provider_seconds);
-  if ((outcome.kind == OutcomeKind::Retry || outcome.kind == OutcomeKind::OperatorError) && !about_one_device(outcome)) {
+  if ((outcome.kind == OutcomeKind::Retry || outcome.kind == OutcomeKind::OperatorError) &&
+      !about_one_device(outcome)) {
     ++st.consecutive_failures;
     st.last_error_at = std::chrono::system_clock::now();
     st.last_error = std::string(to_string(outcome.kind)) + ": " + outcome.reason.substr(0, 200);

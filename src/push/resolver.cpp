@@ -140,7 +140,8 @@ const AppConfig* registration_app(const std::vector<AppConfig>& apps, const std:
   return apps.empty() ? nullptr : &apps[0];
 }
 
-PushKind address_registered(PushRequest& request, PushKind kind, const Registration& registration, ServiceKind service) {
+PushKind address_registered(PushRequest& request, PushKind kind, const Registration& registration,
+                            ServiceKind service) {
   // What the client reads from the push to find its account (CLIENTS.md). A node-only
   // registration is Tigase's register-device.
   request.dialect = registration.secret.empty() ? Dialect::Tigase : Dialect::P2;

@@ -118,7 +118,11 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
 
 ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher,
                                    StoreWorker* store)
-    : loop_(loop), config_(config), dispatcher_(dispatcher), rng_(std::random_device{}()), commands_(config.jid, store) {
+    : loop_(loop),
+      config_(config),
+      dispatcher_(dispatcher),
+      rng_(std::random_device{}()),
+      commands_(config.jid, store) {
   xmpp_initialize();
   ctx_.reset(xmpp_ctx_new(pooled_memory(), &kStropheLog));
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");

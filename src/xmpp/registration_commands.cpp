@@ -20,7 +20,9 @@ const std::string& field(const AdhocCommand& command, const char* var) {
   return it == command.fields.end() ? kNone : it->second;
 }
 
-CommandError bad_request(std::string why) { return CommandError{{"modify", "bad-request"}, std::move(why)}; }
+CommandError bad_request(std::string why) {
+  return CommandError{{"modify", "bad-request"}, std::move(why)};
+}
 
 }  // namespace
 
@@ -97,7 +99,8 @@ std::variant<std::vector<ResultField>, CommandError> registration_answer(
                            : "too many registrations for this device: " + limit + " (its group chats included)");
   }
   const Registration& r = std::get<Registration>(answer);
-  if (!request.enrollment.node_only) return std::vector<ResultField>{{"jid", {component_jid}}, {"node", {r.node}}, {"secret", {r.secret}}};
+  if (!request.enrollment.node_only)
+    return std::vector<ResultField>{{"jid", {component_jid}}, {"node", {r.node}}, {"secret", {r.secret}}};
   // Tigase's clients enable push with the node alone, and ask Prosody to encrypt only when
   // `features` lists tigase:push:encrypt:0.
   return std::vector<ResultField>{
@@ -107,8 +110,9 @@ std::variant<std::vector<ResultField>, CommandError> registration_answer(
 }
 
 CommandError store_unavailable(const StoreFailure& failure) {
-  return CommandError{failure.kind == StoreFailure::Kind::QueueFull ? XmppErrorCondition{"wait", "resource-constraint"}
-                                                                    : XmppErrorCondition{"wait", "internal-server-error"},
+  return CommandError{failure.kind == StoreFailure::Kind::QueueFull
+                          ? XmppErrorCondition{"wait", "resource-constraint"}
+                          : XmppErrorCondition{"wait", "internal-server-error"},
                       "registration store unavailable; retry later"};
 }
 
@@ -145,7 +149,8 @@ void RegistrationCommands::handle(xmpp_stanza_t* command, const std::string& fro
   const AdhocCommand& c = step.command;
   Requester to{from, id, c.node, c.sessionid, std::move(reply)};
   if (store_ == nullptr) {
-    return refuse(to, {{"cancel", "service-unavailable"}, "device registration is off: the push service has no [store]"});
+    return refuse(to,
+                  {{"cancel", "service-unavailable"}, "device registration is off: the push service has no [store]"});
   }
   auto device = command_device(c, from);
   if (const CommandError* error = std::get_if<CommandError>(&device)) return refuse(to, *error);
@@ -155,7 +160,8 @@ void RegistrationCommands::handle(xmpp_stanza_t* command, const std::string& fro
     return refuse(to, {{"wait", "resource-constraint"}, "too many of your commands are in progress; retry later"});
   }
   std::int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   auto work = plan_command(c, d, apps, now_ms);
   if (const CommandError* error = std::get_if<CommandError>(&work)) return refuse(to, *error);
   std::visit([&](auto& w) { run(std::move(w), std::move(to)); }, std::get<StoreWork>(work));
@@ -170,16 +176,15 @@ void RegistrationCommands::run(RegisterDevice work, Requester to) {
   using Answer = std::variant<Registration, QuotaExceeded>;
   ++in_flight_[work.key.bare_jid];  // until done() in the answer
   // Built before the answer's callback takes `work` over.
-  std::function<Answer(RegistrationStore&)> on_worker = [key = work.key, enrollment = work.enrollment,
-                                                         now_ms = work.now_ms,
-                                                         max_devices = work.max_devices](RegistrationStore& s) {
-    return s.register_device(key, enrollment, now_ms, max_devices);
-  };
+  std::function<Answer(RegistrationStore&)> on_worker =
+      [key = work.key, enrollment = work.enrollment, now_ms = work.now_ms, max_devices = work.max_devices](
+          RegistrationStore& s) { return s.register_device(key, enrollment, now_ms, max_devices); };
   store_->call<Answer>(
       "register", std::move(on_worker),
       [this, work = std::move(work), to = std::move(to)](const StoreResult<Answer>& answer) {
         done(work.key.bare_jid);
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer)) return refuse(to, store_unavailable(*failure));
+        if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer))
+          return refuse(to, store_unavailable(*failure));
         const Answer& stored = std::get<Answer>(answer);
         auto form = registration_answer(stored, work, jid_);
         const std::string& domain = work.key.domain;
@@ -196,8 +201,8 @@ void RegistrationCommands::run(RegisterDevice work, Requester to) {
                                         {"token", log::redact(work.enrollment.token)},
                                         {"call_token", call_token.empty() ? "-" : log::redact(call_token)},
                                         {"dialect", work.enrollment.node_only ? "tigase" : "p2"}});
-        to.reply(adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid,
-                                     std::get<std::vector<ResultField>>(form)));
+        to.reply(
+            adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid, std::get<std::vector<ResultField>>(form)));
       },
       StoreUse::Command);
 }
@@ -211,7 +216,8 @@ void RegistrationCommands::run(UnregisterDevice work, Requester to) {
       },
       [this, user = work.key.bare_jid, domain = work.key.domain, to = std::move(to)](const StoreResult<bool>& removed) {
         done(user);
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) return refuse(to, store_unavailable(*failure));
+        if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed))
+          return refuse(to, store_unavailable(*failure));
         log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
         to.reply(adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid, std::vector<ResultField>{}));
       },

@@ -31,7 +31,7 @@ struct CommandError {
 
 // Who a command is from and the device it names.
 struct CommandDevice {
-  std::string user;   // the sender's bare JID, as Prosody stamped it
+  std::string user;  // the sender's bare JID, as Prosody stamped it
   DeviceKey key;
   std::string token;  // the provider token the form carries; may be empty (p2's unregister)
 };

@@ -69,9 +69,10 @@ TEST_CASE("a factory that throws changes nothing") {
   auto cfg = test::two_app_config();
   AppSets sets(cfg.apps, counting(0));
   AppSets::Set* before = &sets.current();
-  CHECK_THROWS_AS(sets.replace(cfg.apps, [](const std::vector<AppConfig>&) -> ProviderSet {
-                    throw std::runtime_error("[[app]] 'ios': key file cannot be read");
-                  }),
+  CHECK_THROWS_AS(sets.replace(cfg.apps,
+                               [](const std::vector<AppConfig>&) -> ProviderSet {
+                                 throw std::runtime_error("[[app]] 'ios': key file cannot be read");
+                               }),
                   std::runtime_error);
   CHECK(sets.is_current(before));
   CHECK(sets.retired() == 0);

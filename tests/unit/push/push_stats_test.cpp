@@ -48,7 +48,7 @@ TEST_CASE("provider failures in a row make an app unreachable; an answer about o
   CHECK(stats.apps()[0].consecutive_failures == 0);  // no provider answered: says nothing
   stats.finished(0, PushKind::Alert, Outcome{OutcomeKind::Retry, "HTTP 503"}, 0.1);
   stats.finished(0, PushKind::Alert, Outcome{OutcomeKind::TokenDead, "Unregistered"}, 0.1);
-  CHECK(stats.apps()[0].consecutive_failures == 0);  // it answered about the device: reachable
+  CHECK(stats.apps()[0].consecutive_failures == 0);                     // it answered about the device: reachable
   CHECK(stats.apps()[0].last_success.time_since_epoch().count() == 0);  // yet nothing delivered
 }
 
@@ -70,8 +70,8 @@ TEST_CASE("across a reload an app keeps its statistics by name, a new app starts
   after[2].name = "web";
   stats.follow({"ios", "android"}, after);
   REQUIRE(stats.apps().size() == 3);
-  CHECK(stats.apps()[0].consecutive_failures == 1);  // android, now first
+  CHECK(stats.apps()[0].consecutive_failures == 1);                              // android, now first
   CHECK(pushes(stats.apps()[1], PushKind::Alert, OutcomeKind::Delivered) == 1);  // ios
   CHECK(pushes(stats.apps()[2], PushKind::Alert, OutcomeKind::Delivered) == 0);  // web
-  CHECK(stats.count(OutcomeKind::Delivered) == 1);  // totals are kept
+  CHECK(stats.count(OutcomeKind::Delivered) == 1);                               // totals are kept
 }

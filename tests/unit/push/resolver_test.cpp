@@ -195,14 +195,15 @@ TEST_CASE("a registered node: its own secret, its app, the publish's kind") {
         OutcomeKind::BadRequest);
 }
 
-TEST_CASE("resolve: a registration wins; with registrations on, a refused unnamed node is a registration that is gone") {
+TEST_CASE("resolve: a registration wins; with registrations on, a refused unnamed node is a gone registration") {
   auto cfg = test::two_app_config();
   // Found in the store: resolved as registered, whatever token-as-node would say.
   auto r = resolve(request({{"secret", "node-secret"}}), registered("android", "node-secret"), cfg.apps, false, true);
   REQUIRE(std::holds_alternative<Resolved>(r));
   CHECK(std::get<Resolved>(r).app_index == 1);
   // Not found, no app secret: Forbidden without registrations, UnknownNode (item-not-found) with them.
-  CHECK(refused(resolve(request({{"secret", "wrong"}}), std::nullopt, cfg.apps, false, false)) == OutcomeKind::Forbidden);
+  CHECK(refused(resolve(request({{"secret", "wrong"}}), std::nullopt, cfg.apps, false, false)) ==
+        OutcomeKind::Forbidden);
   auto gone = resolve(request({{"secret", "wrong"}}), std::nullopt, cfg.apps, false, true);
   CHECK(refused(gone) == OutcomeKind::UnknownNode);
   CHECK(std::get<Outcome>(gone).reason == "no registration for this node");
@@ -216,7 +217,8 @@ TEST_CASE("resolve: a registration wins; with registrations on, a refused unname
   CHECK(refused(resolve(request({{"secret", "ios-secret"}, {"type", "fax"}}), std::nullopt, cfg.apps, false, true)) ==
         OutcomeKind::BadRequest);
   // A device token with its app's secret still goes, registrations or not.
-  CHECK(std::holds_alternative<Resolved>(resolve(request({{"secret", "ios-secret"}}), std::nullopt, cfg.apps, false, true)));
+  CHECK(std::holds_alternative<Resolved>(
+      resolve(request({{"secret", "ios-secret"}}), std::nullopt, cfg.apps, false, true)));
 }
 
 TEST_CASE("registration_app: the form's app, else the first app of the command's service, else the first app") {

@@ -35,7 +35,7 @@ TEST_CASE("the first push goes; pushes within the window are held and one traili
   CHECK(t.coalesced() == 2);
   auto trailing = t.take_trailing(key, t0 + kWindow);
   REQUIRE(trailing.has_value());
-  CHECK(trailing->summary.at("message-count") == "3");  // the latest state of the queue
+  CHECK(trailing->summary.at("message-count") == "3");          // the latest state of the queue
   CHECK_FALSE(t.take_trailing(key, t0 + kWindow).has_value());  // only once
   // The trailing push started a new window.
   held = t.admit(key, kWindow, push("4"), t0 + kWindow + milliseconds(10));

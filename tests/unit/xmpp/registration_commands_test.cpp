@@ -73,8 +73,9 @@ TEST_CASE("command_device: the user is the bare JID Prosody stamped; a server ca
 }
 
 TEST_CASE("command_device: p2 names the device by device-id, else android-id; Tigase by provider and token") {
-  CHECK(device_of(command("register-push-fcm", {{"android-id", "a1"}, {"muc", "room@muc.example.org"}})).key.device_id ==
-        "a1");
+  CHECK(
+      device_of(command("register-push-fcm", {{"android-id", "a1"}, {"muc", "room@muc.example.org"}})).key.device_id ==
+      "a1");
   CHECK(device_of(command("register-push-fcm", {{"muc", "room@muc.example.org"}, {"device-id", "d"}})).key.muc ==
         "room@muc.example.org");
   CHECK(error_of(xmpp::command_device(command("unregister-push-apns", {}), "alice@example.org/r")) ==
@@ -111,8 +112,8 @@ TEST_CASE("plan_command: no token, an unknown app or a token of the wrong shape 
   CHECK(refused(command("register-push-fcm", {{"device-id", "d"}})) == "modify/bad-request: field token is required");
   CHECK(refused(command("register-push-fcm", {{"token", kFcmToken}, {"device-id", "d"}, {"app", "windows"}})) ==
         "modify/bad-request: unknown app");
-  CHECK(refused(command("register-push-apns", {{"token", "not-hex"}, {"device-id", "d"}})).rfind(
-            "modify/bad-request: field token: not an APNs device token", 0) == 0);
+  CHECK(refused(command("register-push-apns", {{"token", "not-hex"}, {"device-id", "d"}}))
+            .rfind("modify/bad-request: field token: not an APNs device token", 0) == 0);
   CHECK(refused(command("register-device", {{"provider", "tigase:messenger:apns:1"},
                                             {"device-token", kApnsToken},
                                             {"device-second-token", "short"}}))
@@ -186,7 +187,8 @@ TEST_CASE("registration_answer: p2's jid, node and secret; Tigase's node, featur
         "modify/bad-request: too many devices: 3 are registered for app 'android' (max_devices_per_user = 3); "
         "unregister one first");
   quota = xmpp::registration_answer(QuotaExceeded{QuotaExceeded::Limit::RegistrationsPerDevice, 200}, p2, "p");
-  CHECK(error_of(quota) == "modify/bad-request: too many registrations for this device: 200 (its group chats included)");
+  CHECK(error_of(quota) ==
+        "modify/bad-request: too many registrations for this device: 200 (its group chats included)");
 }
 
 TEST_CASE("store_unavailable: a full queue is resource-constraint, anything else internal-server-error, both wait") {
@@ -201,13 +203,16 @@ namespace {
 // A SQLite store whose register_device waits until the test opens the gate.
 class GatedStore final : public RegistrationStore {
  public:
-  GatedStore(std::unique_ptr<RegistrationStore> inner, std::atomic<bool>& open) : inner_(std::move(inner)), open_(open) {}
+  GatedStore(std::unique_ptr<RegistrationStore> inner, std::atomic<bool>& open)
+      : inner_(std::move(inner)), open_(open) {}
   std::variant<Registration, QuotaExceeded> register_device(const DeviceKey& k, const Enrollment& e, std::int64_t now,
                                                             std::uint64_t max) override {
     while (!open_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return inner_->register_device(k, e, now, max);
   }
-  std::uint64_t count_devices(const DeviceKey& u, const std::string& app) override { return inner_->count_devices(u, app); }
+  std::uint64_t count_devices(const DeviceKey& u, const std::string& app) override {
+    return inner_->count_devices(u, app);
+  }
   void ping() override { inner_->ping(); }
   void interrupt() override { open_ = true; }
   bool remove(const DeviceKey& k) override { return inner_->remove(k); }
@@ -246,7 +251,9 @@ struct Runner {
   }
 };
 
-std::string type_of(const std::string& reply) { return test::parse_single_element(reply).attrs["type"]; }
+std::string type_of(const std::string& reply) {
+  return test::parse_single_element(reply).attrs["type"];
+}
 }  // namespace
 
 TEST_CASE("RegistrationCommands: without a store, commands are service-unavailable and disco lists no provider") {
@@ -269,12 +276,14 @@ TEST_CASE("RegistrationCommands: one answer per command from the store; one user
     StoreWorker::Options options;
     options.probe_interval = std::chrono::milliseconds(0);
     options.deadline = std::chrono::seconds(30);
-    StoreWorker worker(loop, std::make_unique<GatedStore>(open_sqlite_store(std::string(dir) + "/r.db"), open), options);
+    StoreWorker worker(loop, std::make_unique<GatedStore>(open_sqlite_store(std::string(dir) + "/r.db"), open),
+                       options);
     xmpp::RegistrationCommands commands("push.example.org", &worker);
     CHECK(commands.disco_features(apps()) == std::vector<std::string>{"tigase:messenger:apns:1", "fcm-xmpp-api"});
     Runner run{apps(), commands, {}};
     for (unsigned i = 0; i < xmpp::RegistrationCommands::kMaxCommandsPerUser; ++i) {
-      run.send("alice@example.org/r", "register-push-fcm", {{"token", kFcmToken}, {"device-id", "d" + std::to_string(i % 3)}});
+      run.send("alice@example.org/r", "register-push-fcm",
+               {{"token", kFcmToken}, {"device-id", "d" + std::to_string(i % 3)}});
     }
     CHECK(run.replies.empty());  // all waiting for the store
     CHECK(commands.in_progress() == xmpp::RegistrationCommands::kMaxCommandsPerUser);
@@ -283,7 +292,7 @@ TEST_CASE("RegistrationCommands: one answer per command from the store; one user
     CHECK(run.replies[0].find("resource-constraint") != std::string::npos);
     run.send("bob@example.org/r", "register-device",
              {{"provider", "tigase:messenger:apns:1"}, {"device-token", kApnsToken}});  // another user is not bounded
-    run.send("carol@example.org/r", "register-push-fcm", {{"device-id", "d0"}});  // refused before the store
+    run.send("carol@example.org/r", "register-push-fcm", {{"device-id", "d0"}});        // refused before the store
     REQUIRE(run.replies.size() == 2);
     CHECK(run.replies[1].find("field token is required") != std::string::npos);
     open = true;
