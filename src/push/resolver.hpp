@@ -1,7 +1,8 @@
 // Resolution: which app and push kind a publish goes to, or the Outcome that refuses it; the
 // app a new registration goes to; and how a push to a registered device is addressed. Pure:
 // a request, the registration the store found for its node (if any) and the configured apps
-// in, an answer out. The dispatcher runs it against the apps current when the push arrives.
+// in, an answer out. The dispatcher runs it against the apps current once the store has
+// answered its lookup.
 #pragma once
 
 #include <cstddef>
