@@ -14,6 +14,7 @@
 
 #include "api/http_api.hpp"
 #include "api/metrics_server.hpp"
+#include "api/status_sources.hpp"
 #include "common/event_loop.hpp"
 #include "common/log.hpp"
 #include "common/systemd.hpp"
@@ -79,6 +80,30 @@ class SignalSource final {
   std::function<void(int)> on_signal_;
   FdWatch watch_;
   int fd_ = -1;
+};
+
+// The component session and the legacy listener as /health and /metrics read them: api/
+// knows neither, only the interfaces in api/status_sources.hpp.
+class SessionStatus final : public api::ComponentStatus {
+ public:
+  explicit SessionStatus(const xmpp::ComponentSession& session) : session_(session) {}
+  api::ComponentState component_state() const override {
+    return {session_.connected(), session_.connected_since(), session_.reconnects()};
+  }
+
+ private:
+  const xmpp::ComponentSession& session_;
+};
+
+class LegacyStatus final : public api::ListenerStatus {
+ public:
+  explicit LegacyStatus(const legacy::LegacyListener& listener) : listener_(listener) {}
+  void write_metrics(metrics::Writer& w) const override { listener_.write_metrics(w); }
+  bool responsive(std::chrono::milliseconds within) const override { return listener_.responsive(within); }
+  int port() const override { return listener_.port(); }
+
+ private:
+  const legacy::LegacyListener& listener_;
 };
 
 // The keys a reload cannot change without dropping what runs on them (the component
@@ -158,24 +183,28 @@ int run_daemon(Config config, const std::string& config_path) {
       store = std::make_unique<StoreWorker>(loop, std::move(opened), options);
       dispatcher->set_store(store.get());
     }
-    session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher);
+    session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher, store.get());
   }
   std::unique_ptr<legacy::LegacyListener> legacy_tls;
+  std::unique_ptr<LegacyStatus> legacy_status;         // what /metrics and /health see of it
   std::unique_ptr<api::MetricsServer> legacy_metrics;  // [legacy_tls] metrics_listen
   if (config.legacy_tls.enabled) {
     legacy_tls = std::make_unique<legacy::LegacyListener>(config.legacy_tls);
+    legacy_status = std::make_unique<LegacyStatus>(*legacy_tls);
     legacy_tls->start();
     if (!config.legacy_tls.metrics_listen.empty()) {
-      legacy_metrics = std::make_unique<api::MetricsServer>(config.legacy_tls.metrics_listen, *legacy_tls);
+      legacy_metrics = std::make_unique<api::MetricsServer>(config.legacy_tls.metrics_listen, *legacy_status);
     }
   } else if (config.legacy_tls_elsewhere) {
     log::info("legacy_tls_off", {{"reason", "--only push"}, {"fix", "run the pushgate-legacy-tls unit (--only legacy-tls) for it"}});
   }
   api::ReloadCounts reloads;
+  std::unique_ptr<SessionStatus> session_status;
   std::unique_ptr<api::HttpApi> http_api;
   if (push_role && config.http_enabled) {
+    session_status = std::make_unique<SessionStatus>(*session);
     api::Observed observed{
-        &config,  dispatcher.get(), session.get(), legacy_tls.get(), std::chrono::system_clock::now(),
+        &config,  dispatcher.get(), session_status.get(), legacy_status.get(), std::chrono::system_clock::now(),
         &reloads, store.get()};
     http_api = std::make_unique<api::HttpApi>(loop, config, *dispatcher, observed);
   } else if (push_role) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/outcome_status.hpp"
 #include "api/push_body.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"

@@ -16,7 +16,7 @@
 
 namespace pushgate::api {
 
-MetricsServer::MetricsServer(const std::string& listen, const legacy::LegacyListener& legacy)
+MetricsServer::MetricsServer(const std::string& listen, const ListenerStatus& legacy)
     : legacy_(legacy), server_(std::make_unique<httplib::Server>()) {
   httplib::Server& srv = *server_;
   srv.new_task_queue = [] { return new httplib::ThreadPool(2); };

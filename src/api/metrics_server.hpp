@@ -1,6 +1,6 @@
 // GET /metrics and GET /health for a process without the HTTP API: the legacy TLS listener
 // run alone (--only legacy-tls) with [legacy_tls] metrics_listen. Its own small thread pool;
-// handlers read only the listener's thread-safe counters.
+// handlers read only the listener's thread-safe counters, through ListenerStatus.
 #pragma once
 
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "legacy/legacy_listener.hpp"
+#include "api/status_sources.hpp"
 
 namespace httplib {
 class Server;
@@ -19,14 +19,14 @@ namespace pushgate::api {
 class MetricsServer {
  public:
   // Binds `listen` (host:port). Throws std::runtime_error naming the address and the fix.
-  MetricsServer(const std::string& listen, const legacy::LegacyListener& legacy);
+  MetricsServer(const std::string& listen, const ListenerStatus& legacy);
   ~MetricsServer();  // stops and joins
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
   int port() const { return port_; }
 
  private:
-  const legacy::LegacyListener& legacy_;
+  const ListenerStatus& legacy_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

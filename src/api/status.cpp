@@ -51,7 +51,8 @@ Health health(const Observed& o) {
                     {"last_error", st.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.last_error)},
                     {"last_error_at", time_or_null(st.last_error_at)}});
   }
-  bool connected = o.session != nullptr && o.session->connected();
+  ComponentState component = o.component != nullptr ? o.component->component_state() : ComponentState{};
+  bool connected = component.connected;
   std::optional<StoreWorker::Health> store;
   if (o.store != nullptr) store = o.store->health();
   Health h;
@@ -71,8 +72,8 @@ Health health(const Observed& o) {
       {"component",
        {{"jid", cfg.component.jid},
         {"connected", connected},
-        {"since", connected ? time_or_null(o.session->connected_since()) : nlohmann::json(nullptr)},
-        {"reconnects", o.session != nullptr ? o.session->reconnects() : 0}}},
+        {"since", connected ? time_or_null(component.since) : nlohmann::json(nullptr)},
+        {"reconnects", component.reconnects}}},
       {"queue", {{"in_flight", o.dispatcher->in_flight()}, {"capacity", o.dispatcher->capacity()}}},
       {"apps", apps}};
   if (store) {
@@ -172,9 +173,10 @@ std::string metrics_text(const Observed& o) {
     w.sample("pushgate_fcm_token_fetches_total", {{"project", project}}, n);
   }
   w.family("pushgate_component_connected", "gauge", "1 while the XEP-0114 session with Prosody is up.");
-  w.sample("pushgate_component_connected", {}, std::uint64_t{o.session != nullptr && o.session->connected() ? 1u : 0u});
+  ComponentState component = o.component != nullptr ? o.component->component_state() : ComponentState{};
+  w.sample("pushgate_component_connected", {}, std::uint64_t{component.connected ? 1u : 0u});
   w.family("pushgate_component_reconnects_total", "counter", "Component sessions re-established after a loss.");
-  w.sample("pushgate_component_reconnects_total", {}, o.session != nullptr ? o.session->reconnects() : 0);
+  w.sample("pushgate_component_reconnects_total", {}, component.reconnects);
   if (o.reloads != nullptr) {
     w.family("pushgate_config_reloads_total", "counter",
              "Configuration reloads (SIGHUP): applied, or refused because the new file was invalid.");

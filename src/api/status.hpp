@@ -1,17 +1,17 @@
 // What /health and /metrics report, built on the loop thread from the live objects: the
-// dispatcher's per-app stats, the component session, the HTTP/2 client and the token
-// sources. The HTTP front door asks for these through EventLoop::post().
+// dispatcher's per-app stats, the HTTP/2 client and the token sources, the store, and the
+// component session and legacy listener through their status interfaces
+// (api/status_sources.hpp). The HTTP front door asks for these through EventLoop::post().
 #pragma once
 
 #include <chrono>
 #include <string>
 
+#include "api/status_sources.hpp"
 #include "config/config.hpp"
-#include "legacy/legacy_listener.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
 #include "store/store_worker.hpp"
-#include "xmpp/component_session.hpp"
 
 namespace pushgate::api {
 
@@ -24,8 +24,8 @@ struct ReloadCounts {
 struct Observed {
   const Config* config = nullptr;  // the component and [http]; the apps come from the dispatcher
   const Dispatcher* dispatcher = nullptr;
-  const xmpp::ComponentSession* session = nullptr;  // may be null (tests)
-  const legacy::LegacyListener* legacy = nullptr;   // null when [legacy_tls] is off
+  const ComponentStatus* component = nullptr;  // may be null (tests)
+  const ListenerStatus* legacy = nullptr;      // null when [legacy_tls] is off
   std::chrono::system_clock::time_point started;
   const ReloadCounts* reloads = nullptr;  // may be null (tests)
   const StoreWorker* store = nullptr;     // null without a [store]

@@ -1,5 +1,6 @@
-// The result of one push, over a closed set (DESIGN.md "Outcomes"). Every front door maps
-// it to its own answer; `cancel` is reserved for a device that is really gone.
+// The result of one push, over a closed set (DESIGN.md "Outcomes"): the domain's answer,
+// which knows no front door. Each front door maps it to its own: the IQ error in
+// xmpp/outcome_errors.hpp, the HTTP status in api/outcome_status.hpp.
 #pragma once
 
 #include <cstdint>
@@ -22,15 +23,5 @@ const char* to_string(OutcomeKind kind);
 // wrong [[app]]). Prosody still hears `wait`, but the provider and our keys work: it does not
 // make the app look down in /health.
 bool about_one_device(const Outcome& outcome);
-
-// The XMPP error an IQ reply carries; `type` is empty for a `result`.
-struct XmppErrorCondition {
-  const char* type;       // "", "cancel", "auth", "modify", "wait"
-  const char* condition;  // RFC 6120 defined condition, "" for a result
-};
-XmppErrorCondition xmpp_error_for(OutcomeKind kind);
-
-// The HTTP status /push answers with.
-int http_status_for(OutcomeKind kind);
 
 }  // namespace pushgate

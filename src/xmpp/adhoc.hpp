@@ -4,7 +4,8 @@
 // dialect (Siskin, Stork): register-device takes provider, device-token and optionally
 // device-second-token (PushKit, for calls); unregister-device takes provider and
 // device-token. One step: the answer is `completed`. Pure: a command element in, a request
-// or the reason out.
+// or the reason out. What pushgate does with a command (checks, the store, the answer):
+// xmpp/registration_commands.hpp.
 #pragma once
 
 #include <strophe.h>

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <new>
@@ -19,8 +18,8 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
-#include "push/device_token.hpp"
 #include "xmpp/adhoc.hpp"
+#include "xmpp/outcome_errors.hpp"
 #include "xmpp/publish_parser.hpp"
 #include "xmpp/stanza_pool.hpp"
 
@@ -118,9 +117,14 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
   return std::chrono::milliseconds(dist(rng));
 }
 
-ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher)
-    : loop_(loop), config_(config), dispatcher_(dispatcher), watch_(loop, [this](int) { pump(); }),
-      rng_(std::random_device{}()) {
+ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher,
+                                   StoreWorker* store)
+    : loop_(loop),
+      config_(config),
+      dispatcher_(dispatcher),
+      watch_(loop, [this](int) { pump(); }),
+      rng_(std::random_device{}()),
+      commands_(config.jid, store) {
   xmpp_initialize();
   ctx_.reset(xmpp_ctx_new(pooled_memory(), &kStropheLog));
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
@@ -378,169 +382,6 @@ void ComponentSession::send_raw(const std::string& xml) {
   schedule_flush();
 }
 
-void ComponentSession::handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id) {
-  AdhocStep step = adhoc_first_step(command, config_.jid, from, id, adhoc_sessions_);
-  if (!step.reply.empty()) {
-    send_raw(step.reply);
-    return;
-  }
-  AdhocCommand& c = step.command;
-  const std::string sessionid = c.sessionid;
-  StoreWorker* store = dispatcher_.store();
-  if (store == nullptr) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"cancel", "service-unavailable"},
-                          "device registration is off: the push service has no [store]"));
-    return;
-  }
-  // The user is the IQ's sender, as Prosody stamped it: user@domain/resource.
-  auto at = from.find('@');
-  auto slash = from.find('/');
-  std::string bare = from.substr(0, slash);
-  if (at == std::string::npos || at > slash) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, "commands must come from a user"));
-    return;
-  }
-  auto bad_request = [&](const std::string& why) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, why));
-  };
-  DeviceKey key{bare.substr(at + 1), bare, "", ""};
-  std::string token;
-  if (c.tigase()) {
-    // Tigase names a device by its provider and token; it has no device id.
-    token = c.fields["device-token"];
-    if (c.service().empty()) return bad_request("field provider must be tigase:messenger:apns:1 or fcm-xmpp-api");
-    if (token.empty()) return bad_request("field device-token is required");
-    key.device_id = c.fields["provider"] + ' ' + token;
-  } else {
-    token = c.fields["token"];
-    key.device_id = c.fields["device-id"];
-    key.muc = c.fields["muc"];
-    if (key.device_id.empty()) key.device_id = c.fields["android-id"];
-    if (key.device_id.empty()) return bad_request("field device-id is required");
-  }
-  // One user's commands in progress are bounded, so a flood from one account is refused at
-  // once instead of filling the store's share for commands (StoreUse::Command).
-  auto busy = commands_in_flight_.find(bare);
-  if (busy != commands_in_flight_.end() && busy->second >= kMaxCommandsPerUser) {
-    send_raw(iq_reply_xml(config_.jid, from, id, {"wait", "resource-constraint"},
-                          "too many of your commands are in progress; retry later"));
-    return;
-  }
-  // The answer comes when the store's worker has done its part; a reply for a stream that has
-  // ended since is dropped, as a publish's is.
-  std::uint64_t gen = generation_;
-  auto store_failed = [this, gen, from, id](const StoreFailure& failure) {
-    if (gen != generation_) return;
-    // The cause (libpq's message) goes to the log, not to the user.
-    XmppErrorCondition cond = failure.kind == StoreFailure::Kind::QueueFull
-                                  ? XmppErrorCondition{"wait", "resource-constraint"}
-                                  : XmppErrorCondition{"wait", "internal-server-error"};
-    send_raw(iq_reply_xml(config_.jid, from, id, cond, "registration store unavailable; retry later"));
-  };
-  if (c.registers()) {
-    if (token.empty()) return bad_request(c.tigase() ? "field device-token is required" : "field token is required");
-    auto app = dispatcher_.app_for_registration(c.fields["app"], c.service());
-    if (!app) return bad_request("unknown app");
-    const AppConfig* app_config = nullptr;
-    for (const AppConfig& a : dispatcher_.apps()) {
-      if (a.name == *app) app_config = &a;
-    }
-    if (app_config == nullptr) return bad_request("unknown app");
-    // The log service stands in for the provider the command names.
-    ServiceKind shape = app_config->service != ServiceKind::Log ? app_config->service
-                        : c.service() == "apns"                 ? ServiceKind::Apns
-                                                                : ServiceKind::Fcm;
-    std::string call_token = c.tigase() ? c.fields["device-second-token"] : "";
-    const char* token_field = c.tigase() ? "device-token" : "token";
-    if (auto problem = registration_token_problem(shape, token))
-      return bad_request(std::string("field ") + token_field + ": " + *problem);
-    if (!call_token.empty()) {
-      if (auto problem = registration_token_problem(shape, call_token))
-        return bad_request("field device-second-token: " + *problem);
-    }
-    std::int64_t now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    Enrollment enrollment{*app, token, call_token, c.tigase()};
-    if (c.tigase()) {
-      // Siskin and Stork read the bare JID from every push to find the account it is for.
-      enrollment.account = bare;
-    } else {
-      // Conversations compares p2's hash of the bare JID (as Prosody stamped it) and the
-      // device id with its own for each account; a group chat's channel likewise.
-      enrollment.account = p2_account_id(bare, key.device_id);
-      if (!key.muc.empty()) enrollment.channel = p2_account_id(key.muc, key.device_id);
-    }
-    auto max_devices = static_cast<std::uint64_t>(app_config->max_devices_per_user);
-    using Answer = std::variant<Registration, QuotaExceeded>;
-    ++commands_in_flight_[bare];  // until command_done() in the answer
-    store->call<Answer>(
-        "register",
-        [key, enrollment, now_ms, max_devices](RegistrationStore& s) {
-          return s.register_device(key, enrollment, now_ms, max_devices);
-        },
-        [this, gen, from, id, node = c.node, sessionid, tigase = c.tigase(), app = *app, domain = key.domain, token,
-         call_token, store_failed, bare](const StoreResult<Answer>& answer) {
-          command_done(bare);
-          if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer)) return store_failed(*failure);
-          if (gen != generation_) return;
-          const Answer& done = std::get<Answer>(answer);
-          if (const QuotaExceeded* quota = std::get_if<QuotaExceeded>(&done)) {
-            std::string limit = std::to_string(quota->max);
-            std::string why = quota->limit == QuotaExceeded::Limit::DevicesPerUser
-                                  ? "too many devices: " + limit + " are registered for app '" + app +
-                                        "' (max_devices_per_user = " + limit + "); unregister one first"
-                                  : "too many registrations for this device: " + limit + " (its group chats included)";
-            log::warn("registration_refused", {{"from", domain}, {"app", app}, {"cause", why}});
-            send_raw(iq_reply_xml(config_.jid, from, id, {"modify", "bad-request"}, why));
-            return;
-          }
-          const Registration& r = std::get<Registration>(done);
-          log::info("device_registered", {{"from", domain},
-                                          {"app", app},
-                                          {"node", log::redact(r.node)},
-                                          {"token", log::redact(token)},
-                                          {"call_token", call_token.empty() ? "-" : log::redact(call_token)},
-                                          {"dialect", tigase ? "tigase" : "p2"}});
-          if (!tigase) {
-            send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid,
-                                         {{"jid", config_.jid}, {"node", r.node}, {"secret", r.secret}}));
-            return;
-          }
-          // Tigase's clients enable push with the node alone, and ask Prosody to encrypt only
-          // when `features` lists tigase:push:encrypt:0.
-          std::vector<ResultField> result = {
-              {"node", {r.node}},
-              {"features", {std::begin(kTigaseEncryptFeatures), std::end(kTigaseEncryptFeatures)}, true},
-              {"max-payload-size", {std::to_string(kTigaseMaxPayloadSize)}}};
-          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, result));
-        },
-        StoreUse::Command);
-  } else {
-    // Conversations leaves a group chat's pushes with the channel the pushes carried and its
-    // android-id, and no muc: only that group chat's registration goes, never its own.
-    std::string channel = key.muc.empty() ? c.fields["channel"] : "";
-    ++commands_in_flight_[bare];
-    store->call<bool>(
-        "unregister",
-        [key, channel](RegistrationStore& s) { return channel.empty() ? s.remove(key) : s.remove_channel(key, channel); },
-        [this, gen, from, id, node = c.node, sessionid, domain = key.domain, store_failed,
-         bare](const StoreResult<bool>& removed) {
-          command_done(bare);
-          if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) return store_failed(*failure);
-          if (gen != generation_) return;
-          log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
-          send_raw(adhoc_completed_xml(config_.jid, from, id, node, sessionid, std::vector<ResultField>{}));
-        },
-        StoreUse::Command);
-  }
-}
-
-void ComponentSession::command_done(const std::string& user) {
-  auto it = commands_in_flight_.find(user);
-  if (it != commands_in_flight_.end() && --it->second == 0) commands_in_flight_.erase(it);
-}
-
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
   const char* type_c = xmpp_stanza_get_type(iq);
   std::string type = type_c ? type_c : "";
@@ -567,16 +408,7 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
     return name && ns && std::strcmp(name, n) == 0 && std::strcmp(ns, want_ns) == 0;
   };
   if (type == "get" && is_child("query", kNsDiscoInfo)) {
-    // Siskin and Stork look for their provider among the features before they register.
-    std::vector<std::string> providers;
-    if (dispatcher_.store() != nullptr) {
-      for (ServiceKind kind : {ServiceKind::Apns, ServiceKind::Fcm}) {
-        bool served = std::any_of(dispatcher_.apps().begin(), dispatcher_.apps().end(),
-                                  [kind](const AppConfig& a) { return a.service == kind; });
-        if (served) providers.emplace_back(tigase_provider(to_string(kind)));
-      }
-    }
-    send_raw(disco_info_result_xml(config_.jid, from, id, providers));
+    send_raw(disco_info_result_xml(config_.jid, from, id, commands_.disco_features(dispatcher_.apps())));
   } else if (type == "get" && is_child("query", kNsDiscoItems)) {
     if (attr(first, "node") == kNsCommands) {
       send_raw(adhoc_items_xml(config_.jid, from, id));
@@ -586,7 +418,12 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
       send_raw(w.finish());
     }
   } else if (type == "set" && is_child("command", kNsCommands)) {
-    handle_command(first, from, id);
+    // Its answer may come after the store's; a reply for a stream that has ended since is
+    // dropped, as a publish's is.
+    std::uint64_t gen = generation_;
+    commands_.handle(first, from, id, dispatcher_.apps(), [this, gen](const std::string& xml) {
+      if (gen == generation_) send_raw(xml);
+    });
   } else if (type == "get" && is_child("ping", kNsPing)) {
     send_raw(iq_reply_xml(config_.jid, from, id, {"", ""}));
   } else if (is_publish(iq)) {

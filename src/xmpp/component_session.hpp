@@ -1,6 +1,7 @@
 // The XEP-0114 component session to Prosody: connects, reconnects with backoff, keeps the
-// session alive with XEP-0199 pings, answers disco/ping, and turns publishes into
-// dispatcher calls whose outcomes become exactly one IQ reply each.
+// session alive with XEP-0199 pings, answers disco/ping, turns publishes into dispatcher
+// calls whose outcomes become exactly one IQ reply each, and hands device registration
+// commands to xmpp/registration_commands.hpp.
 #pragma once
 
 #include <chrono>
@@ -14,7 +15,8 @@
 #include "common/event_loop.hpp"
 #include "config/config.hpp"
 #include "push/dispatcher.hpp"
-#include "xmpp/adhoc.hpp"
+#include "store/store_worker.hpp"
+#include "xmpp/registration_commands.hpp"
 #include "xmpp/stanza.hpp"
 
 namespace pushgate::xmpp {
@@ -25,7 +27,9 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
 
 class ComponentSession final {
  public:
-  ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher);
+  // `store`: where registration commands go; null when there is no [store] (they are
+  // refused). Not owned; it outlives the session.
+  ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher, StoreWorker* store);
   ~ComponentSession();
   ComponentSession(const ComponentSession&) = delete;
   ComponentSession& operator=(const ComponentSession&) = delete;
@@ -73,10 +77,6 @@ class ComponentSession final {
   void describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const;
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
-  // XEP-0050 device registration (p2's commands), answered in one step.
-  void handle_command(xmpp_stanza_t* command, const std::string& from, const std::string& id);
-  // A user's command has its answer from the store: one fewer in progress.
-  void command_done(const std::string& user);
   // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.
   void send_raw(const std::string& xml);
   void send_ping();
@@ -116,11 +116,7 @@ class ComponentSession final {
   std::uint64_t refused_publishes_ = 0;
   EventLoop::TimerId reconnect_timer_ = 0, ping_timer_ = 0, ping_deadline_ = 0;
   std::mt19937 rng_;
-  AdhocSessions adhoc_sessions_;
-  // Commands waiting for the store, by user (bare JID); entries go at 0. At most
-  // kMaxCommandsPerUser each: past it a command is answered wait/resource-constraint at once.
-  static constexpr unsigned kMaxCommandsPerUser = 32;
-  std::unordered_map<std::string, unsigned> commands_in_flight_;
+  RegistrationCommands commands_;
 };
 
 }  // namespace pushgate::xmpp

@@ -10,7 +10,6 @@
 #include <strophe.h>
 
 #include "common/xml_writer.hpp"
-#include "push/outcome.hpp"
 
 namespace pushgate::xmpp {
 
@@ -38,6 +37,13 @@ struct ConnDeleter {
   void operator()(xmpp_conn_t* c) const { xmpp_conn_release(c); }
 };
 using ConnPtr = std::unique_ptr<xmpp_conn_t, ConnDeleter>;
+
+// The XMPP error an IQ reply carries; `type` is empty for a `result`. Which outcome of a push
+// gets which: xmpp/outcome_errors.hpp.
+struct XmppErrorCondition {
+  const char* type;       // "", "cancel", "auth", "modify", "wait"
+  const char* condition;  // RFC 6120 defined condition, "" for a result
+};
 
 // An attribute or "" when absent.
 std::string attr(xmpp_stanza_t* stanza, const char* name);

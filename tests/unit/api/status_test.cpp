@@ -88,6 +88,40 @@ TEST_CASE("health: degraded without a component session, down when no app can de
   CHECK(nlohmann::json::parse(h.json)["apps"][0]["reachable"] == true);
 }
 
+TEST_CASE("health and metrics read the component and the legacy listener through their status interfaces") {
+  struct Component final : api::ComponentStatus {
+    api::ComponentState state;
+    api::ComponentState component_state() const override { return state; }
+  } component;
+  struct Listener final : api::ListenerStatus {
+    void write_metrics(metrics::Writer& w) const override {
+      w.family("pushgate_legacy_test_total", "counter", "A family the listener writes.");
+      w.sample("pushgate_legacy_test_total", {}, std::uint64_t{7});
+    }
+    bool responsive(std::chrono::milliseconds) const override { return true; }
+    int port() const override { return 5223; }
+  } listener;
+  Fixture f;
+  f.push("ios");
+  component.state = {true, std::chrono::system_clock::time_point(std::chrono::milliseconds(1795320000123)), 3};
+  api::Observed o{&f.config, f.dispatcher.get(), &component, &listener, std::chrono::system_clock::now()};
+  auto h = api::health(o);
+  CHECK(h.status == "ok");  // every app answering and the component connected
+  auto j = nlohmann::json::parse(h.json);
+  CHECK(j["component"]["connected"] == true);
+  CHECK(j["component"]["since"] == "2026-11-22T04:00:00.123Z");
+  CHECK(j["component"]["reconnects"] == 3);
+  std::string text = api::metrics_text(o);
+  CHECK(text.find("pushgate_component_connected 1\n") != std::string::npos);
+  CHECK(text.find("pushgate_component_reconnects_total 3\n") != std::string::npos);
+  CHECK(text.find("pushgate_legacy_test_total 7\n") != std::string::npos);
+  component.state.connected = false;  // Prosody went away: since is no longer meaningful
+  h = api::health(o);
+  CHECK(h.status == "degraded");
+  CHECK(nlohmann::json::parse(h.json)["component"]["since"].is_null());
+  CHECK(api::metrics_text(o).find("pushgate_component_connected 0\n") != std::string::npos);
+}
+
 TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, escaped labels") {
   Fixture f("i\"os");
   f.push("i\"os", "call");

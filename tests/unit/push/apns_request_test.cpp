@@ -7,6 +7,7 @@
 
 #include "push/apns_request.hpp"
 #include "test_config.hpp"
+#include "xmpp/outcome_errors.hpp"  // what Prosody hears of a verdict
 
 using namespace pushgate;
 
@@ -168,6 +169,6 @@ TEST_CASE("the APNs response table, row by row") {
   // No answer of Apple's ever becomes `cancel` except a dead device.
   for (const Row& row : rows) {
     if (row.kind == OutcomeKind::TokenDead) continue;
-    CHECK(std::string(xmpp_error_for(classify_apns_response(row.status, row.body).kind).type) != "cancel");
+    CHECK(std::string(xmpp::xmpp_error_for(classify_apns_response(row.status, row.body).kind).type) != "cancel");
   }
 }

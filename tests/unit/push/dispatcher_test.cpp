@@ -1,4 +1,5 @@
-// Tests for src/push/dispatcher.cpp: token-as-node resolution, secrets, kinds, the bound.
+// Tests for src/push/dispatcher.cpp: the pipeline composed: one answer per push, the in-flight
+// bound, dead tokens, the throttle, reloads, registered nodes through the store.
 #include <doctest/doctest.h>
 
 #include <stdlib.h>
@@ -28,75 +29,6 @@ class HeldProvider final : public Provider {
   std::deque<std::pair<PushJob, Completion>> held;
 };
 }  // namespace
-
-TEST_CASE("the first app is the default and its secret must match") {
-  auto cfg = test::two_app_config();
-  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 0);
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
-}
-
-TEST_CASE("app and fpush's pushModule select the app") {
-  auto cfg = test::two_app_config();
-  auto r = resolve_token_as_node(request({{"secret", "android-secret"}, {"app", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
-  r = resolve_token_as_node(request({{"secret", "android-secret"}, {"pushModule", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
-}
-
-TEST_CASE("a secret of another app, a wrong or a missing secret is forbidden") {
-  auto cfg = test::two_app_config();
-  for (auto opts : std::vector<std::map<std::string, std::string>>{
-           {{"secret", "android-secret"}}, {{"secret", "ios-secre"}}, {{"secret", ""}}, {}, {{"app", "android"}, {"secret", "ios-secret"}}}) {
-    auto r = resolve_token_as_node(request(opts), cfg.apps);
-    REQUIRE(std::holds_alternative<Outcome>(r));
-    CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
-  }
-}
-
-TEST_CASE("an unknown app is named: our configuration (wait) from Prosody, a bad request from the local API") {
-  auto cfg = test::two_app_config();
-  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"app", "windows"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);  // never a counted error at Prosody
-  CHECK(std::get<Outcome>(r).reason.find("windows") != std::string::npos);
-  r = resolve_token_as_node(request({{"pushModule", "monalProdCatalyst"}}), cfg.apps);
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);
-  r = resolve_token_as_node(request({{"app", "windows"}}), cfg.apps, true);
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
-}
-
-TEST_CASE("an encrypted call payload decides the kind only when publish-options give no type") {
-  auto cfg = test::two_app_config();
-  PushRequest call = request({{"secret", "ios-secret"}});
-  call.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
-  auto r = resolve_token_as_node(call, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
-  call.options["type"] = "message";
-  r = resolve_token_as_node(call, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
-}
-
-TEST_CASE("type selects the push kind") {
-  auto cfg = test::two_app_config();
-  std::vector<std::pair<std::string, PushKind>> rows = {{"voip", PushKind::Voip},       {"call", PushKind::Voip},
-                                                        {"message", PushKind::Alert},   {"alert", PushKind::Alert},
-                                                        {"background", PushKind::Background}, {"silent", PushKind::Background},
-                                                        {"", PushKind::Alert}};
-  for (const auto& [type, kind] : rows) {
-    auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", type}}), cfg.apps);
-    REQUIRE(std::holds_alternative<Resolved>(r));
-    CHECK(std::get<Resolved>(r).kind == kind);
-  }
-  auto bad = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", "fax"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(bad));
-  CHECK(std::get<Outcome>(bad).kind == OutcomeKind::BadRequest);
-}
 
 TEST_CASE("a token of another topic or project is wait for Prosody but does not make the app look down") {
   auto cfg = test::two_app_config();
@@ -472,70 +404,6 @@ TEST_CASE(
     for (auto& [job, done] : held->held) done(Outcome{OutcomeKind::Delivered, ""});
   }
   std::filesystem::remove_all(dir);
-}
-
-TEST_CASE("an encrypted publish of type voip is a call for token-as-node too") {
-  auto cfg = test::two_app_config();
-  PushRequest r = request({{"secret", "ios-secret"}});
-  r.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
-  auto resolved = resolve_token_as_node(r, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(resolved));
-  CHECK(std::get<Resolved>(resolved).kind == PushKind::Voip);
-}
-
-TEST_CASE("require_secret = false: a publish naming the app by pushModule or app needs no secret (Monal)") {
-  auto cfg = test::two_app_config();
-  AppConfig monal;
-  monal.name = "monalProdiOS";
-  monal.require_secret = false;
-  cfg.apps.push_back(monal);
-  // Monal's publish-options: pushModule alone.
-  auto r = resolve_token_as_node(request({{"pushModule", "monalProdiOS"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 2);
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
-  r = resolve_token_as_node(request({{"app", "monalProdiOS"}, {"type", "call"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
-  // The other apps still want their secrets.
-  r = resolve_token_as_node(request({{"pushModule", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
-}
-
-TEST_CASE("require_secret = false as the default app: an unnamed publish without a secret is forbidden") {
-  auto cfg = test::two_app_config();
-  cfg.apps[0].secret.reset();
-  cfg.apps[0].require_secret = false;
-  auto r = resolve_token_as_node(request({}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
-  CHECK(std::get<Outcome>(r).reason.find("only when they name it") != std::string::npos);
-  r = resolve_token_as_node(request({{"pushModule", "ios"}}), cfg.apps);
-  CHECK(std::holds_alternative<Resolved>(r));
-}
-
-TEST_CASE("an app that requires a secret and has none: naming it is OperatorError (wait), never cancel") {
-  auto cfg = test::two_app_config();
-  cfg.apps[1].secret.reset();  // android: registered devices only
-  for (auto opts : std::vector<std::map<std::string, std::string>>{{{"pushModule", "android"}},
-                                                                   {{"app", "android"}, {"secret", "android-secret"}},
-                                                                   {{"app", "android"}, {"secret", "x"}}}) {
-    auto r = resolve_token_as_node(request(opts), cfg.apps);
-    REQUIRE(std::holds_alternative<Outcome>(r));
-    const Outcome& o = std::get<Outcome>(r);
-    CHECK(o.kind == OutcomeKind::OperatorError);
-    CHECK(std::string(xmpp_error_for(o.kind).type) == "wait");
-    CHECK(o.reason.find("app 'android' has no secret_file") != std::string::npos);
-    CHECK(o.reason.find("require_secret = false") != std::string::npos);
-  }
-  // The local API's caller is authenticated by the push secret: no app secret is asked for.
-  CHECK(std::holds_alternative<Resolved>(resolve_token_as_node(request({{"app", "android"}}), cfg.apps, true)));
-  // The default app without a secret, not named: forbidden (with a store: item-not-found, a registration that is gone).
-  cfg.apps[0].secret.reset();
-  auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
 }
 
 TEST_CASE("with a store: an unregistered node naming its app is never item-not-found: sent, wait or forbidden") {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_config.hpp"
+#include "xmpp/outcome_errors.hpp"  // what Prosody hears of a verdict
 
 using namespace pushgate;
 
@@ -110,7 +111,7 @@ TEST_CASE("SENDER_ID_MISMATCH is OperatorError: the token belongs to another pro
   CHECK(v.kind == OutcomeKind::OperatorError);
   CHECK_FALSE(v.retry);  // another attempt meets the same project
   CHECK(v.reason.rfind("SENDER_ID_MISMATCH", 0) == 0);
-  CHECK(std::string(xmpp_error_for(v.kind).type) == "wait");
+  CHECK(std::string(xmpp::xmpp_error_for(v.kind).type) == "wait");
 }
 
 TEST_CASE("INVALID_ARGUMENT about the token is TokenDead, about anything else BadRequest") {

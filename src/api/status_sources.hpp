@@ -1,0 +1,38 @@
+// What /health and /metrics need from the parts outside the push pipeline, as two small
+// interfaces: main.cpp adapts the XMPP component session and the legacy TLS listener to them,
+// so api/ depends on neither.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "common/metrics.hpp"
+
+namespace pushgate::api {
+
+// The component session with Prosody, as /health and /metrics report it.
+struct ComponentState {
+  bool connected = false;
+  std::chrono::system_clock::time_point since{};  // when Prosody accepted the session (while connected)
+  std::uint64_t reconnects = 0;                   // sessions re-established after a loss
+};
+
+class ComponentStatus {
+ public:
+  virtual ~ComponentStatus() = default;
+  // Loop thread.
+  virtual ComponentState component_state() const = 0;
+};
+
+// The legacy TLS listener: its metric families and whether its thread turns. Thread-safe: the
+// loop (/metrics of the HTTP API) and the metrics server's workers call it.
+class ListenerStatus {
+ public:
+  virtual ~ListenerStatus() = default;
+  virtual void write_metrics(metrics::Writer& w) const = 0;
+  // Its thread went round its loop within `within`.
+  virtual bool responsive(std::chrono::milliseconds within) const = 0;
+  virtual int port() const = 0;
+};
+
+}  // namespace pushgate::api
