@@ -18,6 +18,7 @@
 #include "common/log.hpp"
 #include "common/systemd.hpp"
 #include "config/config.hpp"
+#include "daemon/credentials.hpp"
 #include "legacy/legacy_listener.hpp"
 #include "push/dispatcher.hpp"
 #include "push/providers.hpp"
@@ -201,7 +202,7 @@ int run_daemon(Config config, const std::string& config_path) {
     };
     Config fresh;
     try {
-      fresh = load_config(config_path, config.role);
+      fresh = load_config_and_credentials(config_path, config.role);
     } catch (const ConfigError& e) {
       refuse(e.what());
       return;
@@ -468,7 +469,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      return run_registrations_command(load_config(config_path, Role::Push), reg, std::cout, std::cerr);
+      return run_registrations_command(load_config_and_credentials(config_path, Role::Push), reg, std::cout, std::cerr);
     } catch (const ConfigError& e) {
       std::cerr << "pushgate: configuration error: " << e.what() << "\n";
       return 1;
@@ -488,7 +489,7 @@ int main(int argc, char** argv) {
 
   Config config;
   try {
-    config = load_config(config_path, role);
+    config = load_config_and_credentials(config_path, role);
   } catch (const ConfigError& e) {
     std::cerr << "pushgate: configuration error: " << e.what() << "\n";
     // Under systemd the unit's status line says why it did not start.
