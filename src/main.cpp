@@ -89,25 +89,25 @@ std::string app_names(const std::vector<AppConfig>& apps) {
   return out;
 }
 
-int run_daemon(Config config, const std::string& config_path) {
+int run_daemon(std::shared_ptr<const Config> config, const std::string& config_path) {
   EventLoop loop;
-  const bool push_role = config.role != Role::LegacyTls;
+  const bool push_role = config->role != Role::LegacyTls;
   std::unique_ptr<Dispatcher> dispatcher;
   std::unique_ptr<StoreWorker> store;  // after the dispatcher, before the session: see ~StoreWorker
   std::unique_ptr<xmpp::ComponentSession> session;
   if (push_role) {
-    dispatcher = std::make_unique<Dispatcher>(config, [&](const std::vector<AppConfig>& apps) {
-      return make_providers(loop, apps, config.push.queue_size);
+    dispatcher = std::make_unique<Dispatcher>(*config, [&](const std::vector<AppConfig>& apps) {
+      return make_providers(loop, apps, config->push.queue_size);
     });
     dispatcher->set_scheduler([&loop](std::chrono::milliseconds delay, std::function<void()> fn) {
       loop.call_after(delay, std::move(fn));
     });
-    if (!config.store.path.empty() || !config.store.url.empty()) {
+    if (!config->store.path.empty() || !config->store.url.empty()) {
       // Opened (and migrated) here, before the loop runs; from then on only the worker uses it.
       std::unique_ptr<RegistrationStore> opened =
-          config.store.url.empty() ? open_sqlite_store(config.store.path) : open_postgres_store(config.store.url);
+          config->store.url.empty() ? open_sqlite_store(config->store.path) : open_postgres_store(config->store.url);
       // The URL may hold a password: only its host part reaches the log.
-      std::string where = config.store.url.empty() ? config.store.path : store_url_for_log(config.store.url);
+      std::string where = config->store.url.empty() ? config->store.path : store_url_for_log(config->store.url);
       std::string registrations;
       try {
         registrations = std::to_string(opened->count());
@@ -116,38 +116,38 @@ int run_daemon(Config config, const std::string& config_path) {
       }
       log::info("store_open", {{"store", where}, {"registrations", registrations}});
       StoreWorker::Options options;
-      options.backend = config.store.url.empty() ? "sqlite" : "postgresql";
+      options.backend = config->store.url.empty() ? "sqlite" : "postgresql";
       store = std::make_unique<StoreWorker>(loop, std::move(opened), options);
       dispatcher->set_store(store.get());
     }
-    session = std::make_unique<xmpp::ComponentSession>(loop, config.component, *dispatcher);
+    session = std::make_unique<xmpp::ComponentSession>(loop, config->component, *dispatcher);
   }
   std::unique_ptr<legacy::LegacyListener> legacy_tls;
   std::unique_ptr<api::MetricsServer> legacy_metrics;  // [legacy_tls] metrics_listen
-  if (config.legacy_tls.enabled) {
-    legacy_tls = std::make_unique<legacy::LegacyListener>(config.legacy_tls);
+  if (config->legacy_tls.enabled) {
+    legacy_tls = std::make_unique<legacy::LegacyListener>(config->legacy_tls);
     legacy_tls->start();
-    if (!config.legacy_tls.metrics_listen.empty()) {
-      legacy_metrics = std::make_unique<api::MetricsServer>(config.legacy_tls.metrics_listen, *legacy_tls);
+    if (!config->legacy_tls.metrics_listen.empty()) {
+      legacy_metrics = std::make_unique<api::MetricsServer>(config->legacy_tls.metrics_listen, *legacy_tls);
     }
-  } else if (config.legacy_tls_elsewhere) {
+  } else if (config->legacy_tls_elsewhere) {
     log::info("legacy_tls_off", {{"reason", "--only push"}, {"fix", "run the pushgate-legacy-tls unit (--only legacy-tls) for it"}});
   }
   api::ReloadCounts reloads;
   std::unique_ptr<api::HttpApi> http_api;
-  if (push_role && config.http_enabled) {
+  if (push_role && config->http_enabled) {
     api::Observed observed{
-        &config,  dispatcher.get(), session.get(), legacy_tls.get(), std::chrono::system_clock::now(),
+        config,   dispatcher.get(), session.get(), legacy_tls.get(), std::chrono::system_clock::now(),
         &reloads, store.get()};
-    http_api = std::make_unique<api::HttpApi>(loop, config, *dispatcher, observed);
+    http_api = std::make_unique<api::HttpApi>(loop, *config, *dispatcher, observed);
   } else if (push_role) {
     log::info("api_off", {{"reason", "no [http] section"}, {"fix", "add [http] to serve POST /push, /health and /metrics"}});
   }
 
   auto status = [&] {
     std::string s = "STATUS=";
-    if (session) s += std::string(session->connected() ? "connected to" : "connecting to") + " Prosody as " + config.component.jid;
-    if (legacy_tls) s += std::string(session ? "; " : "") + "legacy TLS on " + config.legacy_tls.listen;
+    if (session) s += std::string(session->connected() ? "connected to" : "connecting to") + " Prosody as " + config->component.jid;
+    if (legacy_tls) s += std::string(session ? "; " : "") + "legacy TLS on " + config->legacy_tls.listen;
     return s;
   };
 
@@ -161,19 +161,19 @@ int run_daemon(Config config, const std::string& config_path) {
                                     {"action", "kept the running configuration; fix the file and send SIGHUP again"}});
       systemd::notify("READY=1\n" + status());
     };
-    Config fresh;
+    auto fresh = std::make_shared<Config>();
     try {
-      fresh = load_config_and_credentials(config_path, config.role);
+      *fresh = load_config_and_credentials(config_path, config->role);
     } catch (const ConfigError& e) {
       refuse(e.what());
       return;
     }
-    for (const auto& w : fresh.warnings) log::warn("config_warning", {{"message", w}});
-    std::vector<std::string> kept = keep_restart_only(config, fresh);
+    for (const auto& w : fresh->warnings) log::warn("config_warning", {{"message", w}});
+    std::vector<std::string> kept = keep_restart_only(*config, *fresh);
     std::shared_ptr<SSL_CTX> legacy_ctx;
     if (legacy_tls) {
       std::string error;
-      legacy_ctx = legacy::LegacyListener::prepare_tls(fresh.legacy_tls, error);
+      legacy_ctx = legacy::LegacyListener::prepare_tls(fresh->legacy_tls, error);
       if (!legacy_ctx) {
         refuse("[legacy_tls] " + error);
         return;
@@ -183,33 +183,29 @@ int run_daemon(Config config, const std::string& config_path) {
     // anything: replace_apps changes nothing when the providers cannot be built.
     if (dispatcher) {
       try {
-        dispatcher->replace_apps(fresh.apps, [&](const std::vector<AppConfig>& apps) {
-          return make_providers(loop, apps, config.push.queue_size);
+        dispatcher->replace_apps(fresh->apps, [&](const std::vector<AppConfig>& apps) {
+          return make_providers(loop, apps, fresh->push.queue_size);
         });
       } catch (const std::exception& e) {
         refuse(e.what());
         return;
       }
     }
-    // Nothing can fail from here on.
+    // Nothing can fail from here on: the fresh snapshot replaces the running one.
     if (legacy_tls) legacy_tls->use_tls(std::move(legacy_ctx));
-    if (http_api) http_api->reload(fresh);
-    if (session && fresh.component.secret != config.component.secret) {
+    if (session && fresh->component.secret != config->component.secret) {
       log::info("component_secret_changed", {{"action", "used from the next reconnect; the current session stays up"}});
     }
-    config.component.secret = fresh.component.secret;  // used from the next (re)connect
-    config.component.ping_interval_seconds = fresh.component.ping_interval_seconds;
-    config.component.ping_timeout_seconds = fresh.component.ping_timeout_seconds;
-    config.apps = fresh.apps;
-    config.http = fresh.http;
-    config.legacy_tls = fresh.legacy_tls;
+    if (session) session->reload(fresh->component);
+    config = std::move(fresh);
+    if (http_api) http_api->reload(config);
     ++reloads.applied;
     for (const std::string& key : kept) {
       log::warn("reload_needs_restart", {{"key", key}, {"action", "kept the running value; restart pushgate to change it"}});
     }
     log::info("reload", {{"config", config_path}, {"result", "applied"},
-                         {"apps", push_role ? app_names(config.apps) : "-"},
-                         {"legacy_tls_certificate", legacy_tls ? config.legacy_tls.cert_file : "-"},
+                         {"apps", push_role ? app_names(config->apps) : "-"},
+                         {"legacy_tls_certificate", legacy_tls ? config->legacy_tls.cert_file : "-"},
                          {"needs_restart", std::to_string(kept.size())}});
     systemd::notify("READY=1\n" + status());
   };
@@ -259,9 +255,9 @@ int run_daemon(Config config, const std::string& config_path) {
 
   if (session) session->start();
   log::info("started", {{"version", PUSHGATE_VERSION},
-                        {"role", config.role == Role::All ? "all" : push_role ? "push" : "legacy-tls"},
-                        {"jid", push_role ? config.component.jid : "-"},
-                        {"apps", std::to_string(push_role ? config.apps.size() : 0)}});
+                        {"role", config->role == Role::All ? "all" : push_role ? "push" : "legacy-tls"},
+                        {"jid", push_role ? config->component.jid : "-"},
+                        {"apps", std::to_string(push_role ? config->apps.size() : 0)}});
   // Ready once every listener is bound and every credential loaded; Prosody may still be
   // coming up, which /health shows and the session retries.
   status_sent = status();
@@ -470,7 +466,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    return run_daemon(std::move(config), config_path);
+    return run_daemon(std::make_shared<const Config>(std::move(config)), config_path);
   } catch (const std::exception& e) {
     log::error("fatal", {{"cause", e.what()}});
     systemd::notify(std::string("STATUS=failed to start: ") + e.what());

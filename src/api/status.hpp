@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "config/config.hpp"
@@ -22,7 +23,9 @@ struct ReloadCounts {
 };
 
 struct Observed {
-  const Config* config = nullptr;  // the component and [http]; the apps come from the dispatcher
+  // The configuration snapshot in force (the component's jid); the apps come from the
+  // dispatcher. A reload swaps it (HttpApi::reload).
+  std::shared_ptr<const Config> config;
   const Dispatcher* dispatcher = nullptr;
   const xmpp::ComponentSession* session = nullptr;  // may be null (tests)
   const legacy::LegacyListener* legacy = nullptr;   // null when [legacy_tls] is off

@@ -95,7 +95,7 @@ Dispatcher::Dispatcher(const Config& config, std::vector<std::unique_ptr<Provide
       }) {}
 
 Dispatcher::Dispatcher(const Config& config, const ProviderFactory& make)
-    : config_(config), current_(std::make_unique<AppSet>()), stats_(config.apps.size()) {
+    : queue_size_(config.push.queue_size), current_(std::make_unique<AppSet>()), stats_(config.apps.size()) {
   current_->apps = config.apps;
   current_->providers = make(current_->apps);
 }
@@ -347,8 +347,8 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
     }
     t.last_sent = started;
   }
-  if (in_flight_ >= config_.push.queue_size) {
-    Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(config_.push.queue_size) + ")"};
+  if (in_flight_ >= queue_size_) {
+    Outcome full{OutcomeKind::QueueFull, "push queue is full (" + std::to_string(queue_size_) + ")"};
     finish(request, r.app_index, r.kind, full, started, false, done);
     return;
   }

@@ -74,8 +74,8 @@ class Dispatcher {
   // reference to it. May throw (an unreadable key), naming the app.
   using ProviderFactory = std::function<ProviderSet(const std::vector<AppConfig>&)>;
 
-  // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests). `config`
-  // must outlive the dispatcher.
+  // `providers[i]` serves `config.apps[i]` and keeps no reference to it (tests). The
+  // dispatcher keeps copies of what it needs from `config` (the apps, the queue size).
   Dispatcher(const Config& config, std::vector<std::unique_ptr<Provider>> providers);
   // The providers are made over the dispatcher's own copy of config.apps.
   Dispatcher(const Config& config, const ProviderFactory& make);
@@ -100,7 +100,7 @@ class Dispatcher {
   void dispatch(PushRequest request, Done done, bool authenticated = false);
 
   std::size_t in_flight() const { return in_flight_; }
-  std::size_t capacity() const { return config_.push.queue_size; }
+  std::size_t capacity() const { return queue_size_; }
   std::uint64_t count(OutcomeKind kind) const { return counts_[static_cast<std::size_t>(kind)]; }
   const std::vector<AppStats>& app_stats() const { return stats_; }
   // Pushes refused before an app was settled (wrong secret, unknown app or type), by outcome.
@@ -154,7 +154,7 @@ class Dispatcher {
     ProviderSet providers;  // declared after apps: freed first
     std::size_t in_flight = 0;
   };
-  const Config& config_;
+  std::size_t queue_size_;  // [push] queue_size: restart-only
   std::unique_ptr<AppSet> current_;
   std::vector<std::unique_ptr<AppSet>> retired_;  // replaced, with pushes still in flight
   ProviderCounters freed_counters_;               // what the freed sets had counted

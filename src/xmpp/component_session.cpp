@@ -125,6 +125,12 @@ ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& confi
   loop_.add_source(this);
 }
 
+void ComponentSession::reload(const ComponentConfig& fresh) {
+  config_.secret = fresh.secret;
+  config_.ping_interval_seconds = fresh.ping_interval_seconds;
+  config_.ping_timeout_seconds = fresh.ping_timeout_seconds;
+}
+
 ComponentSession::~ComponentSession() {
   loop_.remove_source(this);
   cancel_timers();

@@ -24,6 +24,7 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
 
 class ComponentSession final : public IoSource {
  public:
+  // Keeps its own copy of `config`.
   ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher);
   ~ComponentSession() override;
   ComponentSession(const ComponentSession&) = delete;
@@ -31,6 +32,10 @@ class ComponentSession final : public IoSource {
 
   // Starts connecting; failures are retried forever with backoff.
   void start();
+  // A configuration reload: the secret is used from the next (re)connect, the ping interval
+  // and timeout from the next ping; the session stays up. jid, host and port need a restart
+  // and are not taken from `fresh`.
+  void reload(const ComponentConfig& fresh);
   // Closes the stream politely (</stream:stream>) and stops reconnecting.
   void shutdown();
   // Answers every publish still waiting for its push with `wait` (Prosody keeps the
@@ -78,7 +83,7 @@ class ComponentSession final : public IoSource {
   void close_stream();
 
   EventLoop& loop_;
-  const ComponentConfig& config_;
+  ComponentConfig config_;
   Dispatcher& dispatcher_;
   CtxPtr ctx_;
   ConnPtr conn_;
