@@ -42,7 +42,8 @@ std::string closest(const std::string& key, const std::set<std::string>& candida
 TableReader::TableReader(const toml::table& table, std::string where, const std::string& source,
                          std::map<std::string, int>& lines)
     : table_(table), where_(std::move(where)), source_(source) {
-  for (const auto& [k, v] : table_) lines[where_ + " " + std::string(k.str())] = static_cast<int>(v.source().begin.line);
+  for (const auto& [k, v] : table_)
+    lines[where_ + " " + std::string(k.str())] = static_cast<int>(v.source().begin.line);
 }
 
 void TableReader::fail(const std::string& key, const std::string& why) const {
@@ -54,7 +55,8 @@ void TableReader::fail(const std::string& key, const std::string& why) const {
     for (const auto& [k, v] : table_) {
       std::string other(k.str());
       if (other != key && closest(other, {key}) == key) {
-        hint = "; '" + other + "' on line " + std::to_string(v.source().begin.line) + " looks like a typo of '" + key + "'";
+        hint = "; '" + other + "' on line " + std::to_string(v.source().begin.line) + " looks like a typo of '" + key +
+               "'";
       }
     }
   }
@@ -71,9 +73,10 @@ std::optional<std::string> TableReader::str(const std::string& key) {
   for (auto at = v.find(kCredentials); at != std::string::npos; at = v.find(kCredentials, at)) {
     const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
     if (dir == nullptr || *dir == '\0') {
-      fail(key, "uses ${CREDENTIALS_DIRECTORY}, which systemd sets for a unit with LoadCredential=; it is not set "
-                "here: run pushgate from its unit, or for a manual --check set "
-                "CREDENTIALS_DIRECTORY=/etc/pushgate/credentials");
+      fail(key,
+           "uses ${CREDENTIALS_DIRECTORY}, which systemd sets for a unit with LoadCredential=; it is not set "
+           "here: run pushgate from its unit, or for a manual --check set "
+           "CREDENTIALS_DIRECTORY=/etc/pushgate/credentials");
     }
     v.replace(at, kCredentials.size(), dir);
     at += std::strlen(dir);
@@ -116,8 +119,10 @@ void TableReader::finish() const {
     std::string key(k.str());
     if (known_.count(key)) continue;
     std::string best = closest(key, known_);
-    std::string msg = source_ + ":" + std::to_string(v.source().begin.line) + ": unknown key '" + key + "' in " + where_;
-    msg += best.empty() ? "; remove it (see deploy/pushgate.toml.example for the keys)" : "; did you mean '" + best + "'?";
+    std::string msg =
+        source_ + ":" + std::to_string(v.source().begin.line) + ": unknown key '" + key + "' in " + where_;
+    msg +=
+        best.empty() ? "; remove it (see deploy/pushgate.toml.example for the keys)" : "; did you mean '" + best + "'?";
     throw ConfigError(msg);
   }
 }

@@ -54,7 +54,8 @@ void check_pair(Config& cfg, const char* section, const char* cert_key, const st
 void read_component(Config& cfg) {
   auto secret = read_secret(cfg, "[component]", "secret_file", cfg.component.secret_file, "PUSHGATE_COMPONENT_SECRET");
   if (!secret) {
-    throw ConfigError(cfg.source + ": [component] has no secret: set secret_file (a file holding Prosody's "
+    throw ConfigError(cfg.source +
+                      ": [component] has no secret: set secret_file (a file holding Prosody's "
                       "component_secret, chmod 600) or the environment variable PUSHGATE_COMPONENT_SECRET");
   }
   cfg.component.secret = *secret;
@@ -69,8 +70,9 @@ void read_http(Config& cfg) {
   check_readable(cfg, "[http]", "client_ca", h.client_ca);
   if (!h.tls_cert.empty()) check_pair(cfg, "[http]", "tls_cert", h.tls_cert, "tls_key", h.tls_key);
   if (!h.push_secret) {
-    cfg.warnings.push_back("[http] has no push_secret_file (or PUSHGATE_PUSH_SECRET): POST /push answers 403; "
-                           "/health and /metrics are served");
+    cfg.warnings.push_back(
+        "[http] has no push_secret_file (or PUSHGATE_PUSH_SECRET): POST /push answers 403; "
+        "/health and /metrics are served");
   }
 }
 

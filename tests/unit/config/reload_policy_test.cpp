@@ -107,9 +107,9 @@ TEST_CASE("adding or removing [http], HTTPS or [legacy_tls] waits for a restart"
   fresh.http.tls_cert.clear();
   fresh.http.tls_key.clear();
   fresh.legacy_tls.enabled = false;
-  CHECK(keep_restart_only(running, fresh) ==
-        std::vector<std::string>{"[http] (added or removed)", "[http] tls_cert (HTTPS on or off)",
-                                 "[legacy_tls] (added or removed)"});
+  CHECK(keep_restart_only(running, fresh) == std::vector<std::string>{"[http] (added or removed)",
+                                                                      "[http] tls_cert (HTTPS on or off)",
+                                                                      "[legacy_tls] (added or removed)"});
   CHECK(fresh.http_enabled);
   CHECK(fresh.http.tls_cert == "/etc/pushgate/api.pem");
   CHECK(fresh.http.tls_key == "/etc/pushgate/api.key");

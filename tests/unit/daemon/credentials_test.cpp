@@ -94,8 +94,10 @@ TEST_CASE("${CREDENTIALS_DIRECTORY}: the secret is read from systemd's LoadCrede
   chmod(secret_path.c_str(), 0400);
   SecretFile app("a");
   setenv("CREDENTIALS_DIRECTORY", dir, 1);
-  Config c = load("[component]\njid = \"p.example\"\nsecret_file = \"${CREDENTIALS_DIRECTORY}/component.secret\"\n"
-                  "[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" + app.path + "\"\n");
+  Config c = load(
+      "[component]\njid = \"p.example\"\nsecret_file = \"${CREDENTIALS_DIRECTORY}/component.secret\"\n"
+      "[[app]]\nname = \"x\"\nservice = \"log\"\nsecret_file = \"" +
+      app.path + "\"\n");
   unsetenv("CREDENTIALS_DIRECTORY");
   CHECK(c.component.secret == "from-credentials");
   unlink(secret_path.c_str());
@@ -107,8 +109,9 @@ TEST_CASE("an fcm app: the service account is checked at start") {
   std::string base = "[component]\njid = \"p.example\"\nsecret_file = \"" + comp.path + "\"\n";
   std::string head = base + "[[app]]\nname = \"android\"\nservice = \"fcm\"\nsecret_file = \"" + app.path + "\"\n";
   std::string e = error_of(head + "credentials_file = \"/nonexistent/sa.json\"\n");
-  CHECK(e.find("test.toml:8: [[app]] 'android' credentials_file: credentials file /nonexistent/sa.json cannot be read") !=
-        std::string::npos);
+  CHECK(
+      e.find("test.toml:8: [[app]] 'android' credentials_file: credentials file /nonexistent/sa.json cannot be read") !=
+      std::string::npos);
   std::string sa = test::write_service_account("https://oauth2.googleapis.com/token");
   Config c = load(head + "credentials_file = \"" + sa + "\"\ncollapse_key = \"chat\"\n");
   CHECK(c.apps[0].service == ServiceKind::Fcm);
@@ -133,7 +136,8 @@ TEST_CASE("an apns app: the .p8 key is loaded at start") {
   CHECK(error_of(base + ios + "key_file = \"/nonexistent.p8\"\n").find("test.toml:11: [[app]] 'ios' key_file:") !=
         std::string::npos);
   SecretFile not_a_key("not a key");
-  CHECK(error_of(base + ios + "key_file = \"" + not_a_key.path + "\"\n").find("[[app]] 'ios' key_file:") != std::string::npos);
+  CHECK(error_of(base + ios + "key_file = \"" + not_a_key.path + "\"\n").find("[[app]] 'ios' key_file:") !=
+        std::string::npos);
   unlink(p8.c_str());
 }
 
@@ -185,7 +189,8 @@ TEST_CASE("[http] and [legacy_tls] certificates are checked when the configurati
   Config c = load(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + key.path + "\"\n");
   REQUIRE(c.warnings.size() == 2);  // no push_secret_file, and the certificate
   CHECK(c.warnings[0].find("expires in 4 days") != std::string::npos);
-  std::string wrong = error_of(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + other_key.path + "\"\n");
+  std::string wrong =
+      error_of(base + "[http]\ntls_cert = \"" + cert.path + "\"\ntls_key = \"" + other_key.path + "\"\n");
   CHECK(wrong.find("test.toml:10: [http] tls_key: key file " + other_key.path + " does not match certificate") !=
         std::string::npos);
   wrong = error_of(base + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"" + other_cert.path +
@@ -210,11 +215,14 @@ TEST_CASE("--only: each role reads only its own files") {
   CHECK_THROWS_WITH_AS(load(unreadable + "[[app]]\nname = \"x\"\nservice = \"log\"\n" + legacy),
                        doctest::Contains("[component] secret_file"), ConfigError);
   // …and the push unit never reads the listener's private key.
-  Config p = load(push + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"/nonexistent\"\nkey_file = \"/nonexistent\"\n",
-                  Role::Push);
+  Config p = load(
+      push + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"/nonexistent\"\nkey_file = \"/nonexistent\"\n",
+      Role::Push);
   CHECK(p.component.secret == "c");
-  CHECK_THROWS_WITH_AS(load(push + "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"/nonexistent\"\nkey_file = \"/nonexistent\"\n"),
-                       doctest::Contains("[legacy_tls] cert_file"), ConfigError);
+  CHECK_THROWS_WITH_AS(
+      load(push +
+           "[legacy_tls]\nbackend = \"127.0.0.1:5200\"\ncert_file = \"/nonexistent\"\nkey_file = \"/nonexistent\"\n"),
+      doctest::Contains("[legacy_tls] cert_file"), ConfigError);
 }
 
 TEST_CASE("an app's secret_file is optional: without one it serves registered devices only") {
