@@ -1,5 +1,6 @@
-// pushgate: the XEP-0357 push App Server beside Prosody. Parses the command line, loads
-// the config, wires front doors to the dispatcher and runs the event loop.
+// pushgate: the XEP-0357 push App Server beside Prosody. Reads the command line
+// (daemon/command_line.hpp), loads the config, wires front doors to the dispatcher and runs
+// the event loop.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "common/systemd.hpp"
 #include "config/config.hpp"
 #include "config/reload_policy.hpp"
+#include "daemon/command_line.hpp"
 #include "daemon/credentials.hpp"
 #include "legacy/legacy_listener.hpp"
 #include "push/dispatcher.hpp"
@@ -32,29 +34,6 @@
 namespace {
 
 using namespace pushgate;
-
-constexpr const char* kUsage =
-    "Usage: pushgate --config FILE [--only push|legacy-tls] [--log-level LEVEL] [--log-format kv|json]\n"
-    "       pushgate --config FILE --check [--online] [--only push|legacy-tls]\n"
-    "       pushgate registrations --config FILE [--delete-device ID --jid USER@DOMAIN | --delete-token TOKEN|-]\n"
-    "       pushgate --version | --help\n"
-    "\n"
-    "  --config FILE      the TOML configuration (see deploy/pushgate.toml.example)\n"
-    "  --check            validate the configuration, its secrets, keys and certificates, then exit 0 (ok) or 1\n"
-    "  --online           with --check: mint an APNs provider token and an FCM OAuth2 token and ask\n"
-    "                     Apple/Google (or the configured endpoints) whether they accept them\n"
-    "  --only PART        run one part in this process, for one systemd unit each: push (component,\n"
-    "                     providers, HTTP API) or legacy-tls (the TLS 1.0 listener); default both\n"
-    "  --log-level LEVEL  debug | info | warn | error (default info)\n"
-    "  --log-format F     kv (key=value, default) or json\n"
-    "  registrations      count the registrations per app in the [store]; --delete-device forgets a\n"
-    "                     device's registrations (its group chats' too), --delete-token those holding\n"
-    "                     a token (- reads it from stdin, keeping it out of the shell's history)\n"
-    "  --version          print the version and exit\n"
-    "  --help             print this text and exit\n"
-    "\n"
-    "Signals: SIGHUP reloads the configuration (an invalid file is refused and the running one kept);\n"
-    "SIGTERM stops accepting, finishes pushes in flight for up to 4 s, answers the rest `wait`, exits 0.\n";
 
 // SIGTERM, SIGINT and SIGHUP arrive through a signalfd the loop polls.
 class SignalSource final : public IoSource {
@@ -350,92 +329,29 @@ int check_online(Config config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  bool check = false, online = false;
-  Role role = Role::All;
-  bool registrations = argc > 1 && std::string(argv[1]) == "registrations";
-  RegistrationsRequest reg;
-  for (int i = registrations ? 2 : 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "pushgate: " << flag << " needs a value\n" << kUsage;
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--version") {
-      std::cout << "pushgate " << PUSHGATE_VERSION << "\n";
-      return 0;
-    } else if (a == "--config" || a == "-c") {
-      config_path = value("--config");
-    } else if (a == "--check") {
-      check = true;
-    } else if (registrations && a == "--delete-device") {
-      reg.delete_device = value("--delete-device");
-    } else if (registrations && a == "--jid") {
-      reg.jid = value("--jid");
-    } else if (registrations && a == "--delete-token") {
-      reg.delete_token = value("--delete-token");
-      if (reg.delete_token == "-" && !std::getline(std::cin, reg.delete_token)) reg.delete_token.clear();
-      if (reg.delete_token.empty()) {
-        std::cerr << "pushgate: --delete-token needs a token (or - and the token on stdin)\n";
-        return 2;
-      }
-    } else if (a == "--online") {
-      online = true;
-    } else if (a == "--only") {
-      std::string v = value("--only");
-      if (v == "push") role = Role::Push;
-      else if (v == "legacy-tls") role = Role::LegacyTls;
-      else {
-        std::cerr << "pushgate: --only " << v << " is not a part; use push or legacy-tls\n";
-        return 2;
-      }
-    } else if (a == "--log-level") {
-      log::Level lvl;
-      std::string v = value("--log-level");
-      if (!log::parse_level(v, lvl)) {
-        std::cerr << "pushgate: --log-level " << v << " is not a level; use debug, info, warn or error\n";
-        return 2;
-      }
-      log::set_level(lvl);
-    } else if (a == "--log-format") {
-      std::string v = value("--log-format");
-      if (v == "json") log::set_format(log::Format::Json);
-      else if (v == "kv") log::set_format(log::Format::KeyValue);
-      else {
-        std::cerr << "pushgate: --log-format " << v << " is not a format; use kv or json\n";
-        return 2;
-      }
-    } else {
-      std::cerr << "pushgate: unknown argument '" << a << "'\n" << kUsage;
-      return 2;
-    }
+  std::optional<CommandLine> cl = parse_command_line(argc, argv, std::cin, std::cerr);
+  if (!cl) return 2;
+  if (cl->command == Command::Help) {
+    std::cout << kUsage;
+    return 0;
   }
-  if (config_path.empty()) {
-    std::cerr << "pushgate: --config FILE is required\n" << kUsage;
-    return 2;
+  if (cl->command == Command::Version) {
+    std::cout << "pushgate " << PUSHGATE_VERSION << "\n";
+    return 0;
   }
-  if (registrations) {
-    if (check || online) {
-      std::cerr << "pushgate: --check goes without registrations\n";
-      return 2;
-    }
+  if (cl->log_level) log::set_level(*cl->log_level);
+  if (cl->log_format) log::set_format(*cl->log_format);
+  if (cl->command == Command::Registrations) {
     try {
-      return run_registrations_command(load_config_and_credentials(config_path, Role::Push), reg, std::cout, std::cerr);
+      return run_registrations_command(load_config_and_credentials(cl->config_path, Role::Push), cl->registrations,
+                                       std::cout, std::cerr);
     } catch (const ConfigError& e) {
       std::cerr << "pushgate: configuration error: " << e.what() << "\n";
       return 1;
     }
   }
-  if (online && !check) {
-    std::cerr << "pushgate: --online goes with --check (pushgate --check --online --config FILE)\n";
-    return 2;
-  }
+  const std::string& config_path = cl->config_path;
+  const Role role = cl->role;
 
   // Block the signals before any thread exists so only the signalfd sees them.
   sigset_t set;
@@ -454,7 +370,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& w : config.warnings) log::warn("config_warning", {{"message", w}});
-  if (check) {
+  if (cl->command == Command::Check) {
     std::cout << "pushgate: configuration " << config_path << " is valid (";
     if (role == Role::LegacyTls) {
       std::cout << "[legacy_tls] only";
@@ -462,7 +378,7 @@ int main(int argc, char** argv) {
       std::cout << config.apps.size() << " app" << (config.apps.size() == 1 ? "" : "s") << ", component " << config.component.jid;
     }
     std::cout << ")\n";
-    if (online && role != Role::LegacyTls) return check_online(std::move(config));
+    if (cl->online && role != Role::LegacyTls) return check_online(std::move(config));
     return 0;
   }
   try {
