@@ -20,8 +20,8 @@ struct ConfigError : std::runtime_error {
 // What each key's value may be: the names are the ones the file uses (to_string below).
 enum class ServiceKind { Apns, Fcm, Log };                 // [[app]] service
 enum class ApnsEnvironment { Production, Sandbox };        // [[app]] environment
-enum class CollapseId { None, Kind };                      // [[app]] collapse_id: "kind" collapses by push kind
-enum class StoreKind { None, Sqlite, Postgresql };         // [store] path (SQLite) or url (PostgreSQL); None: no [store]
+enum class CollapseId { None, Kind };                      // [[app]] collapse_id: Kind collapses by push kind
+enum class StoreKind { None, Sqlite, Postgresql };         // [store] path or url; None: no [store]
 enum class BackendMode { Plain, Starttls };                // [legacy_tls] backend_mode
 enum class TlsVersion { Tls1_0, Tls1_1, Tls1_2, Tls1_3 };  // [legacy_tls] min_version
 enum class ProxyProtocol { Off, V1, V2 };                  // [legacy_tls] proxy_protocol
