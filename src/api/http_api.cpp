@@ -192,13 +192,15 @@ void HttpApi::apply(const Config& config) {
   settings_.push_wait = std::chrono::milliseconds(longest + 5000);
 }
 
-void HttpApi::reload(const Config& fresh) {
-  apply(fresh);
-  limiter_.set_rate(fresh.http.rate_limit);
-  front_->set_max_per_address(static_cast<std::size_t>(fresh.http.max_connections_per_address));
-  if (tls_ && !fresh.http.tls_cert.empty()) {
+void HttpApi::reload(std::shared_ptr<const Config> fresh) {
+  observed_.config = fresh;
+  const HttpConfig& h = fresh->http;
+  apply(*fresh);
+  limiter_.set_rate(h.rate_limit);
+  front_->set_max_per_address(static_cast<std::size_t>(h.max_connections_per_address));
+  if (tls_ && !h.tls_cert.empty()) {
     std::string error;
-    auto pair = load_tls_pair(fresh.http.tls_cert, fresh.http.tls_key, error);
+    auto pair = load_tls_pair(h.tls_cert, h.tls_key, error);
     if (!pair) {
       log::error("reload_failed",
                  {{"what", "[http] tls_cert"}, {"error", error}, {"action", "kept the previous certificate"}});

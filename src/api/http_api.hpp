@@ -32,7 +32,8 @@ namespace pushgate::api {
 class HttpApi {
  public:
   // Binds [http] listen (plain or TLS/mTLS) and starts serving. Throws std::runtime_error
-  // naming the address or file and the fix when it cannot. `observed` is read on the loop.
+  // naming the address or file and the fix when it cannot. `observed` is read on the loop;
+  // nothing of `config` is referred to once the constructor returns.
   HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, Observed observed);
   ~HttpApi();  // stops and joins
   HttpApi(const HttpApi&) = delete;
@@ -42,9 +43,9 @@ class HttpApi {
   // Stops accepting connections; requests in progress finish. Thread-safe.
   void stop();
   // A configuration reload: the push secret, the rate limit, the per-address connection cap
-  // and the TLS certificate and key apply from the next request, connection or handshake.
-  // `fresh` was validated. Loop thread.
-  void reload(const Config& fresh);
+  // and the TLS certificate and key apply from the next request, connection or handshake;
+  // /health reports from `fresh`. `fresh` was validated. Loop thread.
+  void reload(std::shared_ptr<const Config> fresh);
 
  private:
   class Engine;  // httplib's routing and request processing, fed by the front door

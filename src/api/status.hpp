@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "api/status_sources.hpp"
@@ -22,7 +23,9 @@ struct ReloadCounts {
 };
 
 struct Observed {
-  const Config* config = nullptr;  // the component and [http]; the apps come from the dispatcher
+  // The configuration snapshot in force (the component's jid); the apps come from the
+  // dispatcher. A reload swaps it (HttpApi::reload).
+  std::shared_ptr<const Config> config;
   const Dispatcher* dispatcher = nullptr;
   const ComponentStatus* component = nullptr;  // may be null (tests)
   const ListenerStatus* legacy = nullptr;      // null when [legacy_tls] is off

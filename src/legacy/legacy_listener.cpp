@@ -46,10 +46,13 @@ LegacyListener::Cause cause_of(const char* condition) {
 }
 
 
-int tls_version_of(const std::string& v) {
-  if (v == "TLSv1.1") return TLS1_1_VERSION;
-  if (v == "TLSv1.2") return TLS1_2_VERSION;
-  if (v == "TLSv1.3") return TLS1_3_VERSION;
+int tls_version_of(TlsVersion v) {
+  switch (v) {
+    case TlsVersion::Tls1_0: return TLS1_VERSION;
+    case TlsVersion::Tls1_1: return TLS1_1_VERSION;
+    case TlsVersion::Tls1_2: return TLS1_2_VERSION;
+    case TlsVersion::Tls1_3: return TLS1_3_VERSION;
+  }
   return TLS1_VERSION;
 }
 
@@ -207,8 +210,9 @@ void LegacyListener::stop_accepting() {
 void LegacyListener::start() {
   thread_ = std::thread([this] { run(); });
   log::info("legacy_tls_listening", {{"address", config_.listen}, {"port", std::to_string(port_)},
-                                     {"backend", config_.backend}, {"backend_mode", config_.backend_mode},
-                                     {"min_version", config_.min_version}, {"proxy_protocol", config_.proxy_protocol}});
+                                     {"backend", config_.backend}, {"backend_mode", to_string(config_.backend_mode)},
+                                     {"min_version", to_string(config_.min_version)},
+                                     {"proxy_protocol", to_string(config_.proxy_protocol)}});
 }
 
 std::shared_ptr<SSL_CTX> LegacyListener::server_ctx() const {
@@ -496,8 +500,10 @@ void LegacyListener::backend_connected(Conn& c) {
     stream_error(c, kRemoteConnectionFailed, "remote-connection-failed", "the XMPP server is not reachable");
     return;
   }
-  if (config_.proxy_protocol != "off") c.out_backend += proxy_header(config_.proxy_protocol == "v1" ? 1 : 2, c.peer, c.local);
-  if (config_.backend_mode == "starttls") {
+  if (config_.proxy_protocol != ProxyProtocol::Off) {
+    c.out_backend += proxy_header(config_.proxy_protocol == ProxyProtocol::V1 ? 1 : 2, c.peer, c.local);
+  }
+  if (config_.backend_mode == BackendMode::Starttls) {
     c.state = Conn::State::BackendPreTls;
     c.bstart = std::make_unique<BackendStarttls>();
     c.out_backend += backend_stream_header(c.domain);

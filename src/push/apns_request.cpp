@@ -63,7 +63,7 @@ std::variant<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::i
   int ttl = ttl_seconds(app, job.kind);
   // Absolute, per message; 0 tells APNs not to store the push at all.
   req.headers.emplace_back("apns-expiration", ttl == 0 ? "0" : std::to_string(now + ttl));
-  if (app.collapse_id == "kind") req.headers.emplace_back("apns-collapse-id", type);
+  if (app.collapse_id == CollapseId::Kind) req.headers.emplace_back("apns-collapse-id", type);
   return req;
 }
 

@@ -41,7 +41,7 @@ ProviderSet make_providers(EventLoop& loop, const std::vector<AppConfig>& apps, 
         }
         set.providers.push_back(std::make_unique<ApnsProvider>(loop, *set.http, signer, app));
         log::info("app_ready", {{"app", app.name}, {"service", "apns"}, {"topic", app.topic},
-                                {"environment", app.environment}, {"endpoint", app.endpoint}});
+                                {"environment", to_string(app.environment)}, {"endpoint", app.endpoint}});
         break;
       }
       case ServiceKind::Fcm: {

@@ -130,6 +130,12 @@ ComponentSession::ComponentSession(EventLoop& loop, const ComponentConfig& confi
   if (!ctx_) throw std::runtime_error("libstrophe context could not be created: out of memory");
 }
 
+void ComponentSession::reload(const ComponentConfig& fresh) {
+  config_.secret = fresh.secret;
+  config_.ping_interval_seconds = fresh.ping_interval_seconds;
+  config_.ping_timeout_seconds = fresh.ping_timeout_seconds;
+}
+
 ComponentSession::~ComponentSession() {
   watch_.stop();
   cancel_timers();

@@ -27,8 +27,8 @@ std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
 
 class ComponentSession final {
  public:
-  // `store`: where registration commands go; null when there is no [store] (they are
-  // refused). Not owned; it outlives the session.
+  // Keeps its own copy of `config`. `store`: where registration commands go; null when there
+  // is no [store] (they are refused). Not owned; it outlives the session.
   ComponentSession(EventLoop& loop, const ComponentConfig& config, Dispatcher& dispatcher, StoreWorker* store);
   ~ComponentSession();
   ComponentSession(const ComponentSession&) = delete;
@@ -36,6 +36,10 @@ class ComponentSession final {
 
   // Starts connecting; failures are retried forever with backoff.
   void start();
+  // A configuration reload: the secret is used from the next (re)connect, the ping interval
+  // and timeout from the next ping; the session stays up. jid, host and port need a restart
+  // and are not taken from `fresh`.
+  void reload(const ComponentConfig& fresh);
   // Closes the stream politely (</stream:stream>) and stops reconnecting.
   void shutdown();
   // Answers every publish still waiting for its push with `wait` (Prosody keeps the
@@ -84,7 +88,7 @@ class ComponentSession final {
   void close_stream();
 
   EventLoop& loop_;
-  const ComponentConfig& config_;
+  ComponentConfig config_;
   Dispatcher& dispatcher_;
   CtxPtr ctx_;
   ConnPtr conn_;

@@ -63,9 +63,11 @@ def test_cli_refuses_a_world_readable_secret_file():
     w = WorkDir()
     try:
         loose = _secret(w, "loose.secret", "topsecretvalue", 0o644)
-        text = f'[component]\njid = "push.example.com"\nsecret_file = "{loose}"\n'
+        # The file is complete: its secrets are read once it has parsed.
+        text = f'[component]\njid = "push.example.com"\nsecret_file = "{loose}"\n[[app]]\nname = "a"\nservice = "log"\n'
         r = _run("--check", "--config", _config(w, text))
         assert r.returncode == 1
+        assert "pushgate.toml:3: [component] secret_file:" in r.stderr, r.stderr
         assert "readable by every user" in r.stderr and "chmod o-rwx" in r.stderr, r.stderr
         assert "topsecretvalue" not in r.stderr + r.stdout
     finally:

@@ -52,7 +52,8 @@ struct Fixture {
     dispatcher->dispatch(r, [](const Outcome&) {}, true);
   }
   api::Health health() {
-    api::Observed o{&config, dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
+    api::Observed o{std::make_shared<const Config>(config), dispatcher.get(), nullptr, nullptr,
+                    std::chrono::system_clock::now()};
     return api::health(o);
   }
 };
@@ -104,7 +105,8 @@ TEST_CASE("health and metrics read the component and the legacy listener through
   Fixture f;
   f.push("ios");
   component.state = {true, std::chrono::system_clock::time_point(std::chrono::milliseconds(1795320000123)), 3};
-  api::Observed o{&f.config, f.dispatcher.get(), &component, &listener, std::chrono::system_clock::now()};
+  api::Observed o{std::make_shared<const Config>(f.config), f.dispatcher.get(), &component, &listener,
+                  std::chrono::system_clock::now()};
   auto h = api::health(o);
   CHECK(h.status == "ok");  // every app answering and the component connected
   auto j = nlohmann::json::parse(h.json);
@@ -132,7 +134,8 @@ TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, esca
   wrong.node = "n";
   wrong.options = {{"secret", "nope"}};
   f.dispatcher->dispatch(wrong, [](const Outcome&) {});
-  api::Observed o{&f.config, f.dispatcher.get(), nullptr, nullptr, std::chrono::system_clock::now()};
+  api::Observed o{std::make_shared<const Config>(f.config), f.dispatcher.get(), nullptr, nullptr,
+                  std::chrono::system_clock::now()};
   std::string text = api::metrics_text(o);
   CHECK(text.find("pushgate_pushes_total{app=\"i\\\"os\",service=\"log\",kind=\"voip\",outcome=\"delivered\"} 2\n") !=
         std::string::npos);

@@ -75,7 +75,7 @@ TEST_CASE("body and sender only when the app allows; collapse id by kind; ttl 0 
   auto app = ios_app();
   app.include_body = true;
   app.include_sender = true;
-  app.collapse_id = "kind";
+  app.collapse_id = CollapseId::Kind;
   app.voip_ttl = 0;
   auto alert = build(job(app, PushKind::Alert));
   auto body = nlohmann::json::parse(alert.body);

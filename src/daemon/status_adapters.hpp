@@ -1,0 +1,35 @@
+// The component session and the legacy listener as /health and /metrics read them: api/
+// knows neither, only the interfaces in api/status_sources.hpp, which these adapt them to.
+#pragma once
+
+#include <chrono>
+
+#include "api/status_sources.hpp"
+#include "legacy/legacy_listener.hpp"
+#include "xmpp/component_session.hpp"
+
+namespace pushgate {
+
+class SessionStatus final : public api::ComponentStatus {
+ public:
+  explicit SessionStatus(const xmpp::ComponentSession& session) : session_(session) {}
+  api::ComponentState component_state() const override {
+    return {session_.connected(), session_.connected_since(), session_.reconnects()};
+  }
+
+ private:
+  const xmpp::ComponentSession& session_;
+};
+
+class LegacyStatus final : public api::ListenerStatus {
+ public:
+  explicit LegacyStatus(const legacy::LegacyListener& listener) : listener_(listener) {}
+  void write_metrics(metrics::Writer& w) const override { listener_.write_metrics(w); }
+  bool responsive(std::chrono::milliseconds within) const override { return listener_.responsive(within); }
+  int port() const override { return listener_.port(); }
+
+ private:
+  const legacy::LegacyListener& listener_;
+};
+
+}  // namespace pushgate
