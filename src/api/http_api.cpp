@@ -1,5 +1,5 @@
-// The local HTTP API: cpp-httplib's request processing on worker threads behind the front
-// door on the loop; the checks and dispatch of POST /push on the loop.
+// The local HTTP API: POST /push served on the loop, everything else by cpp-httplib's request
+// processing on worker threads, both behind the front door on the loop.
 #include "api/http_api.hpp"
 
 #include <httplib.h>
@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/http_wire.hpp"
 #include "api/push_body.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
@@ -43,8 +44,8 @@ constexpr FrontDoorLimits kLimits{
 // Requests httplib answers at once: /health and /metrics (each waits up to 2 s for the loop)
 // and a POST /push the loop leaves to httplib (it waits for its outcome).
 constexpr std::size_t kWorkers = 16;
-// What httplib's answers say in Keep-Alive.
-constexpr std::size_t kKeepAliveMax = 100000;
+// What httplib's answers say in Keep-Alive, and what the loop's say the same way.
+constexpr KeepAliveHeader kKeepAlive{std::chrono::duration_cast<std::chrono::seconds>(kLimits.keep_alive_idle), 100000};
 // How long the destructor turns the loop for answers still going out.
 constexpr auto kFinalDrain = std::chrono::seconds(1);
 
@@ -258,8 +259,8 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
   httplib::Server& srv = *engine_;
   srv.set_payload_max_length(kMaxBody);
   // Only for the Keep-Alive header of answers: the front door keeps the connections.
-  srv.set_keep_alive_max_count(kKeepAliveMax);
-  srv.set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(kLimits.keep_alive_idle).count());
+  srv.set_keep_alive_max_count(kKeepAlive.max);
+  srv.set_keep_alive_timeout(kKeepAlive.timeout.count());
   srv.Post("/push", [this](const httplib::Request& req, httplib::Response& res) { handle_push(req, res); });
   srv.Get("/push", [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "POST");
@@ -346,9 +347,19 @@ void HttpApi::stop() {
   front_->stop();
 }
 
-// On the loop: every request goes to httplib on a worker.
+// On the loop: a POST /push the loop can read itself is served here; the rest goes to httplib.
 void HttpApi::on_request(Request request) {
-  to_worker(std::move(request));
+  std::string_view bytes = request.bytes;
+  std::optional<PushHead> head = read_push_head(bytes.substr(0, request.head_bytes), bytes.size() - request.head_bytes);
+  if (!head) return to_worker(std::move(request));
+  start_push(head->content_type, bytes.substr(request.head_bytes), request.peer.ip,
+             [this, connection = request.connection, last = request.last, head = *head](int status, std::string json) {
+               count("/push", status);
+               // As httplib decides with `last`; a stop since the hand-over counts as one.
+               bool end = last || front_->stopping();
+               std::string bytes = write_answer(status, "application/json", json, end || head.says_close, kKeepAlive);
+               front_->answer(connection, {std::move(bytes), !end && !head.closes});
+             });
 }
 
 void HttpApi::to_worker(Request request) {
@@ -466,7 +477,8 @@ void HttpApi::end_push(std::uint64_t push, int status, std::string json) {
   done.reply(status, std::move(json));
 }
 
-// On a worker: the loop checks and dispatches the push and this thread waits for the answer.
+// On a worker: a POST /push httplib had to read (see read_push_head). The loop serves it as
+// its own and this thread waits for the answer.
 void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
   using Answered = std::pair<int, std::string>;
   auto promise = std::make_shared<std::promise<Answered>>();

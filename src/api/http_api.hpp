@@ -1,8 +1,10 @@
 // The local HTTP API: POST /push into the same dispatcher as the XMPP component, GET /health
-// and GET /metrics. A FrontDoor on the event loop owns the sockets and hands each complete
-// request to cpp-httplib's request processing on a worker thread, whose answer comes back to
-// the loop through EventLoop::post. Handlers never touch the pipeline's objects; they post
-// work to the loop (a push's checks and dispatch, /health, /metrics) and wait for its answer.
+// and GET /metrics. A FrontDoor on the event loop owns the sockets. A POST /push is served on
+// the loop itself: its body checked, the dispatcher called, the answer written when the
+// outcome arrives, in the bytes httplib would write. Every other request (and a POST /push
+// that httplib must read itself) goes to cpp-httplib's request processing on a worker thread,
+// whose answer comes back to the loop through EventLoop::post; handlers there never touch the
+// pipeline's objects but post work to the loop and wait for its answer.
 #pragma once
 
 #include <atomic>
