@@ -295,8 +295,8 @@ def test_http_api_sighup_serves_a_renewed_certificate_to_new_connections():
 
 def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
     """POST /push is served on the event loop unless httplib must read the request itself (here:
-    an Accept-Encoding it would act on, and HTTP/1.0). The answers are the same bytes either way,
-    and a kept connection carries the next request."""
+    a query string, which only httplib parses). The answers are the same bytes either way, over
+    HTTP/1.1 and HTTP/1.0, and a kept connection carries the next request."""
     import socket
 
     def exchange(sock, request):
@@ -312,9 +312,9 @@ def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
             body += sock.recv(4096)
         return head + b"\r\n\r\n" + body
 
-    def post(body, version=b"HTTP/1.1", extra=b""):
-        return (b"POST /push " + version + b"\r\nHost: x\r\nContent-Type: application/json\r\n" + extra +
-                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    def post(body, version=b"HTTP/1.1", target=b"/push"):
+        return (b"POST " + target + b" " + version + b"\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Accept-Encoding: identity\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
     with ApiStack() as a:
         wrong = json.dumps({"node": device_token(), "secret": "wrong"}).encode()
@@ -322,16 +322,16 @@ def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
         with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
             on_loop = [exchange(s, post(wrong)), exchange(s, post(good()))]  # one kept connection
         with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
-            via_httplib = [exchange(s, post(wrong, extra=b"Accept-Encoding: identity\r\n")),
-                           exchange(s, post(good(), extra=b"Accept-Encoding: identity\r\n"))]
+            via_httplib = [exchange(s, post(wrong, target=b"/push?via=httplib")),
+                           exchange(s, post(good(), target=b"/push?via=httplib"))]
         assert on_loop == via_httplib, (on_loop, via_httplib)
         assert on_loop[0].startswith(b"HTTP/1.1 403 Forbidden\r\n") and b'"outcome":"forbidden"' in on_loop[0], on_loop
         assert on_loop[1] == (b'HTTP/1.1 200 OK\r\nContent-Length: 23\r\nContent-Type: application/json\r\n'
                               b'Keep-Alive: timeout=10, max=100000\r\n\r\n{"outcome":"delivered"}'), on_loop
         answers = []
-        for extra in (b"", b"Accept-Encoding: identity\r\n"):
+        for target in (b"/push", b"/push?via=httplib"):
             with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
-                answers.append(exchange(s, post(good(), version=b"HTTP/1.0", extra=extra)))
+                answers.append(exchange(s, post(good(), version=b"HTTP/1.0", target=target)))
                 assert s.recv(4096) == b"", "an HTTP/1.0 connection without Keep-Alive was kept"
         assert answers[0] == answers[1] and answers[0].startswith(b"HTTP/1.1 200 OK\r\n"), answers
         assert a.metrics()[("pushgate_api_requests_total", (("path", "/push"), ("status", "200")))] == 4
