@@ -1,9 +1,8 @@
-// Non-blocking reads and writes of an API connection, over TCP or OpenSSL.
+// Non-blocking reads and writes of an API connection, over TCP or OpenSSL, on the event loop.
 #include "api/api_connection.hpp"
 
 #include <openssl/err.h>
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,10 +12,12 @@
 
 namespace pushgate::api {
 
-ApiConnection::ApiConnection(std::uint64_t id, int fd, Peer peer, HeadLimits limits)
-    : id(id), fd(fd), peer(std::move(peer)), scanner(limits) {}
+ApiConnection::ApiConnection(EventLoop& loop, std::uint64_t id, int fd, Peer peer, HeadLimits limits,
+                             FdWatch::Callback on_ready)
+    : id(id), fd(fd), peer(std::move(peer)), scanner(limits), watch_(loop, std::move(on_ready)) {}
 
 ApiConnection::~ApiConnection() {
+  watch_.stop();  // libuv must not poll a closed descriptor
   ssl_.reset();
   ::close(fd);
 }
@@ -121,24 +122,28 @@ ApiConnection::Io ApiConnection::drain(std::size_t budget) {
   }
 }
 
-std::uint32_t ApiConnection::events() const {
-  std::uint32_t want = 0;
+bool ApiConnection::buffered_input() const {
+  return ssl_ && SSL_has_pending(ssl_.get()) == 1;
+}
+
+int ApiConnection::events() const {
+  int want = 0;
   switch (phase) {
     case Phase::Handshake:
-      return read_wants_write_ ? EPOLLOUT : EPOLLIN;
+      return read_wants_write_ ? UV_WRITABLE : UV_READABLE;
     case Phase::Reading:
-      want = EPOLLIN | (writing() ? EPOLLOUT : 0u);  // a 100 Continue may be on its way
+      want = UV_READABLE | (writing() ? UV_WRITABLE : 0);  // a 100 Continue may be on its way
       break;
     case Phase::Writing:
-      want = EPOLLOUT;
+      want = UV_WRITABLE;
       break;
     case Phase::Lingering:
-      return EPOLLIN;
+      return UV_READABLE;
     case Phase::Serving:
       return 0;
   }
-  if (read_wants_write_) want |= EPOLLOUT;
-  if (write_wants_read_) want |= EPOLLIN;
+  if (read_wants_write_) want |= UV_WRITABLE;
+  if (write_wants_read_) want |= UV_READABLE;
   return want;
 }
 

@@ -1,5 +1,6 @@
-// One API client's socket on the front door's thread: plain or TLS, non-blocking. It reads
-// into `in`, writes from `out`, and carries where the connection is in a request's life.
+// One API client's socket on the event loop: plain or TLS, non-blocking, watched by an
+// FdWatch. It reads into `in`, writes from `out`, and carries where the connection is in a
+// request's life and when its deadline is.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "api/head_scanner.hpp"
+#include "common/event_loop.hpp"
 
 namespace pushgate::api {
 
@@ -27,7 +29,7 @@ struct ApiConnection {
   enum class Phase {
     Handshake,  // TLS handshake under its own deadline
     Reading,    // a request's bytes (idle: none yet after an answer, under the keep-alive deadline)
-    Serving,    // a worker has the request; the socket is not watched
+    Serving,    // the request is being answered (on the loop or a worker); the socket is not watched
     Writing,    // the answer going out
     Lingering,  // closed for writing; what the peer still sends is read and dropped
   };
@@ -35,9 +37,10 @@ struct ApiConnection {
   // peer's end or an error (the bytes already read stay in `in`).
   enum class Io { Done, Blocked, Closed };
 
-  // Takes the socket (non-blocking) and closes it when destroyed.
-  ApiConnection(std::uint64_t id, int fd, Peer peer, HeadLimits limits);
-  ~ApiConnection();
+  // Takes the socket (non-blocking) and closes it when destroyed; `on_ready` is called on the
+  // loop when the socket is ready for what events() asks.
+  ApiConnection(EventLoop& loop, std::uint64_t id, int fd, Peer peer, HeadLimits limits, FdWatch::Callback on_ready);
+  ~ApiConnection();  // stops the watch, then closes the socket
   ApiConnection(const ApiConnection&) = delete;
   ApiConnection& operator=(const ApiConnection&) = delete;
 
@@ -54,20 +57,28 @@ struct ApiConnection {
   // Reads and drops input: Blocked while the peer may send more, Closed at its end or once
   // `budget` bytes were dropped in all.
   Io drain(std::size_t budget);
-  // The epoll events the phase waits for; 0 while a worker has the request.
-  std::uint32_t events() const;
+  // The libuv events (UV_READABLE, UV_WRITABLE) the phase waits for; 0 while it is Serving.
+  int events() const;
+  // Watches the socket for events(); false if libuv refuses.
+  bool watch() { return watch_.watch(fd, events()); }
+  // No more callbacks; the socket stays open until the connection is destroyed.
+  void unwatch() { watch_.stop(); }
+  // TLS records already read off the socket and not yet handed out by read_some(): the socket
+  // will not say it is readable for them.
+  bool buffered_input() const;
 
   const std::uint64_t id;
   const int fd;
   const Peer peer;
   Phase phase = Phase::Reading;
-  Clock::time_point deadline;
+  Clock::time_point deadline = Clock::time_point::max();
+  EventLoop::TimerId timer = 0;  // the loop timer due at timer_at (0: none); it re-arms for a later deadline
+  Clock::time_point timer_at{};
   bool idle = false;               // Reading with no byte of the next request yet
   bool close_after_write = false;  // no other request after this answer
   bool peer_done = false;          // the peer closed its side (FIN, close_notify): answer, then close
   bool closed = false;             // the front door is done with it; destroyed at the end of its turn
   bool continue_sent = false;      // a 100 Continue was queued for this request
-  std::uint32_t watched = 0;       // the events epoll has now; 0: not registered
   std::string in;                  // read, not handed over yet
   std::string out;                 // to write, from out_done on
   std::size_t out_done = 0;
@@ -75,9 +86,10 @@ struct ApiConnection {
 
  private:
   std::unique_ptr<SSL, decltype(&SSL_free)> ssl_{nullptr, &SSL_free};  // null: plain HTTP
-  bool read_wants_write_ = false;  // the last handshake step or SSL_read waits for EPOLLOUT
-  bool write_wants_read_ = false;  // the last SSL_write waits for EPOLLIN
+  bool read_wants_write_ = false;  // the last handshake step or SSL_read waits for writability
+  bool write_wants_read_ = false;  // the last SSL_write waits for readability
   std::size_t dropped_ = 0;
+  FdWatch watch_;
 };
 
 }  // namespace pushgate::api

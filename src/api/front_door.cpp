@@ -1,14 +1,11 @@
-// The front door's thread: accept, TLS handshake, read a request within its bounds and
-// deadline, hand it to a worker, write the answer, and keep or close the connection.
+// The front door on the loop: accept, TLS handshake, read a request within its bounds and
+// deadline, hand it on, write the answer, and keep or close the connection.
 #include "api/front_door.hpp"
 
 #include <arpa/inet.h>
-#include <httplib.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,9 +19,7 @@
 namespace pushgate::api {
 namespace {
 
-constexpr std::uint64_t kListenerId = 0;
-constexpr std::uint64_t kWakeId = 1;
-constexpr auto kSweepEvery = std::chrono::milliseconds(250);
+constexpr auto kAcceptPause = std::chrono::milliseconds(250);  // out of file descriptors
 constexpr auto kLingerAfterClose = std::chrono::seconds(1);  // reading what the peer still sends
 constexpr std::size_t kLingerBytes = 256 * 1024;
 constexpr auto kLogEvery = std::chrono::seconds(10);  // per kind of refusal
@@ -133,85 +128,49 @@ int listen_on(const std::string& host, int port, int& bound_port) {
 
 }  // namespace
 
-FrontDoor::FrontDoor(const std::string& host, int port, SSL_CTX* tls, FrontDoorLimits limits, Serve serve)
-    : limits_(limits), tls_(tls), serve_(std::move(serve)), max_per_address_(limits.max_per_address) {
+FrontDoor::FrontDoor(EventLoop& loop, const std::string& host, int port, SSL_CTX* tls, FrontDoorLimits limits,
+                     OnRequest on_request)
+    : loop_(loop),
+      limits_(limits),
+      tls_(tls),
+      on_request_(std::move(on_request)),
+      listener_(loop, [this](int) { accept_all(); }),
+      max_per_address_(limits.max_per_address) {
   listen_fd_ = listen_on(host, port, port_);
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) {
-    int saved = errno;
-    for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
-      if (fd >= 0) ::close(fd);
-    }
-    throw std::runtime_error(std::string("epoll/eventfd: ") + std::strerror(saved));
+  if (!listener_.watch(listen_fd_, UV_READABLE)) {
+    ::close(listen_fd_);
+    throw std::runtime_error("the event loop cannot watch the listening socket");
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kListenerId;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-  ev.data.u64 = kWakeId;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  workers_ = std::make_unique<httplib::ThreadPool>(limits_.workers);
-  thread_ = std::thread([this] { run(); });
 }
 
 FrontDoor::~FrontDoor() {
-  stop();
-  if (thread_.joinable()) thread_.join();
-  workers_->shutdown();
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
-    if (fd >= 0) ::close(fd);
+  alive_.reset();
+  if (accept_timer_ != 0) loop_.cancel(accept_timer_);
+  listener_.stop();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  for (auto& [id, c] : connections_) {
+    if (c->timer != 0) loop_.cancel(c->timer);
+    if (c->phase == Connection::Phase::Writing) c->flush();  // one last try: answers are small
   }
+  // The connections stop their watches and close their sockets as they go.
 }
 
-void FrontDoor::stop() {
-  stopping_ = true;
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+FrontDoor::Connection* FrontDoor::find(std::uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
 }
 
 void FrontDoor::write_metrics(metrics::Writer& w) const {
   w.family("pushgate_api_connections_refused_total", "counter",
            "API connections refused or cut off before a request reached a handler, by reason.");
   for (std::size_t i = 0; i < kReasons.size(); ++i) {
-    w.sample("pushgate_api_connections_refused_total", {{"reason", kReasons[i]}}, refused_[i].load());
+    w.sample("pushgate_api_connections_refused_total", {{"reason", kReasons[i]}}, refused_[i]);
   }
   w.family("pushgate_api_idle_connections_closed_total", "counter",
            "Idle keep-alive API connections closed to make room for a new one.");
-  w.sample("pushgate_api_idle_connections_closed_total", {}, idle_closed_.load());
+  w.sample("pushgate_api_idle_connections_closed_total", {}, idle_closed_);
   w.family("pushgate_api_connections", "gauge", "Open API connections.");
-  w.sample("pushgate_api_connections", {}, static_cast<std::uint64_t>(open_.load()));
-}
-
-void FrontDoor::run() {
-  std::array<epoll_event, 64> events{};
-  auto next_sweep = Clock::now() + kSweepEvery;
-  for (;;) {
-    if (stopping_ && !stop_begun_) begin_stop();
-    if (stop_begun_ && open_ == 0) break;
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - Clock::now()).count();
-    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
-                       static_cast<int>(std::max<long>(wait, 0)));
-    for (int i = 0; i < n; ++i) {
-      std::uint64_t id = events[i].data.u64;
-      if (id == kListenerId) {
-        accept_all();
-      } else if (id == kWakeId) {
-        std::uint64_t count = 0;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
-        take_answers();
-      } else if (auto it = connections_.find(id); it != connections_.end() && !it->second->closed) {
-        on_event(*it->second);
-      }
-    }
-    auto now = Clock::now();
-    if (now >= next_sweep) {
-      sweep(now);
-      next_sweep = now + kSweepEvery;
-    }
-    for (std::uint64_t id : finished_) connections_.erase(id);
-    finished_.clear();
-  }
+  w.sample("pushgate_api_connections", {}, static_cast<std::uint64_t>(open_));
 }
 
 void FrontDoor::accept_all() {
@@ -222,15 +181,20 @@ void FrontDoor::accept_all() {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // The backlog keeps the connection; retried at the next sweep instead of spinning.
+        // The backlog keeps the connection; retried after a pause instead of spinning.
         int error = errno;
         auto now = Clock::now();
         if (accept_error_logged_ == Clock::time_point{} || now - accept_error_logged_ >= kLogEvery) {
           log::error("api_accept_failed", {{"error", std::strerror(error)}, {"fix", "raise LimitNOFILE"}});
           accept_error_logged_ = now;
         }
-        accept_paused_ = true;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        listener_.watch(listen_fd_, 0);
+        if (accept_timer_ == 0) {
+          accept_timer_ = loop_.call_after(kAcceptPause, [this] {
+            accept_timer_ = 0;
+            resume_accepting();
+          });
+        }
       }
       return;
     }
@@ -255,22 +219,30 @@ void FrontDoor::accept_all() {
     ++open_;
     int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // a head and a body: two writes, no delayed ACK
-    auto c = std::make_unique<Connection>(next_id_++, fd, std::move(peer), limits_.head);
+    std::uint64_t id = next_id_++;
+    auto c = std::make_unique<Connection>(loop_, id, fd, std::move(peer), limits_.head,
+                                          [this, id](int) { on_event(id); });
     Connection& conn = *c;
-    connections_.emplace(conn.id, std::move(c));
+    connections_.emplace(id, std::move(c));
     if (tls_ != nullptr) {
       if (!conn.start_tls(tls_)) {
         finish(conn);
         continue;
       }
-      conn.deadline = Clock::now() + limits_.tls_handshake_deadline;
+      set_deadline(conn, Clock::now() + limits_.tls_handshake_deadline);
       handshake(conn);
     } else {
-      conn.deadline = Clock::now() + limits_.request_deadline;
+      set_deadline(conn, Clock::now() + limits_.request_deadline);
       on_readable(conn);  // often the request is there already
     }
     if (!conn.closed) watch(conn);
   }
+}
+
+void FrontDoor::resume_accepting() {
+  if (stopping_) return;
+  listener_.watch(listen_fd_, UV_READABLE);
+  accept_all();
 }
 
 // Before any slot is taken: one best-effort write of the answer (it fits a new socket's
@@ -289,7 +261,7 @@ void FrontDoor::refuse_at_door(int fd, const Peer& peer, Refusal why) {
 bool FrontDoor::close_longest_idle(const std::string* ip) {
   Connection* oldest = nullptr;
   for (auto& [id, c] : connections_) {
-    if (c->closed || !c->idle || c->phase != Connection::Phase::Reading) continue;
+    if (!c->idle || c->phase != Connection::Phase::Reading) continue;
     if (ip != nullptr && c->peer.ip != *ip) continue;
     if (oldest == nullptr || c->deadline < oldest->deadline) oldest = c.get();
   }
@@ -299,9 +271,12 @@ bool FrontDoor::close_longest_idle(const std::string* ip) {
   return true;
 }
 
-void FrontDoor::on_event(Connection& c) {
+void FrontDoor::on_event(std::uint64_t id) {
   using P = Connection::Phase;
   using Io = Connection::Io;
+  Connection* found = find(id);
+  if (found == nullptr) return;
+  Connection& c = *found;
   // Errors and hang-ups show as a failed read or write.
   switch (c.phase) {
     case P::Handshake:
@@ -328,7 +303,7 @@ void FrontDoor::handshake(Connection& c) {
   switch (c.handshake()) {
     case Connection::Io::Done:
       c.phase = Connection::Phase::Reading;
-      c.deadline = Clock::now() + limits_.request_deadline;
+      set_deadline(c, Clock::now() + limits_.request_deadline);
       on_readable(c);
       break;
     case Connection::Io::Blocked:
@@ -351,12 +326,12 @@ void FrontDoor::on_readable(Connection& c) {
   if (c.peer_done && !c.closed && c.phase == Connection::Phase::Reading) finish(c);
 }
 
-// Decides what the bytes read so far are: not yet a request, a refusal, or a request to hand over.
+// Decides what the bytes read so far are: not yet a request, a refusal, or a request to hand on.
 void FrontDoor::advance(Connection& c) {
   if (c.in.empty()) return;
   if (c.idle) {  // the first byte of the next request starts its deadline
     c.idle = false;
-    c.deadline = Clock::now() + limits_.request_deadline;
+    set_deadline(c, Clock::now() + limits_.request_deadline);
   }
   RequestHead head = c.scanner.scan(c.in);
   switch (head.state) {
@@ -385,60 +360,52 @@ void FrontDoor::advance(Connection& c) {
   std::string request = c.in.substr(0, need);
   c.in.erase(0, need);
   if (c.in.empty()) std::string().swap(c.in);  // an idle connection keeps no buffer
+  std::size_t head_bytes = head.head_bytes;
   // Answered here already: httplib must not send a second 100 Continue after the body.
-  if (expects) request.erase(head.expect_begin, head.expect_end - head.expect_begin);
-  hand_over(c, std::move(request));
+  if (expects) {
+    request.erase(head.expect_begin, head.expect_end - head.expect_begin);
+    head_bytes -= head.expect_end - head.expect_begin;
+  }
+  hand_over(c, std::move(request), head_bytes);
 }
 
-void FrontDoor::hand_over(Connection& c, std::string request) {
+void FrontDoor::hand_over(Connection& c, std::string request, std::size_t head_bytes) {
   c.phase = Connection::Phase::Serving;
-  c.deadline = Clock::time_point::max();
+  set_deadline(c, Clock::time_point::max());
   c.scanner.reset();
   c.continue_sent = false;
-  workers_->enqueue(
-      [this, id = c.id, request = std::move(request), peer = c.peer, last = stopping_.load() || c.peer_done]() mutable {
-        Answer answer;
-        try {
-          answer = serve_(std::move(request), peer, last);
-        } catch (...) {
-          answer = {};  // closes the connection
-        }
-        {
-          std::lock_guard lock(answers_mutex_);
-          answers_.emplace_back(id, std::move(answer));
-        }
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-      });
+  Request r{c.id, std::move(request), head_bytes, c.peer, stopping_ || c.peer_done};
+  try {
+    on_request_(std::move(r));  // may answer() at once
+  } catch (const std::exception& e) {
+    log::error("api_exception", {{"error", e.what()}});
+    answer(c.id, {});  // closes the connection
+  }
 }
 
-void FrontDoor::take_answers() {
-  std::vector<std::pair<std::uint64_t, Answer>> taken;
-  {
-    std::lock_guard lock(answers_mutex_);
-    taken.swap(answers_);
-  }
-  for (auto& [id, answer] : taken) {
-    auto it = connections_.find(id);
-    if (it == connections_.end() || it->second->closed) continue;
-    Connection& c = *it->second;
-    if (answer.bytes.empty()) {
-      finish(c);
-      continue;
-    }
-    c.out.erase(0, c.out_done);
-    c.out_done = 0;
-    c.out += answer.bytes;
-    c.close_after_write = !answer.keep_alive || stop_begun_ || c.peer_done;
-    c.phase = Connection::Phase::Writing;
-    c.deadline = Clock::now() + limits_.write_deadline;
-    if (c.flush() == Connection::Io::Closed) {
-      finish(c);
-      continue;
-    }
-    if (!c.writing()) on_written(c);
-    if (!c.closed) watch(c);
-  }
+void FrontDoor::answer(std::uint64_t connection, Answer answer) {
+  Connection* found = find(connection);
+  if (found == nullptr || found->phase != Connection::Phase::Serving) return;
+  Connection& c = *found;
+  if (answer.bytes.empty()) return finish(c);
+  c.out.erase(0, c.out_done);  // what is left of a 100 Continue goes first
+  c.out_done = 0;
+  c.out += answer.bytes;
+  c.close_after_write = !answer.keep_alive || stopping_ || c.peer_done;
+  c.phase = Connection::Phase::Writing;
+  set_deadline(c, Clock::now() + limits_.write_deadline);
+  if (c.flush() == Connection::Io::Closed) return finish(c);
+  if (!c.writing()) on_written(c);
+  if (!c.closed) watch(c);
+}
+
+// The next request on a kept connection whose bytes were read already: looked at after the
+// turn's callbacks, so an answer given during its own hand-over never nests another one.
+void FrontDoor::resume(std::uint64_t id) {
+  Connection* c = find(id);
+  if (c == nullptr || c->phase != Connection::Phase::Reading) return;
+  on_readable(*c);
+  if (!c->closed) watch(*c);
 }
 
 void FrontDoor::on_written(Connection& c) {
@@ -448,34 +415,32 @@ void FrontDoor::on_written(Connection& c) {
     // Close for writing and read what the peer still sends for a moment, so our answer is
     // not lost to a reset caused by its unread bytes.
     c.close_for_writing();
-    c.deadline = Clock::now() + kLingerAfterClose;
+    set_deadline(c, Clock::now() + kLingerAfterClose);
     linger(c);
     return;
   }
   c.phase = Connection::Phase::Reading;
   c.idle = true;
-  c.deadline = Clock::now() + limits_.keep_alive_idle;
-  on_readable(c);  // what the socket holds, after a pipelined request read with the last one
+  set_deadline(c, Clock::now() + limits_.keep_alive_idle);
+  if (!c.in.empty() || c.buffered_input()) {
+    loop_.defer([alive = std::weak_ptr<FrontDoor*>(alive_), id = c.id] {
+      if (auto self = alive.lock()) (*self)->resume(id);
+    });
+  }
 }
 
 void FrontDoor::refuse(Connection& c, Refusal why) {
   note(why, c.peer);
   std::string answer = refusal_answer(why, limits_, max_per_address_);
-  if (answer.empty() || c.phase == Connection::Phase::Handshake) {
-    finish(c);
-    return;
-  }
+  if (answer.empty() || c.phase == Connection::Phase::Handshake) return finish(c);
   c.in.clear();
   c.out.erase(0, c.out_done);
   c.out_done = 0;
   c.out += answer;
   c.close_after_write = true;
   c.phase = Connection::Phase::Writing;
-  c.deadline = Clock::now() + limits_.write_deadline;
-  if (c.flush() == Connection::Io::Closed) {
-    finish(c);
-    return;
-  }
+  set_deadline(c, Clock::now() + limits_.write_deadline);
+  if (c.flush() == Connection::Io::Closed) return finish(c);
   if (!c.writing()) on_written(c);
 }
 
@@ -483,69 +448,91 @@ void FrontDoor::linger(Connection& c) {
   if (c.drain(kLingerBytes) == Connection::Io::Closed) finish(c);
 }
 
+// Done with a connection: no more callbacks or timers for it, its slot is free at once; the
+// object (and its socket) goes once this turn is over, as callers up the stack may still hold it.
 void FrontDoor::finish(Connection& c) {
   if (c.closed) return;
-  c.closed = true;  // the socket closes when the connection is erased, at the end of this turn
-  if (c.watched != 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
-  c.watched = 0;
+  c.closed = true;
+  c.unwatch();
+  if (c.timer != 0) loop_.cancel(c.timer);
+  c.timer = 0;
   if (auto it = per_address_.find(c.peer.ip); it != per_address_.end() && --it->second == 0) per_address_.erase(it);
   --open_;
-  finished_.push_back(c.id);
+  auto it = connections_.find(c.id);
+  finished_.push_back(std::move(it->second));
+  connections_.erase(it);
+  if (finished_.size() == 1) {
+    loop_.defer([alive = std::weak_ptr<FrontDoor*>(alive_)] {
+      if (auto self = alive.lock()) (*self)->reap();
+    });
+  }
 }
 
-void FrontDoor::sweep(Clock::time_point now) {
+void FrontDoor::reap() {
+  finished_.clear();
+}
+
+// Deadlines are kept lazily: a timer already due before the new deadline stays, and when it
+// fires finds the deadline later and arms itself again. Moving a deadline later (every request
+// on a busy kept connection) costs no timer operation.
+void FrontDoor::set_deadline(Connection& c, Clock::time_point when) {
+  c.deadline = when;
+  if (when == Clock::time_point::max()) return;  // a timer still armed finds nothing due
+  if (c.timer != 0) {
+    if (c.timer_at <= when) return;
+    loop_.cancel(c.timer);
+  }
+  arm(c, when);
+}
+
+void FrontDoor::arm(Connection& c, Clock::time_point when) {
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(when - Clock::now());
+  c.timer_at = when;
+  c.timer = loop_.call_after(std::max(left, std::chrono::milliseconds(0)), [this, id = c.id] { on_deadline(id); });
+}
+
+void FrontDoor::on_deadline(std::uint64_t id) {
   using P = Connection::Phase;
-  if (accept_paused_ && !stop_begun_) {
-    accept_paused_ = false;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kListenerId;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-  }
-  for (auto& [id, conn] : connections_) {
-    Connection& c = *conn;
-    if (c.closed || now < c.deadline) continue;
-    if (c.phase == P::Handshake) {
-      note(Refusal::TlsHandshakeTimeout, c.peer);
-      finish(c);
-    } else if (c.phase == P::Reading && !c.idle) {
-      refuse(c, Refusal::RequestTimeout);
-      if (!c.closed) watch(c);
-    } else {
-      finish(c);  // idle past keep_alive_idle, an answer not taken, a linger over
-    }
+  Connection* found = find(id);
+  if (found == nullptr) return;
+  Connection& c = *found;
+  c.timer = 0;
+  if (c.deadline == Clock::time_point::max()) return;
+  if (Clock::now() < c.deadline) return arm(c, c.deadline);
+  if (c.phase == P::Handshake) {
+    note(Refusal::TlsHandshakeTimeout, c.peer);
+    finish(c);
+  } else if (c.phase == P::Reading && !c.idle) {
+    refuse(c, Refusal::RequestTimeout);
+    if (!c.closed) watch(c);
+  } else {
+    finish(c);  // idle past keep_alive_idle, an answer not written in time, a linger over
   }
 }
 
-void FrontDoor::begin_stop() {
-  stop_begun_ = true;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+void FrontDoor::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (accept_timer_ != 0) loop_.cancel(accept_timer_);
+  accept_timer_ = 0;
+  listener_.stop();
   ::close(listen_fd_);
   listen_fd_ = -1;
+  std::vector<Connection*> waiting;
   for (auto& [id, c] : connections_) {
-    if (c->closed) continue;
     if (c->phase == Connection::Phase::Serving || c->phase == Connection::Phase::Writing) {
       c->close_after_write = true;
-    } else {
-      finish(*c);
+    } else if (c->phase != Connection::Phase::Lingering) {  // a lingering one ends by itself
+      waiting.push_back(c.get());
     }
   }
+  for (Connection* c : waiting) finish(*c);
 }
 
-// Registers what the connection waits for now; nothing while a worker has it, so a hang-up
-// cannot wake the thread over and over.
+// Watches what the connection waits for now; nothing while it is being answered, so a
+// hang-up cannot wake the loop over and over.
 void FrontDoor::watch(Connection& c) {
-  std::uint32_t want = c.events();
-  if (want == c.watched) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = c.id;
-  if (want == 0) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
-  } else {
-    epoll_ctl(epoll_fd_, c.watched == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
-  }
-  c.watched = want;
+  if (!c.watch()) finish(c);
 }
 
 // Counts every refusal; logs the first of a kind and then at most one per kLogEvery, with the

@@ -1,32 +1,26 @@
-// The API's front door: one thread owns the listening socket and every connection (epoll,
-// non-blocking, TLS handshakes included) and hands a worker only a complete request, then
-// writes the worker's answer. Workers never wait on a peer: idle or slow clients hold a
-// connection slot, never a worker, and every slot has a deadline.
+// The API's front door on the daemon's event loop: the listening socket and every connection
+// are FdWatch'es, deadlines are loop timers, TLS handshakes, reads and writes are non-blocking.
+// It hands on only a complete request and writes the answer it is given back, on the loop or
+// later. Idle or slow clients hold a connection slot, never a thread, and every slot has a
+// deadline.
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "api/api_connection.hpp"
 #include "api/head_scanner.hpp"
+#include "common/event_loop.hpp"
 #include "common/metrics.hpp"
-
-namespace httplib {
-class ThreadPool;
-}
 
 namespace pushgate::api {
 
@@ -39,38 +33,53 @@ struct FrontDoorLimits {
   std::chrono::milliseconds write_deadline{5000};          // an answer written out: else closed
   std::size_t max_connections = 1024;                      // past it the longest-idle one is closed, or 503
   std::size_t max_per_address = 32;                        // past it: 429 (set_max_per_address on reload)
-  std::size_t workers = 64;
 };
 
-// A worker's answer: the bytes to write (empty: close without one), and whether the
+// The answer to a request: the bytes to write (empty: close without one), and whether the
 // connection may carry another request afterwards.
 struct Answer {
   std::string bytes;
   bool keep_alive = false;
 };
 
-// Runs on a worker with one complete request (head and body, nothing more); `last` asks for
-// an answer that closes the connection. Must not throw.
-using Serve = std::function<Answer(std::string request, const Peer& peer, bool last)>;
+// One complete request, handed on on the loop thread.
+struct Request {
+  std::uint64_t connection = 0;  // for FrontDoor::answer()
+  std::string bytes;             // head and body, nothing more; an Expect: 100-continue line removed
+  std::size_t head_bytes = 0;    // of `bytes`, up to and including the blank line
+  Peer peer;
+  bool last = false;  // the answer must close the connection (stopping, or the peer closed its side)
+};
 
 class FrontDoor {
  public:
-  // Listens on host:port (port 0: a free one) and starts its thread and workers. `tls` (borrowed,
+  // Called on the loop thread for each complete request. It must lead to exactly one answer()
+  // for request.connection, during the call or later; none is needed once the door is gone.
+  using OnRequest = std::function<void(Request request)>;
+
+  // Listens on host:port (port 0: a free one) and watches it on `loop`. `tls` (borrowed,
   // outlives this): every connection starts with a handshake in this context; null: plain HTTP.
-  // Throws std::runtime_error naming the address and the system's reason when it cannot listen.
-  FrontDoor(const std::string& host, int port, SSL_CTX* tls, FrontDoorLimits limits, Serve serve);
-  ~FrontDoor();  // stop(), then joins: answers being computed are written first
+  // Throws std::runtime_error naming the system's reason when it cannot listen. Everything from
+  // here on is on the loop thread, destruction included.
+  FrontDoor(EventLoop& loop, const std::string& host, int port, SSL_CTX* tls, FrontDoorLimits limits,
+            OnRequest on_request);
+  // Closes every connection; an answer still going out gets one last non-blocking write first.
+  ~FrontDoor();
   FrontDoor(const FrontDoor&) = delete;
   FrontDoor& operator=(const FrontDoor&) = delete;
 
   int port() const { return port_; }
+  // The answer to the request handed on for `connection`; dropped when that connection is gone.
+  void answer(std::uint64_t connection, Answer answer);
   // No new connections; those waiting for a request close now, those being answered get their
-  // answer (with Connection: close) first. Thread-safe, returns at once.
+  // answer (the connection closed after it) first. Returns at once.
   void stop();
-  // Applies to connections accepted from now on. Thread-safe.
+  bool stopping() const { return stopping_; }
+  // Applies to connections accepted from now on.
   void set_max_per_address(std::size_t n) { max_per_address_ = n; }
-  // pushgate_api_connections_refused_total{reason}, idle closes and open connections. Thread-safe.
+  // pushgate_api_connections_refused_total{reason}, idle closes and open connections.
   void write_metrics(metrics::Writer& w) const;
+  std::size_t open_connections() const { return open_; }
 
   // Why a connection was refused or cut off; the metric's `reason` label.
   enum class Refusal {
@@ -90,42 +99,43 @@ class FrontDoor {
   using Clock = std::chrono::steady_clock;
   using Connection = ApiConnection;
 
-  void run();
+  Connection* find(std::uint64_t id);
   void accept_all();
+  void resume_accepting();
   void refuse_at_door(int fd, const Peer& peer, Refusal why);
   bool close_longest_idle(const std::string* ip = nullptr);
-  void on_event(Connection& c);
+  void on_event(std::uint64_t id);
   void handshake(Connection& c);
   void on_readable(Connection& c);
   void advance(Connection& c);
-  void hand_over(Connection& c, std::string request);
-  void take_answers();
+  void hand_over(Connection& c, std::string request, std::size_t head_bytes);
+  void resume(std::uint64_t id);
   void on_written(Connection& c);
   void refuse(Connection& c, Refusal why);
   void linger(Connection& c);
   void finish(Connection& c);
-  void sweep(Clock::time_point now);
-  void begin_stop();
+  void reap();
+  void set_deadline(Connection& c, Clock::time_point when);
+  void arm(Connection& c, Clock::time_point when);
+  void on_deadline(std::uint64_t id);
   void watch(Connection& c);
   void note(Refusal why, const Peer& peer);
 
+  EventLoop& loop_;
   FrontDoorLimits limits_;
   SSL_CTX* tls_;
-  Serve serve_;
+  OnRequest on_request_;
   int port_ = 0;
   int listen_fd_ = -1;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: stop() and finished answers
-  std::atomic<std::size_t> max_per_address_;
-  std::atomic<bool> stopping_{false};
+  FdWatch listener_;
+  std::size_t max_per_address_;
+  bool stopping_ = false;
 
-  // Front thread only.
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::size_t> per_address_;  // open connections by client IP
-  std::vector<std::uint64_t> finished_;                       // erased at the end of a turn
-  std::uint64_t next_id_ = 2;                                 // 0: the listener, 1: the wake-up
-  bool stop_begun_ = false;
-  bool accept_paused_ = false;               // out of file descriptors: resumed at the next sweep
+  std::vector<std::unique_ptr<Connection>> finished_;         // destroyed once this loop turn is over
+  std::uint64_t next_id_ = 1;
+  EventLoop::TimerId accept_timer_ = 0;      // out of file descriptors: accepting again after a pause
   Clock::time_point accept_error_logged_{};  // at most one line per kLogEvery
   struct LogGate {
     Clock::time_point last{};
@@ -133,16 +143,11 @@ class FrontDoor {
   };
   std::array<LogGate, static_cast<std::size_t>(Refusal::Count)> log_gates_{};
 
-  // Answers from the workers, at most one per connection; taken after a wake-up.
-  std::mutex answers_mutex_;
-  std::vector<std::pair<std::uint64_t, Answer>> answers_;
-
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused_{};
-  std::atomic<std::uint64_t> idle_closed_{0};
-  std::atomic<std::size_t> open_{0};
-
-  std::unique_ptr<httplib::ThreadPool> workers_;
-  std::thread thread_;
+  std::array<std::uint64_t, static_cast<std::size_t>(Refusal::Count)> refused_{};
+  std::uint64_t idle_closed_ = 0;
+  std::size_t open_ = 0;
+  // Deferred work holds this weakly: the door may be gone by the end of the turn.
+  std::shared_ptr<FrontDoor*> alive_ = std::make_shared<FrontDoor*>(this);
 };
 
 }  // namespace pushgate::api

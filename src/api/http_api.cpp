@@ -1,4 +1,5 @@
-// The local HTTP API on cpp-httplib.
+// The local HTTP API: POST /push served on the loop, everything else by cpp-httplib's request
+// processing on worker threads, both behind the front door on the loop.
 #include "api/http_api.hpp"
 
 #include <httplib.h>
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/http_wire.hpp"
 #include "api/outcome_status.hpp"
 #include "api/push_body.hpp"
 #include "common/log.hpp"
@@ -39,10 +41,19 @@ constexpr FrontDoorLimits kLimits{
     .write_deadline = std::chrono::seconds(5),
     .max_connections = 1024,
     .max_per_address = 32,
-    .workers = 64,  // requests being answered at once; a push waits up to its deadline
 };
+// Requests httplib answers at once: /health and /metrics (each waits up to 2 s for the loop)
+// and a POST /push the loop leaves to httplib (it waits for its outcome).
+constexpr std::size_t kWorkers = 16;
+// What httplib's answers say in Keep-Alive, and what the loop's say the same way.
+constexpr KeepAliveHeader kKeepAlive{std::chrono::duration_cast<std::chrono::seconds>(kLimits.keep_alive_idle), 100000};
+// How long the destructor turns the loop for answers still going out.
+constexpr auto kFinalDrain = std::chrono::seconds(1);
 
-// Waits up to `limit` for the loop's answer, in slices so `closing` is noticed.
+const std::string kInternalError = R"({"error":"internal error; see pushgate's log"})";
+
+// Waits up to `limit` for the loop's answer, in slices so `closing` is noticed. nullopt also
+// when the loop dropped the task (the API went away).
 template <class T>
 std::optional<T> wait_answer(std::future<T>& future, std::chrono::milliseconds limit,
                              const std::atomic<bool>& closing) {
@@ -50,22 +61,40 @@ std::optional<T> wait_answer(std::future<T>& future, std::chrono::milliseconds l
   while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     if (closing || std::chrono::steady_clock::now() >= until) return std::nullopt;
   }
-  return future.get();
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return std::nullopt;
+  }
 }
 
-// Runs fn on the loop thread and waits for its result.
+// Runs fn on the loop thread, while the API is there, and waits for its result.
 template <class T>
-std::optional<T> ask_loop(EventLoop& loop, std::function<T()> fn, std::chrono::milliseconds limit,
-                          const std::atomic<bool>& closing) {
+std::optional<T> ask_loop(EventLoop& loop, std::weak_ptr<HttpApi*> alive, std::function<T(HttpApi&)> fn,
+                          std::chrono::milliseconds limit, const std::atomic<bool>& closing) {
   auto promise = std::make_shared<std::promise<T>>();
   auto future = promise->get_future();
-  loop.post([promise, fn = std::move(fn)] { promise->set_value(fn()); });
+  loop.post([alive = std::move(alive), promise, fn = std::move(fn)]() mutable {
+    if (auto self = alive.lock()) promise->set_value(fn(**self));
+  });
   return wait_answer(future, limit, closing);
 }
 
 void json_reply(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
+}
+
+// A push's answer as text. A string that cannot be JSON (invalid UTF-8 in a reason) makes it
+// the internal error httplib's exception handler answers.
+std::string dump_or_internal(int& status, const nlohmann::json& body) {
+  try {
+    return body.dump();
+  } catch (const std::exception& e) {
+    log::error("api_exception", {{"error", e.what()}});
+    status = 500;
+    return kInternalError;
+  }
 }
 
 // One complete request in, the answer out: what httplib's request processing reads and
@@ -178,18 +207,14 @@ std::shared_ptr<TlsPair> load_tls_pair(const std::string& cert_file, const std::
 }
 }  // namespace
 
-HttpApi::Settings HttpApi::settings() const {
-  std::lock_guard lock(settings_mutex_);
-  return settings_;
-}
 
 void HttpApi::apply(const Config& config) {
   int longest = 0;
   for (const AppConfig& a : config.apps) longest = std::max({longest, a.deadline_ms, a.voip_deadline_ms});
-  std::lock_guard lock(settings_mutex_);
-  settings_.push_secret = config.http.push_secret;
-  settings_.rate_limit = config.http.rate_limit;
-  settings_.push_wait = std::chrono::milliseconds(longest + 5000);
+  push_secret_ = config.http.push_secret;
+  rate_limit_ = config.http.rate_limit;
+  push_wait_ = std::chrono::milliseconds(longest + 5000);
+  push_wait_ms_ = push_wait_.count();
 }
 
 void HttpApi::reload(std::shared_ptr<const Config> fresh) {
@@ -206,7 +231,6 @@ void HttpApi::reload(std::shared_ptr<const Config> fresh) {
                  {{"what", "[http] tls_cert"}, {"error", error}, {"action", "kept the previous certificate"}});
       return;
     }
-    std::lock_guard lock(settings_mutex_);
     tls_pair_ = std::move(pair);
   }
 }
@@ -223,16 +247,12 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
                                (h.client_ca.empty() ? "" : " / client_ca " + h.client_ca) +
                                ": check that they are PEM files and that the key matches the certificate");
     }
-    // After a reload each handshake takes the reloaded pair; before one, the context's own.
+    // After a reload each handshake (on the loop, like the reload) takes the reloaded pair;
+    // before one, the context's own.
     SSL_CTX_set_cert_cb(
         tls_.get(),
         [](SSL* ssl, void* arg) -> int {
-          auto* self = static_cast<HttpApi*>(arg);
-          std::shared_ptr<TlsPair> pair;
-          {
-            std::lock_guard lock(self->settings_mutex_);
-            pair = self->tls_pair_;
-          }
+          const std::shared_ptr<TlsPair>& pair = static_cast<HttpApi*>(arg)->tls_pair_;
           if (!pair) return 1;
           return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
         },
@@ -242,8 +262,8 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
   httplib::Server& srv = *engine_;
   srv.set_payload_max_length(kMaxBody);
   // Only for the Keep-Alive header of answers: the front door keeps the connections.
-  srv.set_keep_alive_max_count(100000);
-  srv.set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(kLimits.keep_alive_idle).count());
+  srv.set_keep_alive_max_count(kKeepAlive.max);
+  srv.set_keep_alive_timeout(kKeepAlive.timeout.count());
   srv.Post("/push", [this](const httplib::Request& req, httplib::Response& res) { handle_push(req, res); });
   srv.Get("/push", [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "POST");
@@ -274,7 +294,8 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
     } catch (...) {
     }
     log::error("api_exception", {{"error", what}});
-    json_reply(res, 500, {{"error", "internal error; see pushgate's log"}});
+    res.status = 500;
+    res.set_content(kInternalError, "application/json");
   });
 
   std::string host, port;
@@ -284,14 +305,14 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
   limits.max_per_address = static_cast<std::size_t>(h.max_connections_per_address);
   try {
     // port: digits up to 65535, checked when the configuration was read
-    front_ = std::make_unique<FrontDoor>(
-        host, std::stoi(port), tls_.get(), limits,
-        [this](std::string request, const Peer& peer, bool last) { return serve(std::move(request), peer, last); });
+    front_ = std::make_unique<FrontDoor>(loop_, host, std::stoi(port), tls_.get(), limits,
+                                         [this](Request request) { on_request(std::move(request)); });
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("[http] cannot listen on " + h.listen + ": " + e.what() +
                              "; is another program on that port? (Prosody's https_ports default to 5281 too): "
                              "set [http] listen to a free address");
   }
+  workers_ = std::make_unique<httplib::ThreadPool>(kWorkers);
   port_ = front_->port();
   log::info("api_listening", {{"address", host + ":" + std::to_string(port_)},
                               {"tls", tls ? "yes" : "no"},
@@ -302,13 +323,77 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
 }
 
 HttpApi::~HttpApi() {
-  // The loop stops being run after this: requests still waiting for it answer 503 now.
-  closing_ = true;
+  closing_ = true;  // workers waiting for the loop give up; pushes from now on are refused
+  front_->stop();
+  // Pushes still without an outcome are told so; their outcome, should it come, finds none.
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, push] : pending) {
+    if (push.timer != 0) loop_.cancel(push.timer);
+    int status = 503;
+    std::string json = dump_or_internal(status, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
+    push.reply(status, std::move(json));
+  }
+  workers_->shutdown();  // joined: what they computed is queued for the loop
+  take_worker_answers();
+  // The answers go out, and their connections linger for what the peer still sends, while
+  // the loop turns here (its owner has stopped running it).
+  auto until = std::chrono::steady_clock::now() + kFinalDrain;
+  while (front_->open_connections() > 0 && std::chrono::steady_clock::now() < until) {
+    loop_.run_once(std::chrono::milliseconds(50));
+  }
+  alive_.reset();
   front_.reset();
 }
 
 void HttpApi::stop() {
   front_->stop();
+}
+
+// On the loop: a POST /push the loop can read itself is served here; the rest goes to httplib.
+void HttpApi::on_request(Request request) {
+  std::string_view bytes = request.bytes;
+  std::optional<PushHead> head = read_push_head(bytes.substr(0, request.head_bytes), bytes.size() - request.head_bytes);
+  if (!head) return to_worker(std::move(request));
+  start_push(head->content_type, bytes.substr(request.head_bytes), request.peer.ip,
+             [this, connection = request.connection, last = request.last, head = *head](int status, std::string json) {
+               count("/push", status);
+               // As httplib decides with `last`; a stop since the hand-over counts as one.
+               bool end = last || front_->stopping();
+               std::string bytes = write_answer(status, "application/json", json, end || head.says_close, kKeepAlive);
+               front_->answer(connection, {std::move(bytes), !end && !head.closes});
+             });
+}
+
+void HttpApi::to_worker(Request request) {
+  workers_->enqueue([this, request = std::move(request)]() mutable {
+    Answer answer;
+    try {
+      answer = serve(std::move(request.bytes), request.peer, request.last);
+    } catch (...) {
+      answer = {};  // closes the connection
+    }
+    bool first;
+    {
+      std::lock_guard lock(worker_answers_mutex_);
+      first = worker_answers_.empty();
+      worker_answers_.emplace_back(request.connection, std::move(answer));
+    }
+    if (first) {
+      loop_.post([alive = std::weak_ptr<HttpApi*>(alive_)] {
+        if (auto self = alive.lock()) (*self)->take_worker_answers();
+      });
+    }
+  });
+}
+
+void HttpApi::take_worker_answers() {
+  std::vector<std::pair<std::uint64_t, Answer>> taken;
+  {
+    std::lock_guard lock(worker_answers_mutex_);
+    taken.swap(worker_answers_);
+  }
+  for (auto& [connection, answer] : taken) front_->answer(connection, std::move(answer));
 }
 
 Answer HttpApi::serve(std::string request, const Peer& peer, bool last) {
@@ -323,61 +408,110 @@ void HttpApi::count(const std::string& path, int status) {
   ++counts_[{path, status}];
 }
 
-void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
-  auto reply = [&](int status, const nlohmann::json& body) { json_reply(res, status, body); };
-  if (!limiter_.allow(req.remote_addr)) {
+// On the loop: the checks of POST /push, then the dispatcher. `reply` is called once, at once
+// for a refusal, else with the outcome or at the push's deadline.
+void HttpApi::start_push(std::string_view content_type, std::string_view body, const std::string& client,
+                         PushReply reply) {
+  auto answer = [&](int status, const nlohmann::json& json) {
+    std::string text = dump_or_internal(status, json);
+    reply(status, std::move(text));
+  };
+  if (closing_) {
+    answer(503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
+    return;
+  }
+  if (!limiter_.allow(client)) {
     ++rate_limited_;
-    reply(429, {{"outcome", "rate_limited"},
-                {"error", "more than " + std::to_string(settings().rate_limit) +
-                              " requests/s from this client; slow down or raise [http] rate_limit"}});
+    answer(429, {{"outcome", "rate_limited"},
+                 {"error", "more than " + std::to_string(rate_limit_) +
+                               " requests/s from this client; slow down or raise [http] rate_limit"}});
     return;
   }
-  auto parsed = parse_push_body(req.get_header_value("Content-Type"), req.body);
+  auto parsed = parse_push_body(content_type, body);
   if (auto* error = std::get_if<std::string>(&parsed)) {
-    reply(400, {{"outcome", "bad_request"}, {"error", *error}});
+    answer(400, {{"outcome", "bad_request"}, {"error", *error}});
     return;
   }
-  PushBody& body = std::get<PushBody>(parsed);
-  Settings now = settings();
-  if (!now.push_secret) {
-    reply(403, {{"outcome", "forbidden"}, {"error", "POST /push is disabled: set [http] push_secret_file"}});
+  PushBody& fields = std::get<PushBody>(parsed);
+  if (!push_secret_) {
+    answer(403, {{"outcome", "forbidden"}, {"error", "POST /push is disabled: set [http] push_secret_file"}});
     return;
   }
-  if (!constant_time_equal(body.secret, *now.push_secret)) {
-    log::warn("api_forbidden", {{"client", req.remote_addr}, {"reason", "wrong push secret"}});
-    reply(403, {{"outcome", "forbidden"}, {"error", "wrong secret"}});
+  if (!constant_time_equal(fields.secret, *push_secret_)) {
+    log::warn("api_forbidden", {{"client", client}, {"reason", "wrong push secret"}});
+    answer(403, {{"outcome", "forbidden"}, {"error", "wrong secret"}});
     return;
   }
   PushRequest push;
-  push.node = std::move(body.node);
+  push.node = std::move(fields.node);
   push.sender_domain = "http-api";
-  if (!body.type.empty()) push.options["type"] = std::move(body.type);
-  if (!body.app.empty()) push.options["app"] = std::move(body.app);
-  auto promise = std::make_shared<std::promise<Outcome>>();
-  auto future = promise->get_future();
-  // The same dispatcher as the XMPP front door; the caller is authenticated by push_secret.
-  loop_.post([this, push = std::move(push), promise]() mutable {
-    dispatcher_.dispatch(
-        std::move(push), [promise](const Outcome& o) { promise->set_value(o); }, true);
+  if (!fields.type.empty()) push.options["type"] = std::move(fields.type);
+  if (!fields.app.empty()) push.options["app"] = std::move(fields.app);
+  std::uint64_t id = next_push_++;
+  PendingPush& pending = pending_[id];
+  pending.reply = std::move(reply);
+  pending.timer = loop_.call_after(push_wait_, [this, id, wait = push_wait_] {
+    int status = 504;
+    std::string json = dump_or_internal(
+        status, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(wait.count()) + " ms"}});
+    end_push(id, status, std::move(json));
   });
-  auto outcome = wait_answer(future, now.push_wait, closing_);
-  if (!outcome) {
+  // The same dispatcher as the XMPP front door; the caller is authenticated by push_secret.
+  dispatcher_.dispatch(
+      std::move(push),
+      [alive = std::weak_ptr<HttpApi*>(alive_), id](const Outcome& o) {
+        auto self = alive.lock();
+        if (!self) return;
+        nlohmann::json json = {{"outcome", to_string(o.kind)}};
+        if (o.kind != OutcomeKind::Delivered && !o.reason.empty()) json["reason"] = o.reason;
+        int status = http_status_for(o.kind);
+        std::string text = dump_or_internal(status, json);
+        (*self)->end_push(id, status, std::move(text));
+      },
+      true);
+}
+
+void HttpApi::end_push(std::uint64_t push, int status, std::string json) {
+  auto it = pending_.find(push);
+  if (it == pending_.end()) return;  // answered already (its deadline, or shutdown)
+  PendingPush done = std::move(it->second);
+  pending_.erase(it);
+  if (done.timer != 0) loop_.cancel(done.timer);
+  done.reply(status, std::move(json));
+}
+
+// On a worker: a POST /push httplib had to read (see read_push_head). The loop serves it as
+// its own and this thread waits for the answer.
+void HttpApi::handle_push(const httplib::Request& req, httplib::Response& res) {
+  using Answered = std::pair<int, std::string>;
+  auto promise = std::make_shared<std::promise<Answered>>();
+  auto future = promise->get_future();
+  loop_.post([alive = std::weak_ptr<HttpApi*>(alive_), content_type = req.get_header_value("Content-Type"),
+              body = req.body, client = req.remote_addr, promise] {
+    auto self = alive.lock();
+    if (!self) return;
+    (*self)->start_push(content_type, body, client, [promise](int status, std::string json) {
+      promise->set_value({status, std::move(json)});
+    });
+  });
+  // The loop answers 504 at push_wait; the margin is for a loop that does not turn at all.
+  auto limit = std::chrono::milliseconds(push_wait_ms_.load()) + std::chrono::seconds(1);
+  auto answered = wait_answer(future, limit, closing_);
+  if (!answered) {
     if (closing_) {
-      reply(503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
+      json_reply(res, 503, {{"outcome", "retry"}, {"error", "pushgate is shutting down"}});
     } else {
-      reply(504,
-            {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(now.push_wait.count()) + " ms"}});
+      json_reply(res, 504, {{"outcome", "retry"}, {"error", "no outcome within " + std::to_string(limit.count()) + " ms"}});
     }
     return;
   }
-  nlohmann::json answer = {{"outcome", to_string(outcome->kind)}};
-  if (outcome->kind != OutcomeKind::Delivered && !outcome->reason.empty()) answer["reason"] = outcome->reason;
-  reply(http_status_for(outcome->kind), answer);
+  res.status = answered->first;
+  res.set_content(answered->second, "application/json");
 }
 
 void HttpApi::handle_health(httplib::Response& res) {
   auto h = ask_loop<Health>(
-      loop_, [this] { return health(observed_); }, std::chrono::milliseconds(2000), closing_);
+      loop_, alive_, [](HttpApi& api) { return health(api.observed_); }, std::chrono::milliseconds(2000), closing_);
   if (!h) {
     json_reply(res, 503, {{"status", "down"}, {"error", "the event loop did not answer within 2 s"}});
     return;
@@ -386,6 +520,7 @@ void HttpApi::handle_health(httplib::Response& res) {
   res.set_content(h->json, "application/json");
 }
 
+// Loop thread: the front door's counters are the loop's.
 std::string HttpApi::api_metrics() {
   metrics::Writer w;
   w.family("pushgate_api_requests_total", "counter", "Local HTTP API requests, by path and status.");
@@ -395,20 +530,21 @@ std::string HttpApi::api_metrics() {
       w.sample("pushgate_api_requests_total", {{"path", key.first}, {"status", std::to_string(key.second)}}, n);
   }
   w.family("pushgate_api_rate_limited_total", "counter", "POST /push requests refused by the per-client rate limit.");
-  w.sample("pushgate_api_rate_limited_total", {}, rate_limited_.load());
+  w.sample("pushgate_api_rate_limited_total", {}, rate_limited_);
   front_->write_metrics(w);
   return w.text();
 }
 
 void HttpApi::handle_metrics(httplib::Response& res) {
   auto text = ask_loop<std::string>(
-      loop_, [this] { return metrics_text(observed_); }, std::chrono::milliseconds(2000), closing_);
+      loop_, alive_, [](HttpApi& api) { return metrics_text(api.observed_) + api.api_metrics(); },
+      std::chrono::milliseconds(2000), closing_);
   if (!text) {
     json_reply(res, 503, {{"error", "the event loop did not answer within 2 s"}});
     return;
   }
   res.status = 200;
-  res.set_content(*text + api_metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 }  // namespace pushgate::api

@@ -1,5 +1,5 @@
 // Per-client token buckets for the local HTTP API: `rate` requests per second with a burst
-// of the same size. Thread-safe (the API's worker threads share one).
+// of the same size. Thread-safe; the API asks it on the event loop.
 #pragma once
 
 #include <chrono>

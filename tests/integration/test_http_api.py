@@ -291,3 +291,47 @@ def test_http_api_sighup_serves_a_renewed_certificate_to_new_connections():
         assert "CN = renewed.localhost" in subject()
         code, body = a.push(device_token(), extra_args=["--cacert", a.pki.ca])
         assert code == 200 and json.loads(body) == {"outcome": "delivered"}, body
+
+
+def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
+    """POST /push is served on the event loop unless httplib must read the request itself (here:
+    a query string, which only httplib parses). The answers are the same bytes either way, over
+    HTTP/1.1 and HTTP/1.0, and a kept connection carries the next request."""
+    import socket
+
+    def exchange(sock, request):
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += sock.recv(4096)
+        return head + b"\r\n\r\n" + body
+
+    def post(body, version=b"HTTP/1.1", target=b"/push"):
+        return (b"POST " + target + b" " + version + b"\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Accept-Encoding: identity\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    with ApiStack() as a:
+        wrong = json.dumps({"node": device_token(), "secret": "wrong"}).encode()
+        good = lambda: json.dumps({"node": device_token(), "secret": a.push_secret, "type": "call"}).encode()  # noqa: E731
+        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+            on_loop = [exchange(s, post(wrong)), exchange(s, post(good()))]  # one kept connection
+        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+            via_httplib = [exchange(s, post(wrong, target=b"/push?via=httplib")),
+                           exchange(s, post(good(), target=b"/push?via=httplib"))]
+        assert on_loop == via_httplib, (on_loop, via_httplib)
+        assert on_loop[0].startswith(b"HTTP/1.1 403 Forbidden\r\n") and b'"outcome":"forbidden"' in on_loop[0], on_loop
+        assert on_loop[1] == (b'HTTP/1.1 200 OK\r\nContent-Length: 23\r\nContent-Type: application/json\r\n'
+                              b'Keep-Alive: timeout=10, max=100000\r\n\r\n{"outcome":"delivered"}'), on_loop
+        answers = []
+        for target in (b"/push", b"/push?via=httplib"):
+            with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+                answers.append(exchange(s, post(good(), version=b"HTTP/1.0", target=target)))
+                assert s.recv(4096) == b"", "an HTTP/1.0 connection without Keep-Alive was kept"
+        assert answers[0] == answers[1] and answers[0].startswith(b"HTTP/1.1 200 OK\r\n"), answers
+        assert a.metrics()[("pushgate_api_requests_total", (("path", "/push"), ("status", "200")))] == 4

@@ -1,5 +1,6 @@
-// Tests for src/api/front_door.cpp over loopback, with short limits and a Serve that answers
-// with what it was handed: what reaches a worker, and what the front door answers itself.
+// Tests for src/api/front_door.cpp over loopback, with short limits, the door on a loop run by
+// a thread of the test, and a handler that answers with what it was handed: what is handed on,
+// and what the front door answers itself.
 #include "api/front_door.hpp"
 
 #include <doctest/doctest.h>
@@ -12,7 +13,9 @@
 #include <atomic>
 #include <future>
 #include <string>
+#include <thread>
 
+using namespace pushgate;
 using namespace pushgate::api;
 using namespace std::chrono_literals;
 
@@ -25,14 +28,64 @@ FrontDoorLimits small_limits() {
   l.request_deadline = 300ms;
   l.keep_alive_idle = 2s;
   l.max_per_address = 4;
-  l.workers = 2;
   return l;
 }
 
-// Answers 200 with the request it got as the body; keeps the connection.
-Answer echo(std::string request, const Peer&, bool last) {
-  std::string bytes = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(request.size()) + "\r\n\r\n" + request;
-  return {bytes, !last};
+std::string answer_to(const std::string& request) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(request.size()) + "\r\n\r\n" + request;
+}
+
+// Answers 200 with the request it got as the body; keeps the connection unless told not to.
+Answer echo(const Request& r) {
+  return {answer_to(r.bytes), !r.last};
+}
+
+// A front door on its own loop, run by a thread from construction to destruction. The handler
+// gets the door to answer through; it runs on the loop thread.
+class Door {
+ public:
+  using Handler = std::function<void(FrontDoor&, Request)>;
+  explicit Door(Handler handler, FrontDoorLimits limits = small_limits())
+      : handler_(std::move(handler)),
+        door_(std::make_unique<FrontDoor>(loop_, "127.0.0.1", 0, nullptr, limits,
+                                          [this](Request r) { handler_(*door_, std::move(r)); })),
+        thread_([this] { loop_.run(); }) {}
+  ~Door() {
+    loop_.stop();
+    thread_.join();
+    door_.reset();
+  }
+  int port() const { return door_->port(); }
+  // Runs fn on the loop thread and waits for it.
+  void on_loop(std::function<void(FrontDoor&)> fn) {
+    std::promise<void> done;
+    loop_.post([&] {
+      fn(*door_);
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  std::string metrics() {
+    std::string text;
+    on_loop([&](FrontDoor& d) {
+      metrics::Writer w;
+      d.write_metrics(w);
+      text = w.text();
+    });
+    return text;
+  }
+  EventLoop& loop() { return loop_; }
+
+ private:
+  EventLoop loop_;
+  Handler handler_;
+  std::unique_ptr<FrontDoor> door_;
+  std::thread thread_;
+};
+
+// Answers at once, on the loop, during the hand-over.
+void echo_now(FrontDoor& door, Request r) {
+  door.answer(r.connection, echo(r));
 }
 
 struct Client {
@@ -64,27 +117,88 @@ struct Client {
   int fd;
 };
 
-std::string answer_to(const std::string& request) {
-  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(request.size()) + "\r\n\r\n" + request;
-}
-
 }  // namespace
 
-TEST_CASE("a worker gets exactly one complete request, body included; pipelined ones follow in order") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+TEST_CASE("the handler gets exactly one complete request, body included; pipelined ones follow in order") {
+  Door door(echo_now);
   Client c(door.port());
   std::string post = "POST /push HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
   std::string get = "GET /health HTTP/1.1\r\n\r\n";
   c.send(post.substr(0, 20));
-  c.send(post.substr(20) + get);
-  std::string want = answer_to(post) + answer_to(get);
+  c.send(post.substr(20) + get + get + get);
+  std::string want = answer_to(post) + answer_to(get) + answer_to(get) + answer_to(get);
   CHECK(c.read(want.size()) == want);
   c.send(get);  // the connection was kept
   CHECK(c.read(answer_to(get).size()) == answer_to(get));
 }
 
+TEST_CASE("the handler is told where the head ends, and the peer") {
+  std::promise<Request> got;
+  Door door([&](FrontDoor& d, Request r) {
+    got.set_value(r);
+    d.answer(r.connection, echo(r));
+  });
+  Client c(door.port());
+  std::string post = "POST /push HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}";
+  c.send(post);
+  Request r = got.get_future().get();
+  CHECK(r.bytes == "POST /push HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+  CHECK(r.bytes.substr(r.head_bytes) == "{}");
+  CHECK(r.peer.ip == "127.0.0.1");
+  CHECK(r.peer.local_port == door.port());
+  CHECK_FALSE(r.last);
+}
+
+TEST_CASE("answers may come later from another thread through the loop, and a slow one holds up no other connection") {
+  std::vector<std::thread> helpers;
+  std::promise<void> release_slow;
+  auto slow_released = release_slow.get_future().share();
+  EventLoop* loop = nullptr;
+  Door door([&](FrontDoor& d, Request r) {
+    if (r.bytes.find("/slow") == std::string::npos) return d.answer(r.connection, echo(r));
+    // A worker's way: computed on another thread, handed back with EventLoop::post.
+    helpers.emplace_back([&d, loop, slow_released, r] {
+      slow_released.wait();
+      loop->post([&d, r] { d.answer(r.connection, echo(r)); });
+    });
+  });
+  loop = &door.loop();
+  Client slow(door.port()), quick(door.port());
+  std::string slow_get = "GET /slow HTTP/1.1\r\n\r\n", get = "GET /health HTTP/1.1\r\n\r\n";
+  slow.send(slow_get);
+  quick.send(get);
+  CHECK(quick.read(answer_to(get).size()) == answer_to(get));
+  release_slow.set_value();
+  CHECK(slow.read(answer_to(slow_get).size()) == answer_to(slow_get));
+  for (auto& t : helpers) t.join();
+}
+
+TEST_CASE("an answer for a connection that is gone is dropped") {
+  std::promise<std::uint64_t> handed;
+  bool first = true;
+  Door door([&](FrontDoor& d, Request r) {
+    if (!first) return echo_now(d, std::move(r));
+    first = false;
+    handed.set_value(r.connection);
+  });
+  auto connection = handed.get_future();
+  {
+    Client c(door.port());
+    c.send("GET /health HTTP/1.1\r\n\r\n");
+    connection.wait();
+  }
+  std::uint64_t id = connection.get();
+  door.on_loop([&](FrontDoor& d) { d.answer(id, {answer_to("x"), true}); });
+  // Written into a closed socket or not, the door goes on.
+  door.on_loop([&](FrontDoor& d) { d.answer(id + 1000, {answer_to("x"), true}); });  // never was
+  Client other(door.port());
+  std::string get = "GET / HTTP/1.1\r\n\r\n";
+  other.send(get);
+  CHECK(other.read(answer_to(get).size()) == answer_to(get));
+}
+
 TEST_CASE("Expect: 100-continue is answered by the front door and removed from the request") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  Door door(echo_now);
   Client c(door.port());
   c.send("POST /push HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
   std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -96,9 +210,9 @@ TEST_CASE("Expect: 100-continue is answered by the front door and removed from t
 
 TEST_CASE("the front door answers 431, 413, 411 and 400 itself and closes") {
   std::atomic<int> served{0};
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), [&](std::string r, const Peer& p, bool last) {
+  Door door([&](FrontDoor& d, Request r) {
     ++served;
-    return echo(std::move(r), p, last);
+    echo_now(d, std::move(r));
   });
   struct Case {
     std::string request;
@@ -119,14 +233,13 @@ TEST_CASE("the front door answers 431, 413, 411 and 400 itself and closes") {
     CHECK(got.find("Connection: close") != std::string::npos);
   }
   CHECK(served == 0);
-  pushgate::metrics::Writer w;
-  door.write_metrics(w);
-  CHECK(w.text().find("pushgate_api_connections_refused_total{reason=\"headers_too_large\"} 2") != std::string::npos);
-  CHECK(w.text().find("pushgate_api_connections_refused_total{reason=\"body_too_large\"} 1") != std::string::npos);
+  std::string text = door.metrics();
+  CHECK(text.find("pushgate_api_connections_refused_total{reason=\"headers_too_large\"} 2") != std::string::npos);
+  CHECK(text.find("pushgate_api_connections_refused_total{reason=\"body_too_large\"} 1") != std::string::npos);
 }
 
 TEST_CASE("a request trickling in past the whole-request deadline gets 408, however often bytes come") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  Door door(echo_now);
   Client c(door.port());
   c.send("GET /health HTTP/1.1\r\n");
   auto start = std::chrono::steady_clock::now();
@@ -141,11 +254,11 @@ TEST_CASE("a request trickling in past the whole-request deadline gets 408, howe
     if (r > 0) got.assign(buf, static_cast<std::size_t>(r));
   }
   CHECK(got.rfind("HTTP/1.1 408 ", 0) == 0);
-  CHECK(std::chrono::steady_clock::now() - start < 1500ms);  // 300 ms plus a sweep or two
+  CHECK(std::chrono::steady_clock::now() - start < 1000ms);  // 300 ms: the connection's own timer
 }
 
 TEST_CASE("past max_per_address a new connection gets 429 at once") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  Door door(echo_now);
   Client a(door.port()), b(door.port()), c(door.port()), d(door.port());
   Client e(door.port());
   CHECK(e.read_to_end().rfind("HTTP/1.1 429 ", 0) == 0);
@@ -155,7 +268,7 @@ TEST_CASE("past max_per_address a new connection gets 429 at once") {
 }
 
 TEST_CASE("at max_per_address an idle keep-alive connection of that address makes room for a new one") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  Door door(echo_now);
   std::string get = "GET / HTTP/1.1\r\n\r\n";
   Client a(door.port()), b(door.port()), c(door.port()), d(door.port());
   a.send(get);  // a is answered and kept: idle, the only one that may be closed
@@ -169,7 +282,7 @@ TEST_CASE("at max_per_address an idle keep-alive connection of that address make
 }
 
 TEST_CASE("a client that closes its side after its request still gets the answer") {
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), echo);
+  Door door(echo_now);
   std::string get = "GET /health HTTP/1.0\r\n\r\n";
   Client c(door.port());
   c.send(get);
@@ -182,18 +295,33 @@ TEST_CASE("a client that closes its side after its request still gets the answer
 }
 
 TEST_CASE("stop() lets an answer being computed go out with the connection closed after it") {
-  std::promise<void> entered, release;
-  auto released = release.get_future().share();
-  FrontDoor door("127.0.0.1", 0, nullptr, small_limits(), [&](std::string r, const Peer& p, bool) {
-    entered.set_value();
-    released.wait();
-    return echo(std::move(r), p, false);
-  });
+  std::promise<std::uint64_t> entered;
+  Door door([&](FrontDoor&, Request r) { entered.set_value(r.connection); });
   Client c(door.port());
+  Client idle(door.port());
   std::string get = "GET / HTTP/1.1\r\n\r\n";
   c.send(get);
-  entered.get_future().wait();
-  door.stop();
-  release.set_value();
+  std::uint64_t id = entered.get_future().get();
+  door.on_loop([](FrontDoor& d) { d.stop(); });
+  CHECK(idle.read_to_end().empty());  // waiting for a request: closed at once
+  door.on_loop([&](FrontDoor& d) { d.answer(id, {answer_to(get), true}); });
   CHECK(c.read_to_end() == answer_to(get));  // then EOF: not kept alive after stop()
+}
+
+TEST_CASE("a deadline moved later on a kept connection still cuts it off when its time comes") {
+  FrontDoorLimits limits = small_limits();
+  limits.keep_alive_idle = 400ms;
+  Door door(echo_now, limits);
+  Client c(door.port());
+  std::string get = "GET / HTTP/1.1\r\n\r\n";
+  for (int i = 0; i < 3; ++i) {
+    c.send(get);
+    CHECK(c.read(answer_to(get).size()) == answer_to(get));
+    std::this_thread::sleep_for(150ms);  // within keep_alive_idle each time
+  }
+  auto start = std::chrono::steady_clock::now();
+  CHECK(c.read_to_end().empty());
+  auto idle_for = std::chrono::steady_clock::now() - start;
+  CHECK(idle_for > 150ms);
+  CHECK(idle_for < 1500ms);
 }
