@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # POST /push side by side: the seed's Node.js gateway (../shared/peers/seed-gateway, its rate
 # limit lifted) and pushgate (rate_limit = 0), each loaded with the same wrk script (2 threads,
-# 50 keep-alive connections, `type=call` → APNs VoIP) against the same APNs stand-in: nghttpd
-# --echo-upload over TLS, which answers every POST 200. Prints, per gateway, requests/s, p50,
+# 50 keep-alive connections, `type=call` → APNs VoIP) against the same APNs stand-in over TLS.
+# STANDIN=native (default): tests/bench/provider_bench_server, which checks each request as
+# Apple does (ES256 provider token, apns-* headers, topic) and answers 200; STANDIN=nghttpd:
+# nghttpd --echo-upload, which answers every POST 200 but tops out near 4,400 requests/s here
+# (h2load alone against it), below what pushgate can send. Prints, per gateway, requests/s, p50,
 # p99 and CPU µs per request (user+sys from /proc/PID/stat over the measured run), then the
 # ratios and whether each meets issue 17's goal. Usage: tests/bench/run_vs_seed.sh
-# Env: DURATION (default 10 s measured, after WARMUP default 3 s), PUSHGATE_PEERS_DIR.
+# Env: DURATION (default 10 s measured, after WARMUP default 3 s), PUSHGATE_PEERS_DIR,
+# PERF=FILE to record a perf profile of pushgate's measured run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -16,7 +20,7 @@ command -v nghttpd >/dev/null || need+=(nghttp2-server)
 command -v npm >/dev/null || need+=(npm)
 [ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 [ -f build-bench/build.ninja ] || meson setup build-bench --buildtype=release >/dev/null
-ninja -C build-bench pushgate >/dev/null
+ninja -C build-bench pushgate tests/provider_bench_server >/dev/null
 
 # The shared peers: PUSHGATE_PEERS_DIR, beside this checkout, or beside the repository it was cloned from.
 peers=""
@@ -53,10 +57,20 @@ EOF
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "run_vs_seed: $1 did not answer" >&2; return 1; }
 
-apns_port=$(free_port)
-nghttpd --echo-upload "$apns_port" "$dir/server.key" "$dir/server.pem" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$apns_port") 2>/dev/null && break; sleep 0.1; done
+if [ "${STANDIN:-native}" = nghttpd ]; then
+  apns_port=$(free_port)
+  nghttpd --echo-upload "$apns_port" "$dir/server.key" "$dir/server.pem" >/dev/null 2>&1 &
+  standin=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$apns_port") 2>/dev/null && break; sleep 0.1; done
+else
+  openssl pkey -in "$dir/key.p8" -pubout -out "$dir/pub.pem" 2>/dev/null
+  build-bench/tests/provider_bench_server --service apns --cert "$dir/server.pem" --key "$dir/server.key" \
+    --pubkey "$dir/pub.pem" --team 9ABCDE1234 --key-id ABC123DEF4 --topic com.example.chat > "$dir/standin.out" &
+  standin=$!
+  for _ in $(seq 100); do grep -q READY "$dir/standin.out" && break; sleep 0.1; done
+  apns_port=$(awk '/READY/ {print $2}' "$dir/standin.out")
+fi
+pids+=($standin)
 
 push_secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -73,6 +87,10 @@ measure() {
   wrk -t2 -c50 -d"${WARMUP:-3}"s -s "$dir/push.lua" "$url" >/dev/null
   local before after
   before=$(cpu_ticks "$pid")
+  # PERF=FILE (pushgate only): a perf profile of the measured run, for `perf report -i FILE`.
+  if [ -n "${PERF:-}" ] && [ "$name" = pushgate ]; then
+    perf record -q -F 999 -g -p "$pid" -o "$PERF" -- sleep "${DURATION:-10}" >/dev/null 2>&1 &
+  fi
   wrk -t2 -c50 -d"${DURATION:-10}"s --latency -s "$dir/push.lua" "$url" > "$dir/$name.wrk"
   after=$(cpu_ticks "$pid")
   /usr/bin/python3 - "$dir/$name.wrk" "$before" "$after" "$(getconf CLK_TCK)" "$name" > "$dir/$name.res" <<'EOF'
@@ -145,6 +163,10 @@ wait_http "http://127.0.0.1:$api_port/health"
 measure pushgate "$pg" "http://127.0.0.1:$api_port/push"
 echo "pushgate peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pg/status)"
 kill -TERM "$pg"; wait "$pg" 2>/dev/null || true
+if [ "${STANDIN:-native}" != nghttpd ]; then
+  kill -TERM "$standin"; wait "$standin" 2>/dev/null || true
+  echo "stand-in (both gateways): $(tail -1 "$dir/standin.out")"
+fi
 
 /usr/bin/python3 - "$dir/seed.res" "$dir/pushgate.res" <<'EOF'
 import sys
