@@ -1,4 +1,4 @@
-// Builds one provider per configured app, sharing what Apple and libcurl want shared: one
+// Builds one provider per configured app, sharing what Apple and Google want shared: one
 // HTTP/2 client per event loop, one provider token per (team, key), one OAuth2 token per
 // service account.
 #pragma once
