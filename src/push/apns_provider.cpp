@@ -28,12 +28,12 @@ ApnsProvider::ApnsProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<A
 
 void ApnsProvider::send(PushJob job, Completion done) {
   auto built = build_apns_request(job, epoch_now());
-  if (auto* refused = std::get_if<Outcome>(&built)) {
-    refuse(std::move(done), *refused);
+  if (!built) {
+    refuse(std::move(done), built.error());
     return;
   }
   auto push = std::make_shared<Push>();
-  push->request = std::move(std::get<ApnsRequest>(built));
+  push->request = std::move(built).value();
   push->deadline = deadline_for(job.kind);
   push->job = std::move(job);
   push->done = std::move(done);
