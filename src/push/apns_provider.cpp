@@ -73,12 +73,12 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   Http2Request req;
   req.url = app_.endpoint + push->request.path;
   req.headers = push->request.headers;
-  try {
-    req.headers.emplace_back("authorization", "bearer " + signer_->token(epoch_now()));
-  } catch (const std::exception& e) {
-    finish(push, Outcome{OutcomeKind::OperatorError, e.what()});
+  auto token = signer_->token(epoch_now());
+  if (!token) {
+    finish(push, Outcome{OutcomeKind::OperatorError, token.error().message()});
     return;
   }
+  req.headers.emplace_back("authorization", "bearer " + token.value());
   req.body = push->request.body;
   req.timeout = left;
   req.ca_file = app_.ca_file;
