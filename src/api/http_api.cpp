@@ -428,11 +428,11 @@ void HttpApi::start_push(std::string_view content_type, std::string_view body, c
     return;
   }
   auto parsed = parse_push_body(content_type, body);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    answer(400, {{"outcome", "bad_request"}, {"error", *error}});
+  if (!parsed) {
+    answer(400, {{"outcome", "bad_request"}, {"error", parsed.error().message()}});
     return;
   }
-  PushBody& fields = std::get<PushBody>(parsed);
+  PushBody& fields = parsed.value();
   if (!push_secret_) {
     answer(403, {{"outcome", "forbidden"}, {"error", "POST /push is disabled: set [http] push_secret_file"}});
     return;

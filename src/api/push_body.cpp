@@ -41,17 +41,17 @@ std::string* field_of(PushBody& b, std::string_view key) {
   return nullptr;  // unknown fields are ignored, as the gateways we replace do
 }
 
-std::variant<PushBody, std::string> check(PushBody b) {
-  if (b.node.empty()) return std::string("field \"node\" is missing: the device token to push to");
-  if (b.secret.empty()) return std::string("field \"secret\" is missing: the [http] push secret");
+Result<PushBody> check(PushBody b) {
+  if (b.node.empty()) return Error{"field \"node\" is missing: the device token to push to", ""};
+  if (b.secret.empty()) return Error{"field \"secret\" is missing: the [http] push secret", ""};
   for (const std::string* f : {&b.node, &b.secret, &b.type, &b.app}) {
-    if (f->size() > kMaxField) return std::string("a field is longer than 4096 bytes");
+    if (f->size() > kMaxField) return Error{"a field is longer than 4096 bytes", ""};
   }
   // Device tokens and registered nodes are printable ASCII: anything else (a NUL, bytes that
   // are not UTF-8) is refused here rather than handed to the store, which would fail on it.
   for (char c : b.node) {
     if (c <= 0x20 || c >= 0x7f) {
-      return std::string("field \"node\" must be a device token or a registered node: printable ASCII, no spaces");
+      return Error{"field \"node\" must be a device token or a registered node: printable ASCII, no spaces", ""};
     }
   }
   return b;
@@ -59,7 +59,7 @@ std::variant<PushBody, std::string> check(PushBody b) {
 
 }  // namespace
 
-std::variant<PushBody, std::string> parse_push_body(std::string_view content_type, std::string_view body) {
+Result<PushBody> parse_push_body(std::string_view content_type, std::string_view body) {
   PushBody b;
   if (content_type.substr(0, 33) == "application/x-www-form-urlencoded") {
     std::string key, value;
@@ -71,7 +71,8 @@ std::variant<PushBody, std::string> parse_push_body(std::string_view content_typ
       std::size_t eq = pair.find('=');
       if (!url_decode(pair.substr(0, eq), key) ||
           !url_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), value)) {
-        return std::string("the form body has a broken %-escape");
+        return Error{"the form body has a broken %-escape",
+                     "write each byte outside A-Z a-z 0-9 as %XX (curl --data-urlencode does)"};
       }
       if (std::string* f = field_of(b, key)) *f = value;
     }
@@ -79,13 +80,13 @@ std::variant<PushBody, std::string> parse_push_body(std::string_view content_typ
   }
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded())
-    return std::string("the body is not valid JSON (or use Content-Type: application/x-www-form-urlencoded)");
+    return Error{"the body is not valid JSON (or use Content-Type: application/x-www-form-urlencoded)", ""};
   if (!j.is_object())
-    return std::string("the body must be a JSON object like {\"node\":…,\"secret\":…,\"type\":\"call\"}");
+    return Error{"the body must be a JSON object like {\"node\":…,\"secret\":…,\"type\":\"call\"}", ""};
   for (auto& [k, v] : j.items()) {
     std::string* f = field_of(b, k);
     if (f == nullptr) continue;
-    if (!v.is_string()) return "field \"" + k + "\" must be a string";
+    if (!v.is_string()) return Error{"field \"" + k + "\" must be a string", "put its value in double quotes"};
     *f = v.get<std::string>();
   }
   return check(std::move(b));

@@ -1,10 +1,11 @@
 // The body of POST /push, as the existing gateways take it: JSON or form-encoded, fields
-// node, secret, type and optional app. Pure: bytes in, a request or the reason out; fuzzed.
+// node, secret, type and optional app. Pure: bytes in, a request or the Error out; fuzzed.
 #pragma once
 
 #include <string>
 #include <string_view>
-#include <variant>
+
+#include "common/result.hpp"
 
 namespace pushgate::api {
 
@@ -16,7 +17,8 @@ struct PushBody {
 };
 
 // `content_type` picks the format: application/x-www-form-urlencoded is form, anything
-// else is JSON. Returns the body, or a sentence naming what is wrong (no field values in it).
-std::variant<PushBody, std::string> parse_push_body(std::string_view content_type, std::string_view body);
+// else is JSON. Returns the body, or an Error naming what is wrong and, where there is one,
+// how to write it instead (no field values in either).
+Result<PushBody> parse_push_body(std::string_view content_type, std::string_view body);
 
 }  // namespace pushgate::api

@@ -28,12 +28,12 @@ ApnsProvider::ApnsProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<A
 
 void ApnsProvider::send(PushJob job, Completion done) {
   auto built = build_apns_request(job, epoch_now());
-  if (auto* refused = std::get_if<Outcome>(&built)) {
-    refuse(std::move(done), *refused);
+  if (!built) {
+    refuse(std::move(done), built.error());
     return;
   }
   auto push = std::make_shared<Push>();
-  push->request = std::move(std::get<ApnsRequest>(built));
+  push->request = std::move(built).value();
   push->deadline = deadline_for(job.kind);
   push->job = std::move(job);
   push->done = std::move(done);
@@ -73,12 +73,12 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   Http2Request req;
   req.url = app_.endpoint + push->request.path;
   req.headers = push->request.headers;
-  try {
-    req.headers.emplace_back("authorization", "bearer " + signer_->token(epoch_now()));
-  } catch (const std::exception& e) {
-    finish(push, Outcome{OutcomeKind::OperatorError, e.what()});
+  auto token = signer_->token(epoch_now());
+  if (!token) {
+    finish(push, Outcome{OutcomeKind::OperatorError, token.error().message()});
     return;
   }
+  req.headers.emplace_back("authorization", "bearer " + token.value());
   req.body = push->request.body;
   req.timeout = left;
   req.ca_file = app_.ca_file;

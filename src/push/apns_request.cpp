@@ -43,7 +43,7 @@ std::string payload_for(const PushJob& job) {
 
 }  // namespace
 
-std::variant<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::int64_t now) {
+Result<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::int64_t now) {
   const AppConfig& app = *job.app;
   if (!is_apns_token(job.request.node)) {
     return Outcome{OutcomeKind::TokenDead, "BadDeviceToken: an APNs device token is 64 or more hex digits"};

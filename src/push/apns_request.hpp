@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
+#include "common/result.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
 
@@ -26,7 +26,7 @@ inline constexpr std::size_t kApnsMaxPayload = 4096;
 
 // The request for `job` at `now` (epoch seconds), or the Outcome that makes sending it
 // pointless: a token that is not hex (TokenDead), a payload over Apple's limit (BadRequest).
-std::variant<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::int64_t now);
+Result<ApnsRequest, Outcome> build_apns_request(const PushJob& job, std::int64_t now);
 
 // What an APNs answer means for the push.
 struct ApnsVerdict {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/keys.hpp"
+#include "common/result.hpp"
 
 namespace pushgate {
 
@@ -19,8 +20,8 @@ class ApnsTokenSigner {
   ApnsTokenSigner(EvpKeyPtr key, std::string key_id, std::string team_id);
 
   // The token to send at `now` (epoch seconds): the current one, or a new one when it is
-  // 50 minutes old. Throws std::runtime_error if OpenSSL cannot sign (broken key).
-  const std::string& token(std::int64_t now);
+  // 50 minutes old. An Error when OpenSSL cannot sign (a broken key): nothing changes then.
+  Result<std::string> token(std::int64_t now);
 
   // APNs answered 403 ExpiredProviderToken: mint anew at the next token() call, but only
   // if the current token is at least 20 minutes old (else Apple answers
@@ -30,8 +31,9 @@ class ApnsTokenSigner {
   std::uint64_t mints() const { return mints_; }
   std::int64_t issued_at() const { return issued_at_; }
 
-  // A signed JWT for these claims. Pure apart from OpenSSL's randomness; unit-tested.
-  static std::string sign(EVP_PKEY* key, const std::string& key_id, const std::string& team_id, std::int64_t iat);
+  // A signed JWT for these claims, or why OpenSSL could not sign. Pure apart from OpenSSL's
+  // randomness; unit-tested.
+  static Result<std::string> sign(EVP_PKEY* key, const std::string& key_id, const std::string& team_id, std::int64_t iat);
 
  private:
   EvpKeyPtr key_;

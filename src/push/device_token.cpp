@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string>
 
 namespace pushgate {
 
@@ -18,15 +19,17 @@ bool is_fcm_token(std::string_view t) {
   });
 }
 
-std::optional<std::string> registration_token_problem(ServiceKind service, std::string_view token) {
+Result<void> check_registration_token(ServiceKind service, std::string_view token) {
   if (service == ServiceKind::Apns) {
-    if (is_apns_token(token)) return std::nullopt;
-    return "not an APNs device token (" + std::to_string(token.size()) +
-           " characters): an APNs token is an even number of hex digits, 64 to 200";
+    if (is_apns_token(token)) return {};
+    return Error{"not an APNs device token (" + std::to_string(token.size()) +
+                     " characters): an APNs token is an even number of hex digits, 64 to 200",
+                 ""};
   }
-  if (is_fcm_token(token) && token.size() <= kMaxRegisteredFcmToken) return std::nullopt;
-  return "not an FCM registration token (" + std::to_string(token.size()) + " characters): an FCM token is 32 to " +
-         std::to_string(kMaxRegisteredFcmToken) + " characters of A-Z a-z 0-9 - _ : .";
+  if (is_fcm_token(token) && token.size() <= kMaxRegisteredFcmToken) return {};
+  return Error{"not an FCM registration token (" + std::to_string(token.size()) + " characters): an FCM token is 32 to " +
+                   std::to_string(kMaxRegisteredFcmToken) + " characters of A-Z a-z 0-9 - _ : .",
+               ""};
 }
 
 }  // namespace pushgate

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
-#include <string>
 #include <string_view>
 
+#include "common/result.hpp"
 #include "config/config.hpp"
 
 namespace pushgate {
@@ -20,7 +19,8 @@ bool is_fcm_token(std::string_view token);
 // push accepts (real ones are about 160 characters).
 inline constexpr std::size_t kMaxRegisteredFcmToken = 1024;
 
-// Why `token` cannot be registered for `service` (naming the shape and the limit), or nullopt.
-std::optional<std::string> registration_token_problem(ServiceKind service, std::string_view token);
+// Whether `token` can be registered for `service`; the Error names its length, the shape and
+// the limit, never the token.
+Result<void> check_registration_token(ServiceKind service, std::string_view token);
 
 }  // namespace pushgate

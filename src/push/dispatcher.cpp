@@ -90,27 +90,27 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
       [this, request = std::move(request), done = std::move(done), authenticated, trailing,
        started](StoreResult<std::optional<Registration>> found) mutable {
         --awaiting_store_;
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&found)) {
+        if (!found) {
+          const StoreFailure& failure = found.error();
           OutcomeKind kind =
-              failure->kind == StoreFailure::Kind::QueueFull ? OutcomeKind::QueueFull : OutcomeKind::Retry;
-          finish(request, kNoApp, PushKind::Alert, Outcome{kind, "registration store: " + failure->reason}, started,
+              failure.kind == StoreFailure::Kind::QueueFull ? OutcomeKind::QueueFull : OutcomeKind::Retry;
+          finish(request, kNoApp, PushKind::Alert, Outcome{kind, "registration store: " + failure.reason}, started,
                  false, done);
           return;
         }
-        route(std::move(request), std::move(std::get<std::optional<Registration>>(found)), std::move(done),
-              authenticated, trailing, started);
+        route(std::move(request), std::move(found).value(), std::move(done), authenticated, trailing, started);
       });
 }
 
 void Dispatcher::route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
                        bool trailing, TimePoint started) {
-  std::variant<Resolved, Outcome> resolved =
+  Result<Resolved, Outcome> resolved =
       resolve(request, registration, sets_.current().apps, authenticated, store_ != nullptr);
-  if (const Outcome* refused = std::get_if<Outcome>(&resolved)) {
-    finish(request, kNoApp, PushKind::Alert, *refused, started, false, done);
+  if (!resolved) {
+    finish(request, kNoApp, PushKind::Alert, resolved.error(), started, false, done);
     return;
   }
-  const Resolved r = std::get<Resolved>(resolved);
+  const Resolved r = resolved.value();
   const AppConfig& app = sets_.current().apps[r.app_index];
   // Token-as-node: a token the provider already called dead is not sent again for a day.
   if (!registration && dead_tokens_.known_dead(app.name, request.node, std::chrono::steady_clock::now())) {
@@ -183,10 +183,10 @@ void Dispatcher::forget_registration(const std::string& domain, const std::strin
       "remove_dead",
       [domain, node, since](RegistrationStore& s) { return s.remove_dead(domain, node, since); },
       [node, domain, reason = outcome.reason](const StoreResult<bool>& removed) {
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed)) {
+        if (!removed) {
           log::warn("registration_not_removed",
-                    {{"node", log::redact(node)}, {"from", domain}, {"cause", failure->reason}});
-        } else if (std::get<bool>(removed)) {
+                    {{"node", log::redact(node)}, {"from", domain}, {"cause", removed.error().reason}});
+        } else if (removed.value()) {
           log::info("registration_removed", {{"node", log::redact(node)}, {"from", domain}, {"reason", reason}});
         }
       });

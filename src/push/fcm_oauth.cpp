@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
@@ -13,7 +12,10 @@
 
 namespace pushgate {
 
-std::string make_fcm_assertion(const FcmServiceAccount& account, std::int64_t iat) {
+Result<std::string> make_fcm_assertion(const FcmServiceAccount& account, std::int64_t iat) {
+  const Error cannot_sign{"signing the FCM OAuth2 assertion failed: the service account's key cannot sign",
+                          "download a new key for the service account (Firebase console → Service accounts), put it "
+                          "in credentials_file and send pushgate SIGHUP"};
   std::string header = "{\"alg\":\"RS256\",\"typ\":\"JWT\"";
   if (!account.private_key_id.empty()) {
     header += ",\"kid\":";
@@ -33,13 +35,13 @@ std::string make_fcm_assertion(const FcmServiceAccount& account, std::int64_t ia
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, account.key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
     ERR_clear_error();
-    throw std::runtime_error("signing the FCM OAuth2 assertion failed: the service account's key cannot sign");
+    return cannot_sign;
   }
   std::string sig(len, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
     ERR_clear_error();
-    throw std::runtime_error("signing the FCM OAuth2 assertion failed: the service account's key cannot sign");
+    return cannot_sign;
   }
   sig.resize(len);
   return input + "." + base64url(sig);
@@ -114,21 +116,20 @@ void FcmTokenSource::fetch() {
   Http2Request req;
   req.url = account_.token_uri;
   req.headers = {{"content-type", "application/x-www-form-urlencoded"}};
-  try {
-    std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
-    // The JWT is base64url and dots only: safe in a form body as it is.
-    req.body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" +
-               make_fcm_assertion(account_, now);
-  } catch (const std::exception& e) {
+  std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto assertion = make_fcm_assertion(account_, now);
+  if (!assertion) {
     FcmTokenResult r;
-    r.error = e.what();
+    r.error = assertion.error().message();
     r.operator_error = true;
     loop_.defer([this, alive = alive_, r] {
       if (*alive) finish_fetch(r);
     });
     return;
   }
+  // The JWT is base64url and dots only: safe in a form body as it is.
+  req.body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + assertion.value();
   req.timeout = std::chrono::milliseconds(5000);
   req.ca_file = ca_file_;
   http_.submit(std::move(req), [this, alive = alive_](Http2Response resp) {

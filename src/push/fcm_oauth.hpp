@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/event_loop.hpp"
+#include "common/result.hpp"
 #include "push/fcm_credentials.hpp"
 #include "http2/client.hpp"
 
@@ -21,8 +22,8 @@ inline constexpr const char* kFcmScope = "https://www.googleapis.com/auth/fireba
 
 // The assertion for `iat` (epoch seconds): header alg RS256, typ JWT, kid = private_key_id;
 // claims iss = client_email, scope, aud = token_uri, iat, exp = iat + 3600.
-// Throws std::runtime_error if OpenSSL cannot sign.
-std::string make_fcm_assertion(const FcmServiceAccount& account, std::int64_t iat);
+// An Error when OpenSSL cannot sign with the account's key.
+Result<std::string> make_fcm_assertion(const FcmServiceAccount& account, std::int64_t iat);
 
 struct FcmTokenResult {
   std::string token;  // empty on failure

@@ -21,12 +21,12 @@ FcmProvider::FcmProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<Fcm
 
 void FcmProvider::send(PushJob job, Completion done) {
   auto built = build_fcm_request(job, tokens_->project_id());
-  if (auto* refused = std::get_if<Outcome>(&built)) {
-    refuse(std::move(done), *refused);
+  if (!built) {
+    refuse(std::move(done), built.error());
     return;
   }
   auto push = std::make_shared<Push>();
-  push->request = std::move(std::get<FcmRequest>(built));
+  push->request = std::move(built).value();
   push->deadline = deadline_for(job.kind);
   push->job = std::move(job);
   push->done = std::move(done);

@@ -10,7 +10,7 @@
 #include "push/payload.hpp"
 
 namespace pushgate {
-std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id) {
+Result<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id) {
   const std::string& token = job.request.node;
   if (!is_fcm_token(token)) {
     return Outcome{OutcomeKind::TokenDead, "INVALID_ARGUMENT: not an FCM registration token"};

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
+#include "common/result.hpp"
 #include "push/outcome.hpp"
 #include "push/provider.hpp"
 
@@ -22,7 +22,7 @@ inline constexpr std::size_t kFcmMaxData = 4096;  // FCM's limit on a message's 
 
 // The request for `job`, or the Outcome that makes sending it pointless: a token FCM could
 // never accept (TokenDead), data over FCM's 4 KiB (BadRequest).
-std::variant<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id);
+Result<FcmRequest, Outcome> build_fcm_request(const PushJob& job, const std::string& project_id);
 
 struct FcmVerdict {
   OutcomeKind kind;            // final outcome if not retried

@@ -8,7 +8,7 @@ namespace pushgate {
 
 namespace {
 // The publish-options `type` (absent or empty: a message), or why it is not one.
-std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
+Result<PushKind, Outcome> requested_kind(const PushRequest& request) {
   const std::string* type = request.option("type");
   if (type == nullptr || type->empty()) {
     // Siskin's calls carry no publish-options: <encrypted type='voip'> says it. An explicit
@@ -20,19 +20,19 @@ std::variant<PushKind, Outcome> requested_kind(const PushRequest& request) {
                  "unknown push type '" + type->substr(0, 32) + "'; use voip, call, message, alert, background or silent"};
 }
 
-// Whether a token-as-node publish may use `app`; nullopt when it may. `named`: the publish
-// chose the app by name (`app` or `pushModule`) rather than falling to the default.
-std::optional<Outcome> check_publish_secret(const PushRequest& request, const AppConfig& app, bool named) {
+// Whether a token-as-node publish may use `app`, or the Outcome that refuses it. `named`: the
+// publish chose the app by name (`app` or `pushModule`) rather than falling to the default.
+Result<void, Outcome> check_publish_secret(const PushRequest& request, const AppConfig& app, bool named) {
   const std::string* secret = request.option("secret");
   if (app.secret) {
     if (secret == nullptr) return Outcome{OutcomeKind::Forbidden, "publish-options carry no secret"};
     if (!constant_time_equal(*secret, *app.secret)) return Outcome{OutcomeKind::Forbidden, "wrong secret"};
-    return std::nullopt;
+    return {};
   }
   if (!app.require_secret) {
     // Monal's publishes carry `pushModule` and nothing else: naming the app is the whole
     // request, so only a publish that names it gets in.
-    if (named) return std::nullopt;
+    if (named) return {};
     return Outcome{OutcomeKind::Forbidden, "app '" + app.name +
                                                "' takes publishes without a secret only when they "
                                                "name it (pushModule or app)"};
@@ -52,8 +52,8 @@ std::optional<Outcome> check_publish_secret(const PushRequest& request, const Ap
 }
 }  // namespace
 
-std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
-                                                      bool authenticated) {
+Result<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
+                                                bool authenticated) {
   if (apps.empty()) return Outcome{OutcomeKind::OperatorError, "no app is configured"};
   std::size_t index = 0;
   // fpush names the app `pushModule`; the CommEazy gateway names it `app`.
@@ -79,15 +79,15 @@ std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request
   }
   const AppConfig& app = apps[index];
   if (!authenticated) {
-    if (auto refused = check_publish_secret(request, app, named)) return *refused;
+    if (auto checked = check_publish_secret(request, app, named); !checked) return std::move(checked).error();
   }
   auto kind = requested_kind(request);
-  if (const Outcome* bad = std::get_if<Outcome>(&kind)) return *bad;
-  return Resolved{index, std::get<PushKind>(kind)};
+  if (!kind) return std::move(kind).error();
+  return Resolved{index, kind.value()};
 }
 
-std::variant<Resolved, Outcome> resolve_registered(const PushRequest& request, const Registration& registration,
-                                                   const std::vector<AppConfig>& apps, bool authenticated) {
+Result<Resolved, Outcome> resolve_registered(const PushRequest& request, const Registration& registration,
+                                             const std::vector<AppConfig>& apps, bool authenticated) {
   const std::string* secret = request.option("secret");
   std::size_t index = apps.size();
   for (std::size_t i = 0; i < apps.size(); ++i) {
@@ -103,14 +103,14 @@ std::variant<Resolved, Outcome> resolve_registered(const PushRequest& request, c
     return Outcome{OutcomeKind::OperatorError,
                    "the node is registered for app '" + registration.app + "', which is no longer configured"};
   }
-  if (const Outcome* bad = std::get_if<Outcome>(&kind)) return *bad;
-  return Resolved{index, std::get<PushKind>(kind)};
+  if (!kind) return std::move(kind).error();
+  return Resolved{index, kind.value()};
 }
 
-std::variant<Resolved, Outcome> resolve(const PushRequest& request, const std::optional<Registration>& registration,
-                                        const std::vector<AppConfig>& apps, bool authenticated, bool registrations) {
+Result<Resolved, Outcome> resolve(const PushRequest& request, const std::optional<Registration>& registration,
+                                  const std::vector<AppConfig>& apps, bool authenticated, bool registrations) {
   if (registration) return resolve_registered(request, *registration, apps, authenticated);
-  std::variant<Resolved, Outcome> resolved = resolve_token_as_node(request, apps, authenticated);
+  Result<Resolved, Outcome> resolved = resolve_token_as_node(request, apps, authenticated);
   // With registrations on, a node that is neither registered nor a device token with an
   // app's secret is a registration that is gone: item-not-found lets Prosody forget it.
   // Not when the publish names its app (`app`, `pushModule`): that is a token-as-node
@@ -118,8 +118,7 @@ std::variant<Resolved, Outcome> resolve(const PushRequest& request, const std::o
   const std::string* app_option = request.option("app");
   const std::string* module_option = request.option("pushModule");
   bool named = (app_option != nullptr && !app_option->empty()) || (module_option != nullptr && !module_option->empty());
-  if (registrations && !authenticated && !named && std::holds_alternative<Outcome>(resolved) &&
-      std::get<Outcome>(resolved).kind == OutcomeKind::Forbidden) {
+  if (registrations && !authenticated && !named && !resolved.ok() && resolved.error().kind == OutcomeKind::Forbidden) {
     return Outcome{OutcomeKind::UnknownNode, "no registration for this node"};
   }
   return resolved;

@@ -8,9 +8,9 @@
 #include <cstddef>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
+#include "common/result.hpp"
 #include "config/config.hpp"
 #include "push/outcome.hpp"
 #include "push/push_request.hpp"
@@ -30,22 +30,22 @@ struct Resolved {
 // naming it is OperatorError (our configuration, never the device's fault) and an unnamed one
 // Forbidden. `authenticated`: the front door has already checked the caller (the local API's
 // push_secret), so the app's publish secret is not asked for.
-std::variant<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
-                                                      bool authenticated = false);
+Result<Resolved, Outcome> resolve_token_as_node(const PushRequest& request, const std::vector<AppConfig>& apps,
+                                                bool authenticated = false);
 
 // A publish to a registered node: its secret must match the registration's (a node-only
 // registration has none: its random node, bound to the user's domain by the lookup, is what
 // authorizes it); the registration's app must still be configured (else OperatorError); the
 // kind is the publish's.
-std::variant<Resolved, Outcome> resolve_registered(const PushRequest& request, const Registration& registration,
-                                                   const std::vector<AppConfig>& apps, bool authenticated);
+Result<Resolved, Outcome> resolve_registered(const PushRequest& request, const Registration& registration,
+                                             const std::vector<AppConfig>& apps, bool authenticated);
 
 // The whole rule: a registered node wins over token-as-node. With registrations on
 // (`registrations`), a node that is neither registered nor a device token with an app's
 // secret is a registration that is gone: UnknownNode (item-not-found lets Prosody forget it),
 // unless the publish names its app (a token-as-node client) or came from the local API.
-std::variant<Resolved, Outcome> resolve(const PushRequest& request, const std::optional<Registration>& registration,
-                                        const std::vector<AppConfig>& apps, bool authenticated, bool registrations);
+Result<Resolved, Outcome> resolve(const PushRequest& request, const std::optional<Registration>& registration,
+                                  const std::vector<AppConfig>& apps, bool authenticated, bool registrations);
 
 // The app a registration goes to: the form's `app` if configured, else the first app of
 // `service` ("apns"/"fcm"), else the first app. Null when `app_field` names no app.

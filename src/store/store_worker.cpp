@@ -40,20 +40,19 @@ struct StoreWorker::Shared {
       }
       // The loop has answered it already (Timeout): running it would only delay the next.
       if (EventLoop::Clock::now() >= job.deadline) continue;
-      std::string error;
-      bool ok = true;
+      Result<void, StoreFailure> answer;
       try {
         job.work(*store);
       } catch (const std::exception& e) {  // StoreError, or std::bad_alloc / std::invalid_argument from a bad row
-        ok = false;
-        error = e.what();
+        std::string error = e.what();
         if (error.empty()) error = "unknown store error";
+        answer = StoreFailure{StoreFailure::Kind::Error, std::move(error)};
       }
       job.work = nullptr;  // its captures die here, on this thread, before the loop sees the result
       std::lock_guard lock(mutex);
       if (loop == nullptr) break;
-      loop->post([state = state, id = job.id, ok, error = std::move(error)] {
-        if (auto s = state.lock()) s->complete(id, ok, error);
+      loop->post([state = state, id = job.id, answer = std::move(answer)] {
+        if (auto s = state.lock()) s->complete(id, answer);
       });
     }
     std::lock_guard lock(mutex);
@@ -173,7 +172,7 @@ void StoreWorker::LoopState::answered(Call& call, const StoreFailure* failure) {
   finish(failure);
 }
 
-void StoreWorker::LoopState::complete(std::uint64_t id, bool succeeded, const std::string& error) {
+void StoreWorker::LoopState::complete(std::uint64_t id, const Result<void, StoreFailure>& answer) {
   auto it = calls.find(id);
   if (it == calls.end()) {
     ++late;  // answered Timeout already
@@ -182,12 +181,7 @@ void StoreWorker::LoopState::complete(std::uint64_t id, bool succeeded, const st
   Call call = std::move(it->second);
   calls.erase(it);
   loop->cancel(call.timer);
-  if (succeeded) {
-    answered(call, nullptr);
-  } else {
-    StoreFailure failure{StoreFailure::Kind::Error, error};
-    answered(call, &failure);
-  }
+  answered(call, answer.ok() ? nullptr : &answer.error());
 }
 
 void StoreWorker::LoopState::expire(std::uint64_t id) {

@@ -13,15 +13,17 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
-#include <variant>
 
 #include "common/event_loop.hpp"
 #include "common/metrics.hpp"
+#include "common/result.hpp"
 #include "store/registration_store.hpp"
 
 namespace pushgate {
 
-// Why a store call has no result.
+// Why a store call has no result. Its kind decides the answer (a full queue is
+// resource-constraint, the rest a retry) and the counters, so it is the failure of a store
+// call's Result rather than an Error.
 struct StoreFailure {
   enum class Kind {
     Error,     // the store failed (StoreError: libpq's or SQLite's cause)
@@ -33,7 +35,7 @@ struct StoreFailure {
 };
 
 template <class T>
-using StoreResult = std::variant<T, StoreFailure>;
+using StoreResult = Result<T, StoreFailure>;
 
 // What a call is for. Registration commands (which users send as often as they like) may hold
 // only a share of the queue, so the lookups publishes wait on always find room.
@@ -112,8 +114,8 @@ class StoreWorker {
     std::map<std::string, metrics::Histogram> latency;  // by op: from submit to answer
     std::uint64_t ok = 0, errors = 0, timeouts = 0, queue_full = 0, late = 0;
     std::size_t commands = 0;  // StoreUse::Command calls in `calls`
-    // The worker's answer to call `id`; error empty when it succeeded.
-    void complete(std::uint64_t id, bool ok, const std::string& error);
+    // The worker's answer to call `id`: done, or the Error failure of its StoreError.
+    void complete(std::uint64_t id, const Result<void, StoreFailure>& answer);
     // The deadline of call `id` passed.
     void expire(std::uint64_t id);
     void answered(Call& call, const StoreFailure* failure);

@@ -39,15 +39,19 @@ std::size_t adhoc_field_limit(const std::string& var) {
   return 256;  // FORM_TYPE, and fields pushgate does not read
 }
 
-std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command) {
+Result<AdhocCommand> parse_adhoc_command(xmpp_stanza_t* command) {
   AdhocCommand c;
   c.node = attr(command, "node");
   c.action = attr(command, "action");
   c.sessionid = attr(command, "sessionid");
   if (c.action.empty()) c.action = "execute";
   const auto& nodes = adhoc_command_nodes();
-  if (std::find(nodes.begin(), nodes.end(), c.node) == nodes.end()) return std::string("unknown command");
-  if (c.action != "execute" && c.action != "complete" && c.action != "cancel") return std::string("unknown action");
+  if (std::find(nodes.begin(), nodes.end(), c.node) == nodes.end()) {
+    return Error{"unknown command", "disco#items on node http://jabber.org/protocol/commands lists the commands"};
+  }
+  if (c.action != "execute" && c.action != "complete" && c.action != "cancel") {
+    return Error{"unknown action", "use execute, complete or cancel"};
+  }
   for (xmpp_stanza_t* x = xmpp_stanza_get_children(command); x != nullptr; x = xmpp_stanza_get_next(x)) {
     const char* ns = xmpp_stanza_get_ns(x);
     if (!xmpp_stanza_is_tag(x) || ns == nullptr || std::strcmp(ns, "jabber:x:data") != 0) continue;
@@ -59,7 +63,7 @@ std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* comma
       xmpp_stanza_t* v = xmpp_stanza_get_child_by_name(f, "value");
       std::string value = v ? text_of(v) : "";
       std::size_t limit = adhoc_field_limit(var);
-      if (value.size() > limit) return "field '" + var + "' is longer than " + std::to_string(limit) + " bytes";
+      if (value.size() > limit) return Error{"field '" + var + "' is longer than " + std::to_string(limit) + " bytes", ""};
       c.fields[var] = value;
     }
   }
@@ -88,11 +92,11 @@ AdhocStep adhoc_first_step(xmpp_stanza_t* command, const std::string& component_
                            const std::string& id, AdhocSessions& sessions) {
   AdhocStep step;
   auto parsed = parse_adhoc_command(command);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    step.reply = iq_reply_xml(component_jid, from, id, {"modify", "bad-request"}, *error);
+  if (!parsed) {
+    step.reply = iq_reply_xml(component_jid, from, id, {"modify", "bad-request"}, parsed.error().message());
     return step;
   }
-  step.command = std::move(std::get<AdhocCommand>(parsed));
+  step.command = std::move(parsed).value();
   AdhocCommand& c = step.command;
   if (c.sessionid.empty()) {
     c.sessionid = sessions.mint();

@@ -4,7 +4,7 @@
 // dialect (Siskin, Stork): register-device takes provider, device-token and optionally
 // device-second-token (PushKit, for calls); unregister-device takes provider and
 // device-token. One step: the answer is `completed`. Pure: a command element in, a request
-// or the reason out. What pushgate does with a command (checks, the store, the answer):
+// or the Error out. What pushgate does with a command (checks, the store, the answer):
 // xmpp/registration_commands.hpp.
 #pragma once
 
@@ -15,8 +15,9 @@
 #include <random>
 #include <string>
 #include <unordered_set>
-#include <variant>
 #include <vector>
+
+#include "common/result.hpp"
 
 namespace pushgate::xmpp {
 
@@ -45,9 +46,9 @@ const std::vector<std::string>& adhoc_command_nodes();
 // provider token), so nothing larger reaches the store.
 std::size_t adhoc_field_limit(const std::string& var);
 
-// Parses <command xmlns='http://jabber.org/protocol/commands'>; the string names what is wrong
-// (a value over adhoc_field_limit() names the field and the limit).
-std::variant<AdhocCommand, std::string> parse_adhoc_command(xmpp_stanza_t* command);
+// Parses <command xmlns='http://jabber.org/protocol/commands'>; the Error names what is wrong
+// (a value over adhoc_field_limit() names the field and the limit), never echoing a value.
+Result<AdhocCommand> parse_adhoc_command(xmpp_stanza_t* command);
 
 // XEP-0050 session ids are ours to mint: a client's sessionid is accepted only when it is one
 // we issued (the last kRemembered), so nothing a client chose is echoed back. Loop thread only.

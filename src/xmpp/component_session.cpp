@@ -239,46 +239,48 @@ void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, boo
   }
   ping_pending_.clear();
   std::string where = config_.host + ":" + std::to_string(config_.port);
-  std::string cause, fix;
+  Error why;
   if (se != nullptr) {
-    cause = "stream error " + stream_error_name(se->type) + (se->text ? std::string(": ") + se->text : "");
+    why.cause = "stream error " + stream_error_name(se->type) + (se->text ? std::string(": ") + se->text : "");
     if (se->type == XMPP_SE_NOT_AUTHORIZED) {
-      fix = "handshake refused: the secret does not match Prosody's component_secret for Component \"" + config_.jid + "\"";
+      why.fix = "handshake refused: the secret does not match Prosody's component_secret for Component \"" + config_.jid + "\"";
     } else if (se->type == XMPP_SE_HOST_UNKNOWN || se->type == XMPP_SE_IMPROPER_ADDR) {
-      fix = "Prosody has no Component \"" + config_.jid + "\": check [component] jid and Prosody's config";
+      why.fix = "Prosody has no Component \"" + config_.jid + "\": check [component] jid and Prosody's config";
     } else if (se->type == XMPP_SE_CONFLICT) {
-      fix = "another process is already connected as " + config_.jid;
+      why.fix = "another process is already connected as " + config_.jid;
     } else if (se->type == XMPP_SE_SYSTEM_SHUTDOWN) {
-      fix = "Prosody is shutting down or restarting; reconnecting";
+      why.fix = "Prosody is shutting down or restarting; reconnecting";
     }
   } else {
     if (error == 0 && !was_connected) error = probe_tcp(config_.host, config_.port);
-    describe_socket_end(error, was_connected, cause, fix);
+    why = describe_socket_end(error, was_connected);
   }
   if (stopping_) {
-    log::info("component_disconnected", {{"peer", where}, {"cause", cause}});
+    log::info("component_disconnected", {{"peer", where}, {"cause", why.cause}});
     return;
   }
   log::warn(was_connected ? "component_disconnected" : "component_connect_failed",
-            {{"peer", where}, {"jid", config_.jid}, {"cause", cause}, {"fix", fix.empty() ? "reconnecting" : fix}});
+            {{"peer", where}, {"jid", config_.jid}, {"cause", why.cause}, {"fix", why.fix.empty() ? "reconnecting" : why.fix}});
   schedule_reconnect();
 }
 
-void ComponentSession::describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const {
+Error ComponentSession::describe_socket_end(int error, bool was_connected) const {
   std::string where = config_.host + ":" + std::to_string(config_.port);
+  Error why;
   if (error != 0) {
-    cause = std::strerror(error);
+    why.cause = std::strerror(error);
     if (error == ECONNREFUSED) {
-      fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config_.port) + "?";
+      why.fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config_.port) + "?";
     } else if (error == ETIMEDOUT) {
-      fix = "no answer from " + where + ": check host, port and firewalls";
+      why.fix = "no answer from " + where + ": check host, port and firewalls";
     }
   } else if (was_connected) {
-    cause = "stream closed";
+    why.cause = "stream closed";
   } else {
-    cause = "connection closed during the handshake";
-    fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
+    why.cause = "connection closed during the handshake";
+    why.fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
   }
+  return why;
 }
 
 void ComponentSession::schedule_reconnect() {
@@ -443,9 +445,14 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
 void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
   std::string from = attr(iq, "from"), id = attr(iq, "id");
   auto parsed = parse_publish(iq);
-  if (auto* err = std::get_if<ParseError>(&parsed)) {
-    log::warn("publish_rejected", {{"from", from}, {"id", id}, {"cause", err->reason}});
-    send_raw(iq_reply_xml(config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err->reason));
+  if (!parsed) {
+    const Error& err = parsed.error();
+    if (err.fix.empty()) {
+      log::warn("publish_rejected", {{"from", from}, {"id", id}, {"cause", err.cause}});
+    } else {
+      log::warn("publish_rejected", {{"from", from}, {"id", id}, {"cause", err.cause}, {"fix", err.fix}});
+    }
+    send_raw(iq_reply_xml(config_.jid, from, id, xmpp_error_for(OutcomeKind::BadRequest), err.message()));
     return;
   }
   if (!refusing_.empty()) {
@@ -456,7 +463,7 @@ void ComponentSession::handle_publish(xmpp_stanza_t* iq) {
   std::uint64_t gen = generation_;
   std::uint64_t seq = ++publish_seq_;
   pending_.emplace(seq, Pending{from, id, gen});
-  dispatcher_.dispatch(std::move(std::get<PushRequest>(parsed)), [this, gen, seq, from, id](const Outcome& outcome) {
+  dispatcher_.dispatch(std::move(parsed).value(), [this, gen, seq, from, id](const Outcome& outcome) {
     if (pending_.erase(seq) == 0) return;  // answered `wait` when a shutdown drain ran out
     if (gen != generation_ || !connected_) {
       // The stream this IQ came on is gone; Prosody has already given up on it.

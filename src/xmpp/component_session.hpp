@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/event_loop.hpp"
+#include "common/result.hpp"
 #include "config/config.hpp"
 #include "push/dispatcher.hpp"
 #include "store/store_worker.hpp"
@@ -78,7 +79,7 @@ class ComponentSession final {
   void handle_disconnect(int error, xmpp_stream_error_t* stream_error, bool was_connected);
   void schedule_reconnect();
   // The cause and fix of a connection that ended without a stream error.
-  void describe_socket_end(int error, bool was_connected, std::string& cause, std::string& fix) const;
+  Error describe_socket_end(int error, bool was_connected) const;
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
   // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.

@@ -1,19 +1,15 @@
 // The XEP-0357 publish parser: a pubsub publish IQ from Prosody in, a PushRequest or the
-// reason it is malformed out. Pure: no session, no I/O; unit-tested and fuzzed.
+// Error that says why it is malformed out. Pure: no session, no I/O; unit-tested and fuzzed.
 #pragma once
 
 #include <string>
-#include <variant>
 
 #include <strophe.h>
 
+#include "common/result.hpp"
 #include "push/push_request.hpp"
 
 namespace pushgate::xmpp {
-
-struct ParseError {
-  std::string reason;  // for the bad-request text and logs; never echoes a secret
-};
 
 // Limits on what one publish may carry; past them it is a bad-request, not a crash.
 inline constexpr std::size_t kMaxNodeBytes = 1024;
@@ -25,6 +21,8 @@ bool is_publish(xmpp_stanza_t* iq);
 
 // Parses a publish IQ. Whitespace between elements, namespace prefixes, empty fields and
 // unknown fields are accepted; unknown publish-options fields are kept and never rejected.
-std::variant<PushRequest, ParseError> parse_publish(xmpp_stanza_t* iq);
+// The Error's message() is the bad-request text and its cause goes to the log; neither echoes
+// a value from the publish.
+Result<PushRequest> parse_publish(xmpp_stanza_t* iq);
 
 }  // namespace pushgate::xmpp

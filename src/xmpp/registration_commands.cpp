@@ -26,7 +26,7 @@ CommandError bad_request(std::string why) {
 
 }  // namespace
 
-std::variant<CommandDevice, CommandError> command_device(const AdhocCommand& command, const std::string& from) {
+Result<CommandDevice, CommandError> command_device(const AdhocCommand& command, const std::string& from) {
   // The user is the IQ's sender, as Prosody stamped it: user@domain/resource.
   auto at = from.find('@');
   auto slash = from.find('/');
@@ -49,8 +49,8 @@ std::variant<CommandDevice, CommandError> command_device(const AdhocCommand& com
   return device;
 }
 
-std::variant<StoreWork, CommandError> plan_command(const AdhocCommand& command, const CommandDevice& device,
-                                                   const std::vector<AppConfig>& apps, std::int64_t now_ms) {
+Result<StoreWork, CommandError> plan_command(const AdhocCommand& command, const CommandDevice& device,
+                                             const std::vector<AppConfig>& apps, std::int64_t now_ms) {
   if (!command.registers()) {
     // Conversations leaves a group chat's pushes with the channel the pushes carried and its
     // android-id, and no muc: only that group chat's registration goes, never its own.
@@ -68,11 +68,11 @@ std::variant<StoreWork, CommandError> plan_command(const AdhocCommand& command, 
                                                        : ServiceKind::Fcm;
   std::string call_token = tigase ? field(command, "device-second-token") : "";
   const char* token_field = tigase ? "device-token" : "token";
-  if (auto problem = registration_token_problem(shape, token))
-    return bad_request(std::string("field ") + token_field + ": " + *problem);
+  if (auto checked = check_registration_token(shape, token); !checked)
+    return bad_request(std::string("field ") + token_field + ": " + checked.error().message());
   if (!call_token.empty()) {
-    if (auto problem = registration_token_problem(shape, call_token))
-      return bad_request("field device-second-token: " + *problem);
+    if (auto checked = check_registration_token(shape, call_token); !checked)
+      return bad_request("field device-second-token: " + checked.error().message());
   }
   RegisterDevice work{device.key, Enrollment{app->name, token, call_token, tigase},
                       static_cast<std::uint64_t>(app->max_devices_per_user), now_ms};
@@ -88,7 +88,7 @@ std::variant<StoreWork, CommandError> plan_command(const AdhocCommand& command, 
   return StoreWork{std::move(work)};
 }
 
-std::variant<std::vector<ResultField>, CommandError> registration_answer(
+Result<std::vector<ResultField>, CommandError> registration_answer(
     const std::variant<Registration, QuotaExceeded>& answer, const RegisterDevice& request,
     const std::string& component_jid) {
   if (const QuotaExceeded* quota = std::get_if<QuotaExceeded>(&answer)) {
@@ -153,8 +153,8 @@ void RegistrationCommands::handle(xmpp_stanza_t* command, const std::string& fro
                   {{"cancel", "service-unavailable"}, "device registration is off: the push service has no [store]"});
   }
   auto device = command_device(c, from);
-  if (const CommandError* error = std::get_if<CommandError>(&device)) return refuse(to, *error);
-  const CommandDevice& d = std::get<CommandDevice>(device);
+  if (!device) return refuse(to, device.error());
+  const CommandDevice& d = device.value();
   auto busy = in_flight_.find(d.user);
   if (busy != in_flight_.end() && busy->second >= kMaxCommandsPerUser) {
     return refuse(to, {{"wait", "resource-constraint"}, "too many of your commands are in progress; retry later"});
@@ -163,8 +163,8 @@ void RegistrationCommands::handle(xmpp_stanza_t* command, const std::string& fro
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   auto work = plan_command(c, d, apps, now_ms);
-  if (const CommandError* error = std::get_if<CommandError>(&work)) return refuse(to, *error);
-  std::visit([&](auto& w) { run(std::move(w), std::move(to)); }, std::get<StoreWork>(work));
+  if (!work) return refuse(to, work.error());
+  std::visit([&](auto& w) { run(std::move(w), std::move(to)); }, work.value());
 }
 
 void RegistrationCommands::done(const std::string& user) {
@@ -183,15 +183,14 @@ void RegistrationCommands::run(RegisterDevice work, Requester to) {
       "register", std::move(on_worker),
       [this, work = std::move(work), to = std::move(to)](const StoreResult<Answer>& answer) {
         done(work.key.bare_jid);
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&answer))
-          return refuse(to, store_unavailable(*failure));
-        const Answer& stored = std::get<Answer>(answer);
+        if (!answer) return refuse(to, store_unavailable(answer.error()));
+        const Answer& stored = answer.value();
         auto form = registration_answer(stored, work, jid_);
         const std::string& domain = work.key.domain;
         const std::string& app = work.enrollment.app;
-        if (const CommandError* refused = std::get_if<CommandError>(&form)) {
-          log::warn("registration_refused", {{"from", domain}, {"app", app}, {"cause", refused->text}});
-          return refuse(to, *refused);
+        if (!form) {
+          log::warn("registration_refused", {{"from", domain}, {"app", app}, {"cause", form.error().text}});
+          return refuse(to, form.error());
         }
         const Registration& r = std::get<Registration>(stored);
         const std::string& call_token = work.enrollment.voip_token;
@@ -201,8 +200,7 @@ void RegistrationCommands::run(RegisterDevice work, Requester to) {
                                         {"token", log::redact(work.enrollment.token)},
                                         {"call_token", call_token.empty() ? "-" : log::redact(call_token)},
                                         {"dialect", work.enrollment.node_only ? "tigase" : "p2"}});
-        to.reply(
-            adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid, std::get<std::vector<ResultField>>(form)));
+        to.reply(adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid, form.value()));
       },
       StoreUse::Command);
 }
@@ -216,9 +214,8 @@ void RegistrationCommands::run(UnregisterDevice work, Requester to) {
       },
       [this, user = work.key.bare_jid, domain = work.key.domain, to = std::move(to)](const StoreResult<bool>& removed) {
         done(user);
-        if (const StoreFailure* failure = std::get_if<StoreFailure>(&removed))
-          return refuse(to, store_unavailable(*failure));
-        log::info("device_unregistered", {{"from", domain}, {"found", std::get<bool>(removed) ? "yes" : "no"}});
+        if (!removed) return refuse(to, store_unavailable(removed.error()));
+        log::info("device_unregistered", {{"from", domain}, {"found", removed.value() ? "yes" : "no"}});
         to.reply(adhoc_completed_xml(jid_, to.from, to.id, to.node, to.sessionid, std::vector<ResultField>{}));
       },
       StoreUse::Command);

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/result.hpp"
 #include "config/config.hpp"
 #include "store/registration_store.hpp"
 #include "store/store_worker.hpp"
@@ -23,7 +24,8 @@
 
 namespace pushgate::xmpp {
 
-// A command refused: the IQ error it is answered with and the text.
+// A command refused: the IQ error it is answered with and the text. Like an Outcome, it is the
+// answer the command gets, so the checks below fail with it (Result<T, CommandError>).
 struct CommandError {
   XmppErrorCondition condition;
   std::string text;
@@ -39,7 +41,7 @@ struct CommandDevice {
 // The device of a command from `from` (user@domain/resource). Refused: a command from a
 // server, a Tigase command for a provider pushgate does not serve or without its token, a p2
 // command without device-id (or android-id). Pure.
-std::variant<CommandDevice, CommandError> command_device(const AdhocCommand& command, const std::string& from);
+Result<CommandDevice, CommandError> command_device(const AdhocCommand& command, const std::string& from);
 
 // What a checked command asks of the store.
 struct RegisterDevice {
@@ -58,12 +60,13 @@ using StoreWork = std::variant<RegisterDevice, UnregisterDevice>;
 // (registration_app()), its tokens checked for that provider's shape, and the account (and
 // group chat's channel) its pushes will carry. Refused: no token, an unknown app, a token that
 // cannot be one. Pure.
-std::variant<StoreWork, CommandError> plan_command(const AdhocCommand& command, const CommandDevice& device,
-                                                   const std::vector<AppConfig>& apps, std::int64_t now_ms);
+Result<StoreWork, CommandError> plan_command(const AdhocCommand& command, const CommandDevice& device,
+                                             const std::vector<AppConfig>& apps, std::int64_t now_ms);
 
 // The result form of a registration the store made (p2: jid, node and secret; Tigase: node,
-// features and max-payload-size), or why it refused it (a quota). Pure.
-std::variant<std::vector<ResultField>, CommandError> registration_answer(
+// features and max-payload-size), or why it refused it (a quota). The store's answer is a
+// std::variant, not a Result: a quota is an answer from a store that worked. Pure.
+Result<std::vector<ResultField>, CommandError> registration_answer(
     const std::variant<Registration, QuotaExceeded>& answer, const RegisterDevice& request,
     const std::string& component_jid);
 

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   int status = kStatuses[(data[0] >> 2) % 10];
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   if ((data[0] & 0x80) != 0) {
-    pushgate::api::parse_push_body((data[0] & 1) ? "application/x-www-form-urlencoded" : "application/json", text);
+    (void)pushgate::api::parse_push_body((data[0] & 1) ? "application/x-www-form-urlencoded" : "application/json",
+                                         text);
     return 0;
   }
   switch (data[0] & 3) {

@@ -22,10 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (s == nullptr) return 0;
   pushgate::xmpp::is_publish(s);
   auto r = pushgate::xmpp::parse_publish(s);
-  if (auto* e = std::get_if<pushgate::xmpp::ParseError>(&r)) {
+  if (!r.ok()) {
     std::string reply =
         pushgate::xmpp::iq_reply_xml("push.example", pushgate::xmpp::attr(s, "from"), pushgate::xmpp::attr(s, "id"),
-                                     {"modify", "bad-request"}, e->reason);
+                                     {"modify", "bad-request"}, r.error().message());
     // The reply must itself be well-formed.
     xmpp_stanza_t* back = xmpp_stanza_new_from_string(ctx, reply.c_str());
     if (back == nullptr) __builtin_trap();

@@ -32,8 +32,8 @@ PushJob job(const AppConfig& app, PushKind kind) {
 }
 ApnsRequest build(const PushJob& j) {
   auto r = build_apns_request(j, kNow);
-  REQUIRE(std::holds_alternative<ApnsRequest>(r));
-  return std::get<ApnsRequest>(r);
+  REQUIRE(r.ok());
+  return r.value();
 }
 std::map<std::string, std::string> headers(const ApnsRequest& r) { return {r.headers.begin(), r.headers.end()}; }
 }  // namespace
@@ -89,8 +89,8 @@ TEST_CASE("body and sender only when the app allows; collapse id by kind; ttl 0 
 TEST_CASE("expiry is absolute and computed per message") {
   auto app = ios_app();
   auto j = job(app, PushKind::Voip);
-  auto a = std::get<ApnsRequest>(build_apns_request(j, kNow));
-  auto b = std::get<ApnsRequest>(build_apns_request(j, kNow + 7));
+  auto a = build_apns_request(j, kNow).value();
+  auto b = build_apns_request(j, kNow + 7).value();
   CHECK(std::stoll(headers(b).at("apns-expiration")) - std::stoll(headers(a).at("apns-expiration")) == 7);
 }
 
@@ -99,18 +99,18 @@ TEST_CASE("payload limits: 5120 bytes for voip, 4096 for others") {
   app.include_body = true;
   auto j = job(app, PushKind::Alert);
   j.request.summary["last-message-body"] = std::string(4000, 'x');  // a body is cut to fit
-  CHECK(std::holds_alternative<ApnsRequest>(build_apns_request(j, kNow)));
+  CHECK(build_apns_request(j, kNow).ok());
   j.request.summary.erase("last-message-body");
   j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(4100, 'c')};  // ciphertext is not cut
   auto r = build_apns_request(j, kNow);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
-  CHECK(std::get<Outcome>(r).reason.find("PayloadTooLarge") == 0);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::BadRequest);
+  CHECK(r.error().reason.find("PayloadTooLarge") == 0);
   j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(4900, 'c')};
   j.kind = PushKind::Voip;
-  CHECK(std::holds_alternative<ApnsRequest>(build_apns_request(j, kNow)));  // 4.9 KB voip fits
+  CHECK(build_apns_request(j, kNow).ok());  // 4.9 KB voip fits
   j.request.encrypted->content = std::string(5100, 'c');
-  CHECK(std::holds_alternative<Outcome>(build_apns_request(j, kNow)));
+  CHECK_FALSE(build_apns_request(j, kNow).ok());
 }
 
 TEST_CASE("a token that is not hex is dead before it is sent") {
@@ -119,8 +119,8 @@ TEST_CASE("a token that is not hex is dead before it is sent") {
     auto j = job(app, PushKind::Alert);
     j.request.node = bad;
     auto r = build_apns_request(j, kNow);
-    REQUIRE(std::holds_alternative<Outcome>(r));
-    CHECK(std::get<Outcome>(r).kind == OutcomeKind::TokenDead);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == OutcomeKind::TokenDead);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <openssl/rsa.h>
 
 #include "push/apns_token.hpp"
 #include "support/test_keys.hpp"
@@ -10,7 +11,7 @@ using namespace pushgate;
 
 TEST_CASE("the provider token is an ES256 JWT with kid, iss and iat that OpenSSL verifies") {
   auto key = test::new_p256_key();
-  std::string jwt = ApnsTokenSigner::sign(key.get(), "ABC123DEF4", "9ABCDE1234", 1795320000);
+  std::string jwt = ApnsTokenSigner::sign(key.get(), "ABC123DEF4", "9ABCDE1234", 1795320000).value();
   auto dot1 = jwt.find('.'), dot2 = jwt.rfind('.');
   REQUIRE(dot1 != std::string::npos);
   REQUIRE(dot2 != dot1);
@@ -31,10 +32,10 @@ TEST_CASE("one token serves until it is 50 minutes old") {
   auto key = test::new_p256_key();
   ApnsTokenSigner signer(test::new_p256_key(), "ABC123DEF4", "9ABCDE1234");
   const std::int64_t t0 = 1795320000;
-  std::string first = signer.token(t0);
-  CHECK(signer.token(t0 + 49 * 60) == first);
+  std::string first = signer.token(t0).value();
+  CHECK(signer.token(t0 + 49 * 60).value() == first);
   CHECK(signer.mints() == 1);
-  std::string second = signer.token(t0 + 50 * 60);
+  std::string second = signer.token(t0 + 50 * 60).value();
   CHECK(second != first);
   CHECK(signer.mints() == 2);
   CHECK(signer.issued_at() == t0 + 50 * 60);
@@ -43,11 +44,11 @@ TEST_CASE("one token serves until it is 50 minutes old") {
 TEST_CASE("ExpiredProviderToken re-mints only a token at least 20 minutes old") {
   ApnsTokenSigner signer(test::new_p256_key(), "ABC123DEF4", "9ABCDE1234");
   const std::int64_t t0 = 1795320000;
-  std::string first = signer.token(t0);
+  std::string first = signer.token(t0).value();
   CHECK_FALSE(signer.expired(t0 + 19 * 60));  // Apple would answer TooManyProviderTokenUpdates
-  CHECK(signer.token(t0 + 19 * 60) == first);
+  CHECK(signer.token(t0 + 19 * 60).value() == first);
   CHECK(signer.expired(t0 + 20 * 60));
-  CHECK(signer.token(t0 + 20 * 60) != first);
+  CHECK(signer.token(t0 + 20 * 60).value() != first);
   CHECK(signer.mints() == 2);
 }
 
@@ -70,4 +71,16 @@ TEST_CASE("base64url has no padding and uses - and _") {
   CHECK(base64url(std::string("a")) == "YQ");
   CHECK(base64url(std::string("ab")) == "YWI");
   CHECK(base64url(std::string("")).empty());
+}
+
+TEST_CASE("a key that cannot make an ES256 signature is an Error with a fix, and the signer keeps no token") {
+  EvpKeyPtr rsa(EVP_RSA_gen(2048));
+  REQUIRE(rsa);
+  auto r = ApnsTokenSigner::sign(rsa.get(), "ABC123DEF4", "9ABCDE1234", 1795320000);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().cause.rfind("signing the APNs provider token failed", 0) == 0);
+  CHECK(r.error().fix.find("key_file") != std::string::npos);
+  ApnsTokenSigner signer(std::move(rsa), "ABC123DEF4", "9ABCDE1234");
+  CHECK_FALSE(signer.token(1795320000).ok());
+  CHECK(signer.mints() == 0);
 }

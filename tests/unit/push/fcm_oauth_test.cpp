@@ -93,7 +93,7 @@ TEST_CASE("a malformed service account names the field that is wrong") {
 TEST_CASE("the RS256 assertion carries iss, scope, aud, iat, exp = iat + 3600 and verifies") {
   Account a;
   FcmServiceAccount sa = load_fcm_service_account(a.path);
-  std::string jwt = make_fcm_assertion(sa, 1795320000);
+  std::string jwt = make_fcm_assertion(sa, 1795320000).value();
   auto d1 = jwt.find('.'), d2 = jwt.rfind('.');
   auto header = nlohmann::json::parse(test::base64url_decode(jwt.substr(0, d1)));
   auto claims = nlohmann::json::parse(test::base64url_decode(jwt.substr(d1 + 1, d2 - d1 - 1)));

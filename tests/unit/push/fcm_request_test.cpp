@@ -29,8 +29,8 @@ PushJob job(const AppConfig& app, PushKind kind) {
 }
 FcmRequest build(const PushJob& j) {
   auto r = build_fcm_request(j, "demo-project");
-  REQUIRE(std::holds_alternative<FcmRequest>(r));
-  return std::get<FcmRequest>(r);
+  REQUIRE(r.ok());
+  return r.value();
 }
 std::string error_body(const std::string& status, const std::string& code, const std::string& message = "m") {
   return R"({"error":{"code":400,"message":")" + message + R"(","status":")" + status +
@@ -81,17 +81,17 @@ TEST_CASE("a token FCM could never accept is TokenDead before sending; oversize 
   auto j = job(app, PushKind::Alert);
   j.request.node = "short";
   auto r = build_fcm_request(j, "p");
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::TokenDead);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::TokenDead);
   j.request.node = kToken;
   j.request.node[20] = '"';
-  CHECK(std::get<Outcome>(build_fcm_request(j, "p")).kind == OutcomeKind::TokenDead);
+  CHECK(build_fcm_request(j, "p").error().kind == OutcomeKind::TokenDead);
   j = job(app, PushKind::Alert);
   app.include_body = true;
   j.request.encrypted = EncryptedPayload{{{"iv", "aXY="}}, std::string(5000, 'c')};  // a body would be cut
   r = build_fcm_request(j, "p");
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::BadRequest);
 }
 
 TEST_CASE("200 is Delivered") {

@@ -31,28 +31,28 @@ Registration registered(const std::string& app, const std::string& secret) {
   return r;
 }
 
-OutcomeKind refused(const std::variant<Resolved, Outcome>& r) {
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  return std::get<Outcome>(r).kind;
+OutcomeKind refused(const Result<Resolved, Outcome>& r) {
+  REQUIRE_FALSE(r.ok());
+  return r.error().kind;
 }
 }  // namespace
 
 TEST_CASE("the first app is the default and its secret must match") {
   auto cfg = test::two_app_config();
   auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 0);
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 0);
+  CHECK(r.value().kind == PushKind::Alert);
 }
 
 TEST_CASE("app and fpush's pushModule select the app") {
   auto cfg = test::two_app_config();
   auto r = resolve_token_as_node(request({{"secret", "android-secret"}, {"app", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 1);
   r = resolve_token_as_node(request({{"secret", "android-secret"}, {"pushModule", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 1);
 }
 
 TEST_CASE("a secret of another app, a wrong or a missing secret is forbidden") {
@@ -60,21 +60,21 @@ TEST_CASE("a secret of another app, a wrong or a missing secret is forbidden") {
   for (auto opts : std::vector<std::map<std::string, std::string>>{
            {{"secret", "android-secret"}}, {{"secret", "ios-secre"}}, {{"secret", ""}}, {}, {{"app", "android"}, {"secret", "ios-secret"}}}) {
     auto r = resolve_token_as_node(request(opts), cfg.apps);
-    REQUIRE(std::holds_alternative<Outcome>(r));
-    CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == OutcomeKind::Forbidden);
   }
 }
 
 TEST_CASE("an unknown app is named: our configuration (wait) from Prosody, a bad request from the local API") {
   auto cfg = test::two_app_config();
   auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"app", "windows"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);  // never a counted error at Prosody
-  CHECK(std::get<Outcome>(r).reason.find("windows") != std::string::npos);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::OperatorError);  // never a counted error at Prosody
+  CHECK(r.error().reason.find("windows") != std::string::npos);
   r = resolve_token_as_node(request({{"pushModule", "monalProdCatalyst"}}), cfg.apps);
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::OperatorError);
+  CHECK(r.error().kind == OutcomeKind::OperatorError);
   r = resolve_token_as_node(request({{"app", "windows"}}), cfg.apps, true);
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::BadRequest);
+  CHECK(r.error().kind == OutcomeKind::BadRequest);
 }
 
 TEST_CASE("an encrypted call payload decides the kind only when publish-options give no type") {
@@ -82,12 +82,12 @@ TEST_CASE("an encrypted call payload decides the kind only when publish-options 
   PushRequest call = request({{"secret", "ios-secret"}});
   call.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
   auto r = resolve_token_as_node(call, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
+  REQUIRE(r.ok());
+  CHECK(r.value().kind == PushKind::Voip);
   call.options["type"] = "message";
   r = resolve_token_as_node(call, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
+  REQUIRE(r.ok());
+  CHECK(r.value().kind == PushKind::Alert);
 }
 
 TEST_CASE("type selects the push kind") {
@@ -98,12 +98,12 @@ TEST_CASE("type selects the push kind") {
                                                         {"", PushKind::Alert}};
   for (const auto& [type, kind] : rows) {
     auto r = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", type}}), cfg.apps);
-    REQUIRE(std::holds_alternative<Resolved>(r));
-    CHECK(std::get<Resolved>(r).kind == kind);
+    REQUIRE(r.ok());
+    CHECK(r.value().kind == kind);
   }
   auto bad = resolve_token_as_node(request({{"secret", "ios-secret"}, {"type", "fax"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(bad));
-  CHECK(std::get<Outcome>(bad).kind == OutcomeKind::BadRequest);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().kind == OutcomeKind::BadRequest);
 }
 
 TEST_CASE("an encrypted publish of type voip is a call for token-as-node too") {
@@ -111,8 +111,8 @@ TEST_CASE("an encrypted publish of type voip is a call for token-as-node too") {
   PushRequest r = request({{"secret", "ios-secret"}});
   r.encrypted = EncryptedPayload{{{"iv", "aXY="}, {"type", "voip"}}, "Y2lwaGVy"};
   auto resolved = resolve_token_as_node(r, cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(resolved));
-  CHECK(std::get<Resolved>(resolved).kind == PushKind::Voip);
+  REQUIRE(resolved.ok());
+  CHECK(resolved.value().kind == PushKind::Voip);
 }
 
 TEST_CASE("require_secret = false: a publish naming the app by pushModule or app needs no secret (Monal)") {
@@ -123,16 +123,16 @@ TEST_CASE("require_secret = false: a publish naming the app by pushModule or app
   cfg.apps.push_back(monal);
   // Monal's publish-options: pushModule alone.
   auto r = resolve_token_as_node(request({{"pushModule", "monalProdiOS"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 2);
-  CHECK(std::get<Resolved>(r).kind == PushKind::Alert);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 2);
+  CHECK(r.value().kind == PushKind::Alert);
   r = resolve_token_as_node(request({{"app", "monalProdiOS"}, {"type", "call"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
+  REQUIRE(r.ok());
+  CHECK(r.value().kind == PushKind::Voip);
   // The other apps still want their secrets.
   r = resolve_token_as_node(request({{"pushModule", "android"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::Forbidden);
 }
 
 TEST_CASE("require_secret = false as the default app: an unnamed publish without a secret is forbidden") {
@@ -140,11 +140,11 @@ TEST_CASE("require_secret = false as the default app: an unnamed publish without
   cfg.apps[0].secret.reset();
   cfg.apps[0].require_secret = false;
   auto r = resolve_token_as_node(request({}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
-  CHECK(std::get<Outcome>(r).reason.find("only when they name it") != std::string::npos);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::Forbidden);
+  CHECK(r.error().reason.find("only when they name it") != std::string::npos);
   r = resolve_token_as_node(request({{"pushModule", "ios"}}), cfg.apps);
-  CHECK(std::holds_alternative<Resolved>(r));
+  CHECK(r.ok());
 }
 
 TEST_CASE("an app that requires a secret and has none: naming it is OperatorError (wait), never cancel") {
@@ -154,43 +154,43 @@ TEST_CASE("an app that requires a secret and has none: naming it is OperatorErro
                                                                    {{"app", "android"}, {"secret", "android-secret"}},
                                                                    {{"app", "android"}, {"secret", "x"}}}) {
     auto r = resolve_token_as_node(request(opts), cfg.apps);
-    REQUIRE(std::holds_alternative<Outcome>(r));
-    const Outcome& o = std::get<Outcome>(r);
+    REQUIRE_FALSE(r.ok());
+    const Outcome& o = r.error();
     CHECK(o.kind == OutcomeKind::OperatorError);
     CHECK(std::string(xmpp::xmpp_error_for(o.kind).type) == "wait");
     CHECK(o.reason.find("app 'android' has no secret_file") != std::string::npos);
     CHECK(o.reason.find("require_secret = false") != std::string::npos);
   }
   // The local API's caller is authenticated by the push secret: no app secret is asked for.
-  CHECK(std::holds_alternative<Resolved>(resolve_token_as_node(request({{"app", "android"}}), cfg.apps, true)));
+  CHECK(resolve_token_as_node(request({{"app", "android"}}), cfg.apps, true).ok());
   // The default app without a secret, not named: forbidden (with a store: item-not-found, a registration that is gone).
   cfg.apps[0].secret.reset();
   auto r = resolve_token_as_node(request({{"secret", "ios-secret"}}), cfg.apps);
-  REQUIRE(std::holds_alternative<Outcome>(r));
-  CHECK(std::get<Outcome>(r).kind == OutcomeKind::Forbidden);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == OutcomeKind::Forbidden);
 }
 
 TEST_CASE("a registered node: its own secret, its app, the publish's kind") {
   auto cfg = test::two_app_config();
   Registration p2 = registered("android", "node-secret");
   auto r = resolve_registered(request({{"secret", "node-secret"}, {"type", "call"}}), p2, cfg.apps, false);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
-  CHECK(std::get<Resolved>(r).kind == PushKind::Voip);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 1);
+  CHECK(r.value().kind == PushKind::Voip);
   // The app's secret is not the node's.
   CHECK(refused(resolve_registered(request({{"secret", "android-secret"}}), p2, cfg.apps, false)) ==
         OutcomeKind::Forbidden);
   CHECK(refused(resolve_registered(request({}), p2, cfg.apps, false)) == OutcomeKind::Forbidden);
   // The local API is authenticated already.
-  CHECK(std::holds_alternative<Resolved>(resolve_registered(request({}), p2, cfg.apps, true)));
+  CHECK(resolve_registered(request({}), p2, cfg.apps, true).ok());
   // A node-only (Tigase) registration has no secret to check.
-  CHECK(std::holds_alternative<Resolved>(resolve_registered(request({}), registered("ios", ""), cfg.apps, false)));
+  CHECK(resolve_registered(request({}), registered("ios", ""), cfg.apps, false).ok());
   // The secret is checked before anything else; then the app, then the kind.
   CHECK(refused(resolve_registered(request({{"type", "fax"}}), registered("gone", "s"), cfg.apps, false)) ==
         OutcomeKind::Forbidden);
   auto gone = resolve_registered(request({{"secret", "s"}, {"type", "fax"}}), registered("gone", "s"), cfg.apps, false);
   CHECK(refused(gone) == OutcomeKind::OperatorError);  // our configuration: Prosody keeps the registration
-  CHECK(std::get<Outcome>(gone).reason.find("'gone', which is no longer configured") != std::string::npos);
+  CHECK(gone.error().reason.find("'gone', which is no longer configured") != std::string::npos);
   CHECK(refused(resolve_registered(request({{"secret", "node-secret"}, {"type", "fax"}}), p2, cfg.apps, false)) ==
         OutcomeKind::BadRequest);
 }
@@ -199,26 +199,25 @@ TEST_CASE("resolve: a registration wins; with registrations on, a refused unname
   auto cfg = test::two_app_config();
   // Found in the store: resolved as registered, whatever token-as-node would say.
   auto r = resolve(request({{"secret", "node-secret"}}), registered("android", "node-secret"), cfg.apps, false, true);
-  REQUIRE(std::holds_alternative<Resolved>(r));
-  CHECK(std::get<Resolved>(r).app_index == 1);
+  REQUIRE(r.ok());
+  CHECK(r.value().app_index == 1);
   // Not found, no app secret: Forbidden without registrations, UnknownNode (item-not-found) with them.
   CHECK(refused(resolve(request({{"secret", "wrong"}}), std::nullopt, cfg.apps, false, false)) ==
         OutcomeKind::Forbidden);
   auto gone = resolve(request({{"secret", "wrong"}}), std::nullopt, cfg.apps, false, true);
   CHECK(refused(gone) == OutcomeKind::UnknownNode);
-  CHECK(std::get<Outcome>(gone).reason == "no registration for this node");
+  CHECK(gone.error().reason == "no registration for this node");
   // Never for a publish naming its app (a token-as-node client) or from the local API.
   CHECK(refused(resolve(request({{"app", "android"}, {"secret", "wrong"}}), std::nullopt, cfg.apps, false, true)) ==
         OutcomeKind::Forbidden);
   CHECK(refused(resolve(request({{"pushModule", "android"}}), std::nullopt, cfg.apps, false, true)) ==
         OutcomeKind::Forbidden);
-  CHECK(std::holds_alternative<Resolved>(resolve(request({}), std::nullopt, cfg.apps, true, true)));
+  CHECK(resolve(request({}), std::nullopt, cfg.apps, true, true).ok());
   // Only Forbidden becomes UnknownNode: a bad type stays a bad request.
   CHECK(refused(resolve(request({{"secret", "ios-secret"}, {"type", "fax"}}), std::nullopt, cfg.apps, false, true)) ==
         OutcomeKind::BadRequest);
   // A device token with its app's secret still goes, registrations or not.
-  CHECK(std::holds_alternative<Resolved>(
-      resolve(request({{"secret", "ios-secret"}}), std::nullopt, cfg.apps, false, true)));
+  CHECK(resolve(request({{"secret", "ios-secret"}}), std::nullopt, cfg.apps, false, true).ok());
 }
 
 TEST_CASE("registration_app: the form's app, else the first app of the command's service, else the first app") {

@@ -113,7 +113,7 @@ TEST_CASE("a store call runs on the worker thread and answers on the loop thread
       });
   CHECK(answers.empty());  // never inside call()
   REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
-  CHECK(std::holds_alternative<bool>(answers[0]));
+  CHECK(answers[0].ok());
   CHECK(answered_on == std::this_thread::get_id());
   CHECK(gate->thread != std::this_thread::get_id());
   CHECK(w.health().up);
@@ -129,14 +129,14 @@ TEST_CASE("a full store queue refuses at once with QueueFull, and the queued cal
   ping(w, answers);  // queued
   ping(w, answers);  // one too many
   REQUIRE(answers.size() == 1);
-  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
-  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::QueueFull);
-  CHECK(std::get<StoreFailure>(answers[0]).reason.find("queue is full (2") != std::string::npos);
+  REQUIRE_FALSE(answers[0].ok());
+  CHECK(answers[0].error().kind == StoreFailure::Kind::QueueFull);
+  CHECK(answers[0].error().reason.find("queue is full (2") != std::string::npos);
   CHECK(w.health().up);  // a busy store is not a broken one
   gate->set(true);
   REQUIRE(turn_until(loop, [&] { return answers.size() == 3; }));
-  CHECK(std::holds_alternative<bool>(answers[1]));
-  CHECK(std::holds_alternative<bool>(answers[2]));
+  CHECK(answers[1].ok());
+  CHECK(answers[2].ok());
 }
 
 TEST_CASE("commands hold only their share of the queue: lookups still find room") {
@@ -149,17 +149,17 @@ TEST_CASE("commands hold only their share of the queue: lookups still find room"
   std::vector<StoreResult<bool>> commands, lookups;
   for (int i = 0; i < 3; ++i) ping(w, commands, StoreUse::Command);
   REQUIRE(commands.size() == 1);  // the third command, refused at once
-  CHECK(std::get<StoreFailure>(commands[0]).kind == StoreFailure::Kind::QueueFull);
+  CHECK(commands[0].error().kind == StoreFailure::Kind::QueueFull);
   ping(w, lookups);
   ping(w, lookups);
   CHECK(lookups.empty());  // both queued: the commands left them room
   gate->set(true);
   REQUIRE(turn_until(loop, [&] { return commands.size() == 3 && lookups.size() == 2; }));
-  CHECK(std::holds_alternative<bool>(lookups[0]));
-  CHECK(std::holds_alternative<bool>(lookups[1]));
+  CHECK(lookups[0].ok());
+  CHECK(lookups[1].ok());
   ping(w, commands, StoreUse::Command);  // answered commands free their share
   REQUIRE(turn_until(loop, [&] { return commands.size() == 4; }));
-  CHECK(std::holds_alternative<bool>(commands[3]));
+  CHECK(commands[3].ok());
 }
 
 TEST_CASE("a store that does not answer is cut off at the deadline; its late answer is dropped") {
@@ -174,9 +174,9 @@ TEST_CASE("a store that does not answer is cut off at the deadline; its late ans
   auto waited = EventLoop::Clock::now() - start;
   CHECK(waited >= 300ms);
   CHECK(waited < 1000ms);
-  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
-  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::Timeout);
-  CHECK(std::get<StoreFailure>(answers[0]).reason == "the test store did not answer within 300 ms");
+  REQUIRE_FALSE(answers[0].ok());
+  CHECK(answers[0].error().kind == StoreFailure::Kind::Timeout);
+  CHECK(answers[0].error().reason == "the test store did not answer within 300 ms");
   CHECK_FALSE(w.health().up);
   CHECK(w.health().cause == "the test store did not answer within 300 ms");
   CHECK(w.pending() == 0);
@@ -185,7 +185,7 @@ TEST_CASE("a store that does not answer is cut off at the deadline; its late ans
   CHECK(answers.size() == 1);  // exactly once
   ping(w, answers);            // and the store is up again after an answered call
   REQUIRE(turn_until(loop, [&] { return answers.size() == 2; }));
-  CHECK(std::holds_alternative<bool>(answers[1]));
+  CHECK(answers[1].ok());
   CHECK(w.health().up);
 }
 
@@ -213,8 +213,8 @@ TEST_CASE("a failing store is down with the store's own cause, in /metrics too")
       "find", [](RegistrationStore& s) { return s.find("example.org", "n"); },
       [&](StoreResult<std::optional<Registration>> r) { answers.push_back(std::move(r)); });
   REQUIRE(turn_until(loop, [&] { return answers.size() == 1; }));
-  REQUIRE(std::holds_alternative<StoreFailure>(answers[0]));
-  CHECK(std::get<StoreFailure>(answers[0]).kind == StoreFailure::Kind::Error);
+  REQUIRE_FALSE(answers[0].ok());
+  CHECK(answers[0].error().kind == StoreFailure::Kind::Error);
   CHECK(w.health().cause == "could not connect to server: Connection refused");
   metrics::Writer mw;
   w.write_metrics(mw);

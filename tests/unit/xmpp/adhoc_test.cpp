@@ -2,7 +2,6 @@
 // replies, against hostile attribute values.
 #include <doctest/doctest.h>
 
-#include <variant>
 
 #include "support/xml_check.hpp"
 #include "test_stanza.hpp"
@@ -57,6 +56,8 @@ TEST_CASE("an injected node is an unknown command, answered without echoing it")
   REQUIRE(root.ok);
   CHECK(root.attrs["type"] == "error");
   CHECK(step.reply.find("bob@localhost") == std::string::npos);
+  CHECK(step.reply.find("unknown command") != std::string::npos);
+  CHECK(step.reply.find("disco#items") != std::string::npos);  // where the client finds the right ones
 }
 
 TEST_CASE("a command without a sessionid gets one of ours; cancel of an issued session is answered canceled") {
@@ -136,7 +137,7 @@ TEST_CASE("register-device's result: node, features as list-multi and max-payloa
 }
 
 namespace {
-std::variant<xmpp::AdhocCommand, std::string> parse_field(const std::string& var, const std::string& value) {
+pushgate::Result<xmpp::AdhocCommand> parse_field(const std::string& var, const std::string& value) {
   auto s = test::stanza(
       "<command xmlns='http://jabber.org/protocol/commands' node='register-push-apns'>"
       "<x xmlns='jabber:x:data' type='submit'><field var='" +
@@ -155,11 +156,11 @@ TEST_CASE("each form field is bounded by what it needs, and the refusal names th
                  Case{"unknown-field", 256}}) {
     CAPTURE(c.var);
     auto ok = parse_field(c.var, std::string(c.limit, 'a'));
-    REQUIRE(std::holds_alternative<xmpp::AdhocCommand>(ok));
-    CHECK(std::get<xmpp::AdhocCommand>(ok).fields[c.var].size() == c.limit);
+    REQUIRE(ok.ok());
+    CHECK(ok->fields[c.var].size() == c.limit);
     auto refused = parse_field(c.var, std::string(c.limit + 1, 'a'));
-    REQUIRE(std::holds_alternative<std::string>(refused));
-    CHECK(std::get<std::string>(refused) ==
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message() ==
           "field '" + std::string(c.var) + "' is longer than " + std::to_string(c.limit) + " bytes");
   }
 }

@@ -41,22 +41,22 @@ std::vector<AppConfig> apps() {
 }
 
 std::string error_of(const auto& v) {
-  REQUIRE(std::holds_alternative<CommandError>(v));
-  const CommandError& e = std::get<CommandError>(v);
+  REQUIRE_FALSE(v.ok());
+  const CommandError& e = v.error();
   return std::string(e.condition.type) + "/" + e.condition.condition + ": " + e.text;
 }
 
 xmpp::CommandDevice device_of(const xmpp::AdhocCommand& c, const std::string& from = "alice@example.org/phone") {
   auto d = xmpp::command_device(c, from);
-  REQUIRE(std::holds_alternative<xmpp::CommandDevice>(d));
-  return std::get<xmpp::CommandDevice>(d);
+  REQUIRE(d.ok());
+  return std::move(d).value();
 }
 
 xmpp::RegisterDevice plan_register(const xmpp::AdhocCommand& c) {
   auto work = xmpp::plan_command(c, device_of(c), apps(), 42);
-  if (auto* e = std::get_if<CommandError>(&work)) FAIL("refused: " << e->text);
-  REQUIRE(std::holds_alternative<xmpp::RegisterDevice>(std::get<xmpp::StoreWork>(work)));
-  return std::get<xmpp::RegisterDevice>(std::get<xmpp::StoreWork>(work));
+  if (!work) FAIL("refused: " << work.error().text);
+  REQUIRE(std::holds_alternative<xmpp::RegisterDevice>(work.value()));
+  return std::get<xmpp::RegisterDevice>(work.value());
 }
 }  // namespace
 
@@ -128,7 +128,7 @@ TEST_CASE("plan_command: a log app checks tokens for the provider the command na
   auto c = command("register-push-apns", {{"token", kFcmToken}, {"device-id", "d"}});
   CHECK(error_of(xmpp::plan_command(c, device_of(c), logs, 1)).find("not an APNs device token") != std::string::npos);
   c = command("register-push-fcm", {{"token", kFcmToken}, {"device-id", "d"}});
-  CHECK(std::holds_alternative<xmpp::StoreWork>(xmpp::plan_command(c, device_of(c), logs, 1)));
+  CHECK(xmpp::plan_command(c, device_of(c), logs, 1).ok());
 }
 
 TEST_CASE("plan_command: Tigase registers node-only with the bare JID as its account and a call token") {
@@ -145,8 +145,8 @@ TEST_CASE("plan_command: unregistering by channel only without a muc (Conversati
   auto unregister = [](std::map<std::string, std::string> fields) {
     auto c = command("unregister-push-fcm", std::move(fields));
     auto work = xmpp::plan_command(c, device_of(c), apps(), 1);
-    REQUIRE(std::holds_alternative<xmpp::StoreWork>(work));
-    return std::get<xmpp::UnregisterDevice>(std::get<xmpp::StoreWork>(work));
+    REQUIRE(work.ok());
+    return std::get<xmpp::UnregisterDevice>(work.value());
   };
   CHECK(unregister({{"android-id", "a"}, {"channel", "c0ffee"}}).channel == "c0ffee");
   auto with_muc = unregister({{"android-id", "a"}, {"channel", "c0ffee"}, {"muc", "room@muc.example.org"}});
@@ -161,8 +161,8 @@ TEST_CASE("registration_answer: p2's jid, node and secret; Tigase's node, featur
   xmpp::RegisterDevice p2;
   p2.enrollment.app = "android";
   auto form = xmpp::registration_answer(stored, p2, "push.example.org");
-  REQUIRE(std::holds_alternative<std::vector<xmpp::ResultField>>(form));
-  auto& fields = std::get<std::vector<xmpp::ResultField>>(form);
+  REQUIRE(form.ok());
+  auto& fields = form.value();
   REQUIRE(fields.size() == 3);
   CHECK(fields[0].var == "jid");
   CHECK(fields[0].values == std::vector<std::string>{"push.example.org"});
@@ -173,7 +173,8 @@ TEST_CASE("registration_answer: p2's jid, node and secret; Tigase's node, featur
   xmpp::RegisterDevice tigase = p2;
   tigase.enrollment.node_only = true;
   form = xmpp::registration_answer(stored, tigase, "push.example.org");
-  auto& t = std::get<std::vector<xmpp::ResultField>>(form);
+  REQUIRE(form.ok());
+  auto& t = form.value();
   REQUIRE(t.size() == 3);
   CHECK(t[0].var == "node");
   CHECK(t[1].var == "features");
