@@ -118,4 +118,9 @@ std::string FeaturesFilter::feed(std::string_view data) {
   return out;
 }
 
+std::string FeaturesFilter::finish() {
+  done_ = true;
+  return std::move(held_);
+}
+
 }  // namespace pushgate::legacy

@@ -39,6 +39,9 @@ class FeaturesFilter {
  public:
   // Returns the bytes to forward now.
   std::string feed(std::string_view data);
+  // The stream ended (Prosody closed) with bytes still held, such as its own stream error
+  // before any features: returns them, as they are, to be forwarded last.
+  std::string finish();
   bool done() const { return done_; }
 
  private:

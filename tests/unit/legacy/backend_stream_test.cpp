@@ -79,3 +79,11 @@ TEST_CASE("SCRAM-*-PLUS leaves the first features, split anywhere; the rest pass
     CHECK(out == head + kFiltered + after + kFeatures);  // only the first features change
   }
 }
+
+TEST_CASE("features filter: a stream that ends before its features gives back what it held, unchanged") {
+  FeaturesFilter f;
+  CHECK(f.feed("<stream:stream><stream:error><host-unknown/>").empty());
+  CHECK(f.finish() == "<stream:stream><stream:error><host-unknown/>");
+  CHECK(f.done());
+  CHECK(f.feed("</stream:stream>") == "</stream:stream>");
+}
