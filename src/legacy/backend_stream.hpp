@@ -34,7 +34,8 @@ class BackendStarttls {
 
 // Removes <mechanism>SCRAM-…-PLUS</mechanism> from the first <stream:features> that passes
 // through, and passes everything else untouched. Holds bytes back only until the end of
-// those features (at most 64 KiB; past that it gives up and passes them as they are).
+// those features, or an empty <stream:features/> (at most 64 KiB; past that it gives up and
+// passes them as they are).
 class FeaturesFilter {
  public:
   // Returns the bytes to forward now.

@@ -87,3 +87,10 @@ TEST_CASE("features filter: a stream that ends before its features gives back wh
   CHECK(f.done());
   CHECK(f.feed("</stream:stream>") == "</stream:stream>");
 }
+
+TEST_CASE("features filter: empty features end the wait at once") {
+  FeaturesFilter f;
+  CHECK(f.feed("<stream:stream>").empty());
+  CHECK(f.feed("<stream:features/><iq/>") == "<stream:stream><stream:features/><iq/>");
+  CHECK(f.done());
+}
