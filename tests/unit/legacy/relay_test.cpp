@@ -366,3 +366,15 @@ TEST_CASE("deadline: the pre-TLS one until the handshake, then the idle one") {
   s.run({client_closes(), closes()});
   CHECK(s.relay().deadline() == Relay::Clock::time_point::max());
 }
+
+TEST_CASE("the preamble split at every byte: the features come with the header's last byte, proceed with the last") {
+  std::vector<Step> steps{accepted()};
+  std::string all = kHeader + kStarttls;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    steps.push_back(client_sends(all.substr(i, 1)));
+    if (i + 1 == kHeader.size()) steps.push_back(writes_client(ours("id1") + kFeatures));
+  }
+  steps.push_back(writes_client(kProceed));
+  steps.push_back(starts_client_tls());
+  Script(config()).run(steps);
+}
