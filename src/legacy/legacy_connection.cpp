@@ -16,6 +16,7 @@ namespace {
 using Kind = Relay::Event::Kind;
 constexpr std::size_t kHighWater = 256 * 1024;  // bytes queued towards one side before we stop reading the other
 constexpr std::size_t kReadChunk = 64 * 1024;   // per read(); TLS records are at most 16 KiB of it
+constexpr std::size_t kRecord = 16 * 1024;      // the plaintext of one TLS record at most
 constexpr auto kCloseGrace = std::chrono::seconds(5);
 
 void no_delay(int fd) {
@@ -70,7 +71,10 @@ LegacyConnection::~LegacyConnection() {
   if (!finished_) --shared_.counters.open;
 }
 
-void LegacyConnection::start(std::size_t open) { dispatch(Kind::Accepted, {}, open); }
+void LegacyConnection::start(std::size_t open) {
+  dispatch(Kind::Accepted, {}, open);
+  settle();
+}
 
 void LegacyConnection::dispatch(Relay::Event::Kind kind, std::string_view data, std::size_t open) {
   if (finished_) return;
@@ -88,10 +92,9 @@ void LegacyConnection::dispatch(Relay::Event::Kind kind, std::string_view data, 
     for (auto& a : actions) perform(a);
   }
   dispatching_ = false;
-  settle();
 }
 
-void LegacyConnection::perform(Relay::Action& a) {
+void LegacyConnection::perform(const Relay::Action& a) {
   using A = Relay::Action::Kind;
   auto& counters = shared_.counters;
   switch (a.kind) {
@@ -137,28 +140,27 @@ void LegacyConnection::perform(Relay::Action& a) {
 }
 
 void LegacyConnection::to_client(const std::string& plain) {
-  if (!client_tls_) {
+  if (client_tls_) {
+    client_tls_->send(plain);
+    client_tls_->take_output(out_client_);
+  } else {
     out_client_ += plain;
-    return;
   }
-  client_tls_->send(plain);
-  client_tls_->take_output(out_client_);
 }
 
 void LegacyConnection::to_backend(const std::string& plain) {
-  if (!backend_tls_) {
+  if (backend_tls_) {
+    backend_tls_->send(plain);
+    backend_tls_->take_output(out_backend_);
+  } else {
     out_backend_ += plain;
-    return;
   }
-  backend_tls_->send(plain);
-  backend_tls_->take_output(out_backend_);
 }
 
 void LegacyConnection::client_cipher(std::string_view cipher) {
   TlsChannel& tls = *client_tls_;
   bool was_up = tls.handshake_done();
-  std::string plain;
-  TlsChannel::Status status = tls.receive(cipher, plain);
+  tls.receive(cipher);
   tls.take_output(out_client_);  // handshake records, or the alert of a failure
   if (!was_up && tls.handshake_done()) {
     ++shared_.counters.handshakes[version_index(tls.version())];
@@ -167,14 +169,16 @@ void LegacyConnection::client_cipher(std::string_view cipher) {
                                         {"cipher", tls.cipher()}, {"domain", relay_.domain().empty() ? sni : relay_.domain()}});
     dispatch(Kind::ClientTlsUp, sni);
   }
-  if (!plain.empty()) dispatch(Kind::ClientData, plain);
-  if (status == TlsChannel::Status::Failed) {
+  char buf[kRecord];
+  while (std::size_t n = tls.read(buf, sizeof buf)) dispatch(Kind::ClientData, std::string_view(buf, n));
+  tls.take_output(out_client_);
+  if (tls.status() == TlsChannel::Status::Failed) {
     if (!tls.handshake_done()) {
       ++shared_.counters.handshake_failures;
       log::info("legacy_tls_handshake_failed", {{"conn", std::to_string(id_)}, {"error", tls.error()}});
     }
     dispatch(Kind::ClientTlsFailed);
-  } else if (status == TlsChannel::Status::Closed && !client_eof_) {
+  } else if (tls.status() == TlsChannel::Status::Closed && !client_eof_) {
     client_eof_ = true;
     dispatch(Kind::ClientClosed);
   }
@@ -183,15 +187,16 @@ void LegacyConnection::client_cipher(std::string_view cipher) {
 void LegacyConnection::backend_cipher(std::string_view cipher) {
   TlsChannel& tls = *backend_tls_;
   bool was_up = tls.handshake_done();
-  std::string plain;
-  TlsChannel::Status status = tls.receive(cipher, plain);
+  tls.receive(cipher);
   tls.take_output(out_backend_);
   if (!was_up && tls.handshake_done()) dispatch(Kind::BackendTlsUp);
-  if (!plain.empty()) dispatch(Kind::BackendData, plain);  // Prosody may answer in the same read
-  if (status == TlsChannel::Status::Failed) {
+  char buf[kRecord];
+  while (std::size_t n = tls.read(buf, sizeof buf)) dispatch(Kind::BackendData, std::string_view(buf, n));
+  tls.take_output(out_backend_);
+  if (tls.status() == TlsChannel::Status::Failed) {
     log::warn("legacy_tls_backend_tls_failed", {{"backend", shared_.config.backend}, {"error", tls.error()}});
     dispatch(Kind::BackendTlsFailed);
-  } else if (status == TlsChannel::Status::Closed && !backend_eof_) {
+  } else if (tls.status() == TlsChannel::Status::Closed && !backend_eof_) {
     backend_eof_ = true;
     dispatch(Kind::BackendClosed);
   }
@@ -231,15 +236,15 @@ void LegacyConnection::on_backend(int) {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(backend_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    connecting_ = false;
     if (err != 0) {
       backend_down(err);
-      return;
+    } else {
+      dispatch(Kind::BackendConnected);
     }
-    connecting_ = false;
-    dispatch(Kind::BackendConnected);
-    return;
+  } else {
+    read_backend();
   }
-  read_backend();
   settle();
 }
 
@@ -328,7 +333,8 @@ void LegacyConnection::flush() {
     if (!send_some(backend_.get(), out_backend_)) {
       backend_broken_ = true;
       out_backend_.clear();
-      dispatch(Kind::BackendClosed);  // settles again
+      dispatch(Kind::BackendClosed);
+      flush();  // what that led to: a stream error for the client, or the end
       return;
     }
     if (shutdown_backend_ && !backend_shut_ && out_backend_.empty()) {
@@ -368,6 +374,7 @@ void LegacyConnection::arm_timer() {
   timer_ = shared_.loop.call_after(std::max(delay, std::chrono::milliseconds(0)), [this] {
     timer_ = 0;
     dispatch(Kind::Tick);
+    settle();
   });
 }
 

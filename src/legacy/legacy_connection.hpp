@@ -58,21 +58,25 @@ class LegacyConnection {
 
  private:
   // Hands an event to the relay and performs its actions. Re-entrant: an event raised while
-  // actions are performed (a handshake failing on bytes StartClientTls handed over) waits its turn.
+  // actions are performed (a handshake failing on bytes StartClientTls handed over) waits its
+  // turn. Writes only queue bytes: every entry point (start, a socket ready, a timer) ends
+  // with one settle(), so the records of one read leave in one send.
   void dispatch(Relay::Event::Kind kind, std::string_view data = {}, std::size_t open = 0);
-  void perform(Relay::Action& action);
+  void perform(const Relay::Action& action);
   void on_client(int events);
   void on_backend(int events);
   void read_client();
   void read_backend();
   void client_cipher(std::string_view cipher);   // through the client's TLS
   void backend_cipher(std::string_view cipher);  // through Prosody's TLS (starttls mode)
+  // Queue plaintext for a peer (encrypted once its TLS is up).
   void to_client(const std::string& plain);
   void to_backend(const std::string& plain);
   void connect_backend();
   void backend_down(int err);
   void begin_close(const Relay::Action& close);
-  // After every callback: writes what is queued, watches what is wanted, arms the relay's timer.
+  // At the end of every entry point: writes what is queued, watches what is wanted, arms the
+  // relay's timer.
   void settle();
   void flush();
   void watch();

@@ -1,6 +1,8 @@
 // The legacy listener's TLS: its contexts, and OpenSSL on a pair of memory BIOs.
 #include "legacy/tls_channel.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <stdexcept>
 
 #include <openssl/err.h>
@@ -75,50 +77,48 @@ TlsChannel::TlsChannel(SSL_CTX* ctx, Role role, const std::string& sni) : ssl_(S
   }
 }
 
-TlsChannel::Status TlsChannel::receive(std::string_view cipher, std::string& plain) {
+TlsChannel::Status TlsChannel::receive(std::string_view cipher) {
   if (status_ == Status::Failed || status_ == Status::Closed) return status_;
-  SSL* ssl = ssl_.get();
-  if (!cipher.empty()) BIO_write(SSL_get_rbio(ssl), cipher.data(), static_cast<int>(cipher.size()));
-  ERR_clear_error();
-  auto failed = [this](int err) {
-    status_ = Status::Failed;
-    error_ = openssl_error();
-    if (error_.empty()) error_ = "TLS error " + std::to_string(err);
-    return status_;
-  };
+  if (!cipher.empty()) BIO_write(SSL_get_rbio(ssl_.get()), cipher.data(), static_cast<int>(cipher.size()));
   if (status_ == Status::Handshaking) {
-    int rc = SSL_do_handshake(ssl);
-    if (rc != 1) {
-      int err = SSL_get_error(ssl, rc);
-      return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? status_ : failed(err);
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl_.get());
+    if (rc == 1) {
+      status_ = Status::Open;
+    } else {
+      int err = SSL_get_error(ssl_.get(), rc);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) fail(err);
     }
-    status_ = Status::Open;
   }
-  char buf[16 * 1024];  // one TLS record at most
-  for (;;) {
-    int n = SSL_read(ssl, buf, sizeof buf);
-    if (n > 0) {
-      plain.append(buf, static_cast<std::size_t>(n));
-      continue;
-    }
-    int err = SSL_get_error(ssl, n);
-    if (err == SSL_ERROR_ZERO_RETURN) {
-      status_ = Status::Closed;
-    } else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-      failed(err);
-    }
-    return status_;
+  return status_;
+}
+
+std::size_t TlsChannel::read(char* buf, std::size_t size) {
+  if (status_ != Status::Open) return 0;
+  ERR_clear_error();
+  int n = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+  if (n > 0) return static_cast<std::size_t>(n);
+  int err = SSL_get_error(ssl_.get(), n);
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    status_ = Status::Closed;
+  } else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+    fail(err);
   }
+  return 0;
+}
+
+void TlsChannel::fail(int err) {
+  status_ = Status::Failed;
+  error_ = openssl_error();
+  if (error_.empty()) error_ = "TLS error " + std::to_string(err);
 }
 
 void TlsChannel::send(std::string_view plain) {
   // After the peer's close_notify the other direction stays open: Prosody's last words still go out.
   if (!handshake_done() || status_ == Status::Failed || plain.empty()) return;
   // A memory BIO takes everything: SSL_write writes it all or fails.
-  if (SSL_write(ssl_.get(), plain.data(), static_cast<int>(plain.size())) <= 0) {
-    status_ = Status::Failed;
-    error_ = openssl_error();
-  }
+  int n = SSL_write(ssl_.get(), plain.data(), static_cast<int>(plain.size()));
+  if (n <= 0) fail(SSL_get_error(ssl_.get(), n));
 }
 
 void TlsChannel::close_notify() {

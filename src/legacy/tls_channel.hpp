@@ -45,9 +45,12 @@ class TlsChannel {
   // made (out of memory) starts Failed.
   TlsChannel(SSL_CTX* ctx, Role role, const std::string& sni = {});
 
-  // Takes ciphertext from the peer (empty: just move the handshake on) and appends what it
-  // decrypts to `plain`. Returns the status after; take_output() then holds the answer.
-  Status receive(std::string_view cipher, std::string& plain);
+  // Takes ciphertext from the peer (empty: just move the handshake on). Returns the status
+  // after the handshake step; read() then gives what it decrypts, take_output() the answer.
+  Status receive(std::string_view cipher);
+  // Decrypts into `buf`, at most `size` bytes (a record is at most 16 KiB), and returns how
+  // many: 0 once nothing more is ready, when status() tells whether the peer closed or failed.
+  std::size_t read(char* buf, std::size_t size);
   // Encrypts plaintext for the peer. Only once the handshake is done.
   void send(std::string_view plain);
   // Sends close_notify (once the handshake is done and nothing failed; otherwise nothing).
@@ -55,6 +58,7 @@ class TlsChannel {
   // Appends the ciphertext waiting for the peer to `out`.
   void take_output(std::string& out);
 
+  Status status() const { return status_; }
   bool handshake_done() const { return ssl_ && SSL_is_init_finished(ssl_.get()) != 0; }
   const std::string& error() const { return error_; }
   // After the handshake: "TLSv1" … "TLSv1.3", the cipher, the SNI name the client asked for.
@@ -63,6 +67,8 @@ class TlsChannel {
   std::string servername() const;
 
  private:
+  void fail(int ssl_error);
+
   SslPtr ssl_;
   Status status_ = Status::Handshaking;
   std::string error_;
