@@ -85,12 +85,12 @@ void LegacyConnection::dispatch(Relay::Event::Kind kind, std::string_view data, 
   dispatching_ = true;
   auto actions = relay_.handle({kind, data, open}, EventLoop::Clock::now());
   for (auto& a : actions) perform(a);
-  while (!queue_.empty() && !finished_) {
-    Queued next = std::move(queue_.front());
-    queue_.pop_front();
+  for (std::size_t i = 0; i < queue_.size() && !finished_; ++i) {  // handling may queue more
+    Queued next = std::move(queue_[i]);
     actions = relay_.handle({next.kind, next.data}, EventLoop::Clock::now());
     for (auto& a : actions) perform(a);
   }
+  queue_.clear();
   dispatching_ = false;
 }
 

@@ -8,11 +8,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/event_loop.hpp"
 #include "config/config.hpp"
@@ -102,7 +102,7 @@ class LegacyConnection {
     Relay::Event::Kind kind;
     std::string data;
   };
-  std::deque<Queued> queue_;
+  std::vector<Queued> queue_;  // rarely used: a vector costs nothing while empty, a deque does
   bool dispatching_ = false;
   bool connecting_ = false;
   bool client_eof_ = false;
