@@ -24,14 +24,12 @@ class ComponentStatus {
   virtual ComponentState component_state() const = 0;
 };
 
-// The legacy TLS listener: its metric families and whether its thread turns. Thread-safe: the
-// loop (/metrics of the HTTP API) and the metrics server's workers call it.
+// The legacy TLS listener: its metric families and its port. Thread-safe: the loop (/metrics
+// of the HTTP API) and the metrics server's workers call it.
 class ListenerStatus {
  public:
   virtual ~ListenerStatus() = default;
   virtual void write_metrics(metrics::Writer& w) const = 0;
-  // Its thread went round its loop within `within`.
-  virtual bool responsive(std::chrono::milliseconds within) const = 0;
   virtual int port() const = 0;
 };
 

@@ -25,7 +25,6 @@ class LegacyStatus final : public api::ListenerStatus {
  public:
   explicit LegacyStatus(const legacy::LegacyListener& listener) : listener_(listener) {}
   void write_metrics(metrics::Writer& w) const override { listener_.write_metrics(w); }
-  bool responsive(std::chrono::milliseconds within) const override { return listener_.responsive(within); }
   int port() const override { return listener_.port(); }
 
  private:

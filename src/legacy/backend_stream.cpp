@@ -101,6 +101,11 @@ std::string FeaturesFilter::feed(std::string_view data) {
   if (done_) return std::string(data);
   held_.append(data);
   auto end = held_.find("</stream:features>");
+  auto empty = held_.find("<stream:features/>");
+  if (empty != std::string::npos && empty < end) {  // no features at all: nothing to remove
+    done_ = true;
+    return std::move(held_);
+  }
   if (end == std::string::npos) {
     if (held_.size() <= 64 * 1024) return {};
     done_ = true;
@@ -116,6 +121,11 @@ std::string FeaturesFilter::feed(std::string_view data) {
   out.append(held_, end, std::string::npos);
   held_.clear();
   return out;
+}
+
+std::string FeaturesFilter::finish() {
+  done_ = true;
+  return std::move(held_);
 }
 
 }  // namespace pushgate::legacy

@@ -34,11 +34,15 @@ class BackendStarttls {
 
 // Removes <mechanism>SCRAM-…-PLUS</mechanism> from the first <stream:features> that passes
 // through, and passes everything else untouched. Holds bytes back only until the end of
-// those features (at most 64 KiB; past that it gives up and passes them as they are).
+// those features, or an empty <stream:features/> (at most 64 KiB; past that it gives up and
+// passes them as they are).
 class FeaturesFilter {
  public:
   // Returns the bytes to forward now.
   std::string feed(std::string_view data);
+  // The stream ended (Prosody closed) with bytes still held, such as its own stream error
+  // before any features: returns them, as they are, to be forwarded last.
+  std::string finish();
   bool done() const { return done_; }
 
  private:

@@ -3,6 +3,8 @@ one run, both direct TLS in front of the same sink backend.
   - TLS handshakes per second with `openssl s_time -new` (TLS 1.0 and TLS 1.3)
   - relay throughput: 512 MiB through one TLS connection into the sink
   - pushgate's memory per idle connection at 10,000 connections (handshake done, backend connected)
+  - each terminator's own CPU (user + system, all threads) per handshake and per MiB relayed,
+    which holds still when the shared machine's load does not
 Run by tests/bench/run_legacy.sh, which installs stunnel4 and builds pushgate."""
 
 import asyncio
@@ -60,11 +62,17 @@ class Sink:
         asyncio.run(main())
 
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def s_time(port, args):
+    """(handshakes per second, handshakes made)"""
     out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time", str(SECS), *args],
                          capture_output=True, text=True).stdout
     m = re.search(r"(\d+) connections in ([\d.]+) real seconds", out)
-    return round(int(m.group(1)) / float(m.group(2)), 1) if m else None
+    return (round(int(m.group(1)) / float(m.group(2)), 1), int(m.group(1))) if m else (None, None)
 
 
 def throughput(port, sink, mib=512):
@@ -132,12 +140,15 @@ def main():
     results = {}
     try:
         tls10 = ["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]
-        for name, port in (("pushgate", ours), ("stunnel", theirs)):
-            results[name] = {
-                "handshakes_per_s_tls1.0": s_time(port, tls10),
-                "handshakes_per_s_tls1.3": s_time(port, ["-tls1_3"]),
-                "relay_mib_per_s": throughput(port, sink),
-            }
+        for name, port, pid in (("pushgate", ours, pg.pid), ("stunnel", theirs, st.pid)):
+            r = results[name] = {}
+            for label, args in (("tls1.0", tls10), ("tls1.3", ["-tls1_3"])):
+                before = cpu_seconds(pid)
+                r["handshakes_per_s_" + label], made = s_time(port, args)
+                r["cpu_ms_per_handshake_" + label] = round((cpu_seconds(pid) - before) * 1000 / made, 3) if made else None
+            before = cpu_seconds(pid)
+            r["relay_mib_per_s"] = throughput(port, sink)
+            r["cpu_ms_per_mib"] = round((cpu_seconds(pid) - before) * 1000 / 512, 2)
         base = rss_kib(pg.pid)
         loop = asyncio.new_event_loop()
         conns = loop.run_until_complete(open_idle(ours, IDLE))

@@ -99,7 +99,6 @@ TEST_CASE("health and metrics read the component and the legacy listener through
       w.family("pushgate_legacy_test_total", "counter", "A family the listener writes.");
       w.sample("pushgate_legacy_test_total", {}, std::uint64_t{7});
     }
-    bool responsive(std::chrono::milliseconds) const override { return true; }
     int port() const override { return 5223; }
   } listener;
   Fixture f;

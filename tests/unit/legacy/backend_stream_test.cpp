@@ -79,3 +79,18 @@ TEST_CASE("SCRAM-*-PLUS leaves the first features, split anywhere; the rest pass
     CHECK(out == head + kFiltered + after + kFeatures);  // only the first features change
   }
 }
+
+TEST_CASE("features filter: a stream that ends before its features gives back what it held, unchanged") {
+  FeaturesFilter f;
+  CHECK(f.feed("<stream:stream><stream:error><host-unknown/>").empty());
+  CHECK(f.finish() == "<stream:stream><stream:error><host-unknown/>");
+  CHECK(f.done());
+  CHECK(f.feed("</stream:stream>") == "</stream:stream>");
+}
+
+TEST_CASE("features filter: empty features end the wait at once") {
+  FeaturesFilter f;
+  CHECK(f.feed("<stream:stream>").empty());
+  CHECK(f.feed("<stream:features/><iq/>") == "<stream:stream><stream:features/><iq/>");
+  CHECK(f.done());
+}
