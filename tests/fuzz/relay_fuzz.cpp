@@ -29,8 +29,8 @@ void require(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   pushgate::LegacyTlsConfig config;
-  config.backend_mode = (data[0] & 1) != 0 ? BackendMode::Starttls : BackendMode::Plain;
-  config.proxy_protocol = (data[0] & 6) == 2 ? ProxyProtocol::V1 : (data[0] & 6) == 4 ? ProxyProtocol::V2 : ProxyProtocol::Off;
+  config.backend_mode = (data[0] & 1) != 0 ? pushgate::BackendMode::Starttls : pushgate::BackendMode::Plain;
+  config.proxy_protocol = (data[0] & 6) == 2 ? pushgate::ProxyProtocol::V1 : (data[0] & 6) == 4 ? pushgate::ProxyProtocol::V2 : pushgate::ProxyProtocol::Off;
   if ((data[0] & 8) != 0) config.domains = {"example.org"};
   if ((data[0] & 16) != 0) config.domains.push_back("example.net");
   config.max_connections = 8;
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           require(backend_up && (!backend_tls_started || backend_tls_up));
           break;
         case Do::StartBackendTls:
-          require(backend_up && !backend_tls_started && config.backend_mode == BackendMode::Starttls);
+          require(backend_up && !backend_tls_started && config.backend_mode == pushgate::BackendMode::Starttls);
           backend_tls_started = true;
           break;
         case Do::ShutdownBackend:
