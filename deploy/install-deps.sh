@@ -20,6 +20,8 @@ packages=(
   prosody prosody-modules lua-unbound python3-slixmpp python3-h2 python3-prometheus-client python3-cryptography openssl curl procps
   # Prosody 0.12 needs luaossl for mod_cloud_notify_encrypted (../shared/peers/prosody-modules), as Siskin uses it
   lua-luaossl
+  # ejabberd 23.01, the other XMPP server the integration tests run pushgate against (mod_push)
+  ejabberd
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,8 +40,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps.sh: installing ${missing[*]}" >&2
 apt-get update -q >/dev/null
-# Prosody's package starts a system service on install; we only need its binaries.
-# policy-rc.d keeps the package from starting (and holding port 5222/5269) on this machine.
+# Prosody's and ejabberd's packages start a system service on install; we only need their
+# binaries. policy-rc.d keeps them from starting (and holding port 5222/5269) on this machine.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
