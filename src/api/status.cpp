@@ -19,6 +19,20 @@ nlohmann::json time_or_null(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
+const char* to_string(ComponentRole role) {
+  switch (role) {
+    case ComponentRole::Active: return "active";
+    case ComponentRole::Standby: return "standby";
+    case ComponentRole::Connecting: break;
+  }
+  return "connecting";
+}
+
+ComponentRole effective_role(const ComponentState& state) {
+  if (state.connected) return ComponentRole::Active;
+  return state.role == ComponentRole::Standby ? ComponentRole::Standby : ComponentRole::Connecting;
+}
+
 std::string iso_time(std::chrono::system_clock::time_point t) {
   if (t.time_since_epoch().count() == 0) return "";
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -53,13 +67,16 @@ Health health(const Observed& o) {
   }
   ComponentState component = o.component != nullptr ? o.component->component_state() : ComponentState{};
   bool connected = component.connected;
+  ComponentRole role = effective_role(component);
   std::optional<StoreWorker::Health> store;
   if (o.store != nullptr) store = o.store->health();
   Health h;
   if (!apps_cfg.empty() && failing == apps_cfg.size()) {
     h.status = "down";
-  } else if (failing > 0 || !connected || (store && !store->up)) {
+  } else if (failing > 0 || role == ComponentRole::Connecting || (store && !store->up)) {
     h.status = "degraded";
+  } else if (role == ComponentRole::Standby) {
+    h.status = "standby";  // healthy, ready to take over: another node serves the JID
   } else {
     h.status = "ok";
   }
@@ -72,7 +89,10 @@ Health health(const Observed& o) {
       {"component",
        {{"jid", cfg.component.jid},
         {"connected", connected},
+        {"role", to_string(role)},
         {"since", connected ? time_or_null(component.since) : nlohmann::json(nullptr)},
+        {"standby_since",
+         role == ComponentRole::Standby ? time_or_null(component.standby_since) : nlohmann::json(nullptr)},
         {"reconnects", component.reconnects}}},
       {"queue", {{"in_flight", o.dispatcher->in_flight()}, {"capacity", o.dispatcher->capacity()}}},
       {"apps", apps}};
@@ -86,6 +106,11 @@ Health health(const Observed& o) {
       j["hint"] = "the registration store is down (" + store->cause +
                   "): publishes to registered devices and registrations are answered wait until it is back";
     }
+  }
+  if (h.status == "standby") {
+    j["hint"] = "another pushgate node serves " + cfg.component.jid +
+                " at Prosody; this one takes over within about a second once that one is gone. The HTTP API "
+                "serves here meanwhile";
   }
   if (operator_error) j["hint"] = "an app fails with an operator error: see its last_error and the fix in the log";
   h.json = j.dump();
@@ -175,6 +200,13 @@ std::string metrics_text(const Observed& o) {
   w.family("pushgate_component_connected", "gauge", "1 while the XEP-0114 session with Prosody is up.");
   ComponentState component = o.component != nullptr ? o.component->component_state() : ComponentState{};
   w.sample("pushgate_component_connected", {}, std::uint64_t{component.connected ? 1u : 0u});
+  w.family("pushgate_component_role", "gauge",
+           "1 for the role this process has at Prosody: active (serves the component JID), standby (another "
+           "node serves it; this one takes over when it is gone) or connecting.");
+  const ComponentRole role = effective_role(component);
+  for (ComponentRole r : {ComponentRole::Active, ComponentRole::Standby, ComponentRole::Connecting}) {
+    w.sample("pushgate_component_role", {{"role", to_string(r)}}, std::uint64_t{r == role ? 1u : 0u});
+  }
   w.family("pushgate_component_reconnects_total", "counter", "Component sessions re-established after a loss.");
   w.sample("pushgate_component_reconnects_total", {}, component.reconnects);
   if (o.reloads != nullptr) {

@@ -35,11 +35,14 @@ struct Observed {
 };
 
 // /health: ok (every app's provider answering, component connected, the store answering),
-// degraded (some app failing or misconfigured, the component disconnected, or the store
-// failing or not answering: registered devices get no pushes), down (no app can deliver).
+// standby (as ok, but Prosody refused the component with `conflict`: another pushgate node
+// serves the JID and this one takes over when it is gone; the HTTP API serves here),
+// degraded (some app failing or misconfigured, the component neither connected nor standing
+// by, or the store failing or not answering: registered devices get no pushes), down (no app
+// can deliver). degraded and down win over standby.
 struct Health {
-  std::string status;  // "ok" | "degraded" | "down"
-  int http_status;     // 200 for ok and degraded, 503 for down
+  std::string status;  // "ok" | "standby" | "degraded" | "down"
+  int http_status;     // 200 for ok, standby and degraded, 503 for down
   std::string json;
 };
 Health health(const Observed& o);

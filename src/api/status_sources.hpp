@@ -10,12 +10,22 @@
 
 namespace pushgate::api {
 
+// What the process is to Prosody: serving the component JID (active), standing by while
+// another pushgate node serves it (Prosody refused us with `conflict`), or neither yet
+// (connecting, or retrying after a failure).
+enum class ComponentRole { Connecting, Active, Standby };
+const char* to_string(ComponentRole role);
+
 // The component session with Prosody, as /health and /metrics report it.
 struct ComponentState {
   bool connected = false;
   std::chrono::system_clock::time_point since{};  // when Prosody accepted the session (while connected)
   std::uint64_t reconnects = 0;                   // sessions re-established after a loss
+  ComponentRole role = ComponentRole::Connecting; // Active whenever connected
+  std::chrono::system_clock::time_point standby_since{};  // when the standby began (while Standby)
 };
+// The role /health and /metrics report: Active while connected, whatever `role` says.
+ComponentRole effective_role(const ComponentState& state);
 
 class ComponentStatus {
  public:

@@ -222,8 +222,11 @@ void Daemon::refresh_status() {
 std::string Daemon::status() const {
   std::string s = "STATUS=";
   if (session_) {
-    s +=
-        std::string(session_->connected() ? "connected to" : "connecting to") + " Prosody as " + config_->component.jid;
+    const xmpp::SessionRole role = session_->role();
+    s += std::string(role == xmpp::SessionRole::Active    ? "connected to"
+                     : role == xmpp::SessionRole::Standby ? "standing by (another node serves the JID) at"
+                                                          : "connecting to") +
+         " Prosody as " + config_->component.jid;
   }
   if (legacy_tls_) s += std::string(session_ ? "; " : "") + "legacy TLS on " + config_->legacy_tls.listen;
   return s;

@@ -14,7 +14,13 @@ class SessionStatus final : public api::ComponentStatus {
  public:
   explicit SessionStatus(const xmpp::ComponentSession& session) : session_(session) {}
   api::ComponentState component_state() const override {
-    return {session_.connected(), session_.connected_since(), session_.reconnects()};
+    api::ComponentRole role = api::ComponentRole::Connecting;
+    switch (session_.role()) {
+      case xmpp::SessionRole::Active: role = api::ComponentRole::Active; break;
+      case xmpp::SessionRole::Standby: role = api::ComponentRole::Standby; break;
+      case xmpp::SessionRole::Connecting: break;
+    }
+    return {session_.connected(), session_.connected_since(), session_.reconnects(), role, session_.standby_since()};
   }
 
  private:

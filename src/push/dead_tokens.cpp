@@ -19,4 +19,14 @@ void DeadTokens::mark_dead(const std::string& app, const std::string& token, Clo
   expiry_[key(app, token)] = now + ttl_;
 }
 
+void DeadTokens::mark_dead_until(const std::string& app, const std::string& token, Clock::time_point until) {
+  auto it = expiry_.find(key(app, token));
+  if (it != expiry_.end()) {
+    if (it->second < until) it->second = until;
+    return;
+  }
+  if (expiry_.size() >= max_entries_) expiry_.clear();
+  expiry_.emplace(key(app, token), until);
+}
+
 }  // namespace pushgate

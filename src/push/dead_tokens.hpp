@@ -1,7 +1,8 @@
 // Token-as-node tokens a provider called dead (TokenDead), per app: a push to one is answered
 // TokenDead at once, without asking the provider again, until the entry expires (a day).
 // Bounded: at kMaxEntries it forgets every entry rather than grow. Registered devices need no
-// such list: their registration is removed instead. Loop thread only.
+// such list: their registration is removed instead. With a shared store (several nodes) the
+// store holds the list and this one is each node's cache of it. Loop thread only.
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,9 @@ class DeadTokens {
   bool known_dead(const std::string& app, const std::string& token, Clock::time_point now);
   // The provider called `token` of `app` dead at `now`.
   void mark_dead(const std::string& app, const std::string& token, Clock::time_point now);
+  // Another node learned it (the shared store): dead until `until`, never shortened here.
+  void mark_dead_until(const std::string& app, const std::string& token, Clock::time_point until);
+  bool empty() const { return expiry_.empty(); }
 
   std::uint64_t hits() const { return hits_; }
   std::size_t size() const { return expiry_.size(); }

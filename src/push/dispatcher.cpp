@@ -68,27 +68,49 @@ void Dispatcher::fire_trailing(const std::string& key) {
   dispatch_impl(std::move(*latest), [](const Outcome&) {}, false, true);
 }
 
+namespace {
+std::int64_t epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing) {
   auto started = std::chrono::steady_clock::now();
   if (store_ == nullptr) {
-    route(std::move(request), std::nullopt, std::move(done), authenticated, trailing, started);
+    route(std::move(request), std::nullopt, {}, std::move(done), authenticated, trailing, started);
     return;
   }
+  // The cache of the shared dead-token list: a token-as-node publish to a token this node
+  // knows dead needs no store round trip (nodes are random, never a device token, so no
+  // registration can hide behind it).
+  if (!dead_tokens_.empty()) {
+    auto as_token = resolve_token_as_node(request, sets_.current().apps, authenticated);
+    if (as_token) {
+      const Resolved* r = &as_token.value();
+      if (dead_tokens_.known_dead(sets_.current().apps[r->app_index].name, request.node, started)) {
+        finish(request, r->app_index, r->kind,
+               Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"}, started, false, done);
+        return;
+      }
+    }
+  }
   // A registered node wins over token-as-node: it names the app and the real token. The
-  // lookup runs on the store's worker; the loop goes on meanwhile.
-  std::function<std::optional<Registration>(RegistrationStore&)> lookup;
+  // lookup runs on the store's worker; the loop goes on meanwhile. It brings the node's marks
+  // in the shared dead-token list along, in the same round trip.
+  std::function<NodeLookup(RegistrationStore&)> lookup;
   if (authenticated) {
-    lookup = [node = request.node](RegistrationStore& s) { return s.find_node(node); };
+    lookup = [node = request.node](RegistrationStore& s) { return s.lookup_node(nullptr, node, epoch_ms()); };
   } else {
     lookup = [domain = request.sender_domain, node = request.node](RegistrationStore& s) {
-      return s.find(domain, node);
+      return s.lookup_node(&domain, node, epoch_ms());
     };
   }
   ++awaiting_store_;
-  store_->call<std::optional<Registration>>(
+  store_->call<NodeLookup>(
       authenticated ? "find_node" : "find", std::move(lookup),
       [this, request = std::move(request), done = std::move(done), authenticated, trailing,
-       started](StoreResult<std::optional<Registration>> found) mutable {
+       started](StoreResult<NodeLookup> found) mutable {
         --awaiting_store_;
         if (!found) {
           const StoreFailure& failure = found.error();
@@ -98,12 +120,15 @@ void Dispatcher::dispatch_impl(PushRequest request, Done done, bool authenticate
                  false, done);
           return;
         }
-        route(std::move(request), std::move(found).value(), std::move(done), authenticated, trailing, started);
+        NodeLookup& lookup = found.value();
+        route(std::move(request), std::move(lookup.registration), lookup.dead, std::move(done), authenticated,
+              trailing, started);
       });
 }
 
-void Dispatcher::route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
-                       bool trailing, TimePoint started) {
+void Dispatcher::route(PushRequest request, std::optional<Registration> registration,
+                       const std::vector<DeadToken>& dead, Done done, bool authenticated, bool trailing,
+                       TimePoint started) {
   Result<Resolved, Outcome> resolved =
       resolve(request, registration, sets_.current().apps, authenticated, store_ != nullptr);
   if (!resolved) {
@@ -112,8 +137,17 @@ void Dispatcher::route(PushRequest request, std::optional<Registration> registra
   }
   const Resolved r = resolved.value();
   const AppConfig& app = sets_.current().apps[r.app_index];
-  // Token-as-node: a token the provider already called dead is not sent again for a day.
-  if (!registration && dead_tokens_.known_dead(app.name, request.node, std::chrono::steady_clock::now())) {
+  // Token-as-node: a token the provider already called dead is not sent again for a day,
+  // whichever node sharing the store it told.
+  auto steady_now = std::chrono::steady_clock::now();
+  if (!registration) {
+    for (const DeadToken& d : dead) {
+      if (d.app == app.name) {
+        dead_tokens_.mark_dead_until(app.name, request.node, steady_now + std::chrono::milliseconds(d.until_ms - epoch_ms()));
+      }
+    }
+  }
+  if (!registration && dead_tokens_.known_dead(app.name, request.node, steady_now)) {
     finish(request, r.app_index, r.kind, Outcome{OutcomeKind::TokenDead, "token reported dead earlier; not retried"},
            started, false, done);
     return;
@@ -164,11 +198,51 @@ void Dispatcher::send(PushRequest request, const std::optional<Registration>& re
         if (outcome.kind == OutcomeKind::TokenDead) {
           if (!registered) {
             dead_tokens_.mark_dead(app_name, summary.node, std::chrono::steady_clock::now());
+            if (store_ != nullptr) {
+              std::int64_t until =
+                  epoch_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(DeadTokens::kTtl).count();
+              share_dead_token(app_name, summary.node, until, 1);
+            }
           } else if (store_ != nullptr) {
             forget_registration(summary.sender_domain, summary.node, outcome, dispatched_ms);
           }
         }
         finish(summary, stats_index, kind, outcome, started, true, done, current ? nullptr : app_name.c_str());
+      });
+}
+
+void Dispatcher::share_dead_token(const std::string& app, const std::string& token, std::int64_t until_ms,
+                                  unsigned attempt) {
+  store_->call<bool>(
+      "mark_token_dead",
+      [app, token, until_ms](RegistrationStore& s) {
+        s.mark_token_dead(app, token, until_ms, epoch_ms());
+        return true;
+      },
+      [this, app, token, until_ms, attempt](const StoreResult<bool>& written) {
+        const StoreFailure* failure = written ? nullptr : &written.error();
+        if (failure == nullptr) {
+          if (attempt > 1) {
+            --shares_waiting_;
+            log::info("dead_token_shared",
+                      {{"app", app}, {"token", log::redact(token)}, {"attempt", std::to_string(attempt)}});
+          }
+          return;
+        }
+        bool again = scheduler_ && attempt < kShareAttempts && (attempt > 1 || shares_waiting_ < kMaxSharesWaiting);
+        if (attempt == 1 || !again) {
+          log::warn("dead_token_not_shared",
+                    {{"app", app}, {"token", log::redact(token)}, {"cause", failure->reason},
+                     {"next", again ? "trying again every second" : "given up: other nodes learn it from the provider"}});
+        }
+        if (!again) {
+          if (attempt > 1) --shares_waiting_;
+          return;
+        }
+        if (attempt == 1) ++shares_waiting_;
+        scheduler_(std::chrono::seconds(1), [this, app, token, until_ms, attempt] {
+          share_dead_token(app, token, until_ms, attempt + 1);
+        });
       });
 }
 

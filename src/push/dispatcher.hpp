@@ -76,7 +76,9 @@ class Dispatcher {
   std::uint64_t coalesced() const { return throttle_.coalesced(); }
   std::uint64_t dead_token_hits() const { return dead_tokens_.hits(); }
 
-  // The registration store publishes are looked up in; null: token-as-node only. Not owned;
+  // The registration store publishes are looked up in, which also shares the token-as-node
+  // dead-token list between nodes (the lookup brings the node's marks along; the in-memory
+  // list caches them); null: token-as-node only, the list in memory alone. Not owned;
   // it must outlive the dispatcher's use of the loop (its pending answers are dropped when it
   // goes).
   void set_store(StoreWorker* store) { store_ = store; }
@@ -89,12 +91,20 @@ class Dispatcher {
   void dispatch_impl(PushRequest request, Done done, bool authenticated, bool trailing);
   // The rest of a push once its registration (if any) is known: runs against the apps current
   // at that moment, so a reload while the store answered is harmless.
-  void route(PushRequest request, std::optional<Registration> registration, Done done, bool authenticated,
-             bool trailing, TimePoint started);
+  // `dead`: the apps the shared store has the node (as a token) dead for.
+  void route(PushRequest request, std::optional<Registration> registration, const std::vector<DeadToken>& dead,
+             Done done, bool authenticated, bool trailing, TimePoint started);
   // Hands a push that passed every check (and holds a place in flight) to its provider.
   void send(PushRequest request, const std::optional<Registration>& registration, Resolved resolved, TimePoint started,
             Done done);
   void fire_trailing(const std::string& key);
+  // A token-as-node token the provider called dead goes into the store, so that every node
+  // sharing it stops pushing to it; a failed write is tried again every second (with a
+  // scheduler) for kShareAttempts, then given up with a warning (the provider tells the other
+  // nodes itself, one push each).
+  void share_dead_token(const std::string& app, const std::string& token, std::int64_t until_ms, unsigned attempt);
+  static constexpr unsigned kShareAttempts = 60;
+  static constexpr std::size_t kMaxSharesWaiting = 1000;
   // A registered device's token is dead: its registration goes, unless it registered again since.
   void forget_registration(const std::string& domain, const std::string& node, const Outcome& outcome,
                            std::int64_t dispatched_ms);
@@ -112,6 +122,7 @@ class Dispatcher {
   Scheduler scheduler_;
   StoreWorker* store_ = nullptr;
   std::size_t awaiting_store_ = 0;
+  std::size_t shares_waiting_ = 0;  // dead tokens waiting to be written again
 };
 
 }  // namespace pushgate

@@ -19,7 +19,7 @@
 namespace pushgate {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 constexpr long long kMigrationLock = 7364915;
 constexpr int kQuotaLockClass = 7364916;  // pg_advisory_xact_lock(class, user): one registering user at a time
 // Our wait for an answer exceeds the server's statement_timeout by this much, so a server
@@ -147,6 +147,17 @@ class PostgresStore final : public RegistrationStore {
       exec("INSERT INTO pushgate_schema_version (version) VALUES (4)");
       exec("COMMIT");
     }
+    if (version < 5) {
+      // Migration 5: token-as-node tokens a provider called dead, per app, until an expiry,
+      // shared by every node: a TokenDead learned by one stops the others pushing to it.
+      exec("BEGIN");
+      exec("CREATE TABLE dead_tokens (token TEXT NOT NULL, app TEXT NOT NULL, until_ms BIGINT NOT NULL, "
+           "PRIMARY KEY (token, app))");
+      exec("CREATE INDEX dead_tokens_by_expiry ON dead_tokens (until_ms)");
+      exec("DELETE FROM pushgate_schema_version");
+      exec("INSERT INTO pushgate_schema_version (version) VALUES (5)");
+      exec("COMMIT");
+    }
     exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
   }
   ~PostgresStore() override {
@@ -236,6 +247,49 @@ class PostgresStore final : public RegistrationStore {
     return query("DELETE FROM registrations WHERE domain = $1 AND node = $2 AND updated_ms <= $3",
                  {domain, node, std::to_string(failed_ms)})
                .changed() > 0;
+  }
+
+  void mark_token_dead(const std::string& app, const std::string& token, std::int64_t until_ms,
+                       std::int64_t now_ms) override {
+    // One statement (one round trip, atomic on its own): purge the other expired marks (an
+    // expired mark of this token is overwritten by the upsert), then mark.
+    query("WITH purged AS (DELETE FROM dead_tokens WHERE until_ms <= $4 AND NOT (token = $1 AND app = $2)) "
+          "INSERT INTO dead_tokens (token, app, until_ms) VALUES ($1, $2, $3) ON CONFLICT (token, app) "
+          "DO UPDATE SET until_ms = GREATEST(dead_tokens.until_ms, EXCLUDED.until_ms)",
+          {token, app, std::to_string(until_ms), std::to_string(now_ms)});
+  }
+
+  std::vector<DeadToken> dead_token(const std::string& token, std::int64_t now_ms) override {
+    Result r = query("SELECT app, until_ms FROM dead_tokens WHERE token = $1 AND until_ms > $2 ORDER BY app",
+                     {token, std::to_string(now_ms)});
+    std::vector<DeadToken> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(DeadToken{r.text(i, 0), std::stoll(r.text(i, 1))});
+    return out;
+  }
+
+  NodeLookup lookup_node(const std::string* domain, const std::string& node, std::int64_t now_ms) override {
+    // The registration and the node's dead-token marks in one round trip: a publish pays no
+    // more for the shared dead-token list than it did for the registration alone. Dead-token
+    // rows have a NULL node.
+    static const std::string kDead =
+        " UNION ALL SELECT NULL, NULL, NULL, app, NULL, until_ms, NULL, NULL, NULL FROM dead_tokens WHERE token = $1 "
+        "AND until_ms > $2";
+    static const std::string kColumns = "SELECT node, secret, domain, app, token, updated_ms, voip_token, account, channel "
+                                        "FROM registrations ";
+    Result r = domain != nullptr
+                   ? query("(" + kColumns + "WHERE node = $1 AND domain = $3)" + kDead,
+                           {node, std::to_string(now_ms), *domain})
+                   : query("(" + kColumns + "WHERE node = $1 LIMIT 1)" + kDead, {node, std::to_string(now_ms)});
+    NodeLookup out;
+    for (int i = 0; i < r.rows(); ++i) {
+      if (PQgetisnull(r.get(), i, 0) == 0) {
+        out.registration = row(r, i);
+      } else {
+        out.dead.push_back(DeadToken{r.text(i, 3), std::stoll(r.text(i, 5))});
+      }
+    }
+    if (out.registration) out.dead.clear();  // a registered node is never a token-as-node token
+    return out;
   }
 
   std::uint64_t count() override {

@@ -69,6 +69,20 @@ struct QuotaExceeded {
   std::uint64_t max;
 };
 
+// A token-as-node device token a provider called dead, for one app, as the store shares it
+// between pushgate nodes: publishes to it are answered TokenDead until `until_ms`.
+struct DeadToken {
+  std::string app;
+  std::int64_t until_ms = 0;
+};
+
+// What a publish needs from the store: the registration of its node, and, when there is none,
+// the apps for which the node, taken as a device token, is dead.
+struct NodeLookup {
+  std::optional<Registration> registration;
+  std::vector<DeadToken> dead;
+};
+
 // Group-chat registrations (`muc`) of one device are not devices, but they are bounded too.
 inline constexpr std::uint64_t kMaxRegistrationsPerDevice = 200;
 
@@ -115,6 +129,22 @@ class RegistrationStore {
   // device registered a token after that. Returns whether it was removed.
   virtual bool remove_dead(const std::string& domain, const std::string& node, std::int64_t failed_ms) = 0;
   virtual std::uint64_t count() = 0;
+
+  // Token-as-node dead tokens (schema 5), shared by every node on the store: the provider
+  // called `token` of `app` dead, so publishes to it are answered TokenDead until `until_ms`
+  // (a later mark extends it, never shortens it). Marks expired before `now_ms` are purged.
+  virtual void mark_token_dead(const std::string& app, const std::string& token, std::int64_t until_ms,
+                               std::int64_t now_ms) = 0;
+  // The apps for which `token` is marked dead at `now_ms`.
+  virtual std::vector<DeadToken> dead_token(const std::string& token, std::int64_t now_ms) = 0;
+  // A publish's lookup: find(*domain, node) (find_node(node) when `domain` is null) and, when
+  // no registration holds the node, dead_token(node, now_ms). One round trip on PostgreSQL.
+  virtual NodeLookup lookup_node(const std::string* domain, const std::string& node, std::int64_t now_ms) {
+    NodeLookup out;
+    out.registration = domain != nullptr ? find(*domain, node) : find_node(node);
+    if (!out.registration) out.dead = dead_token(node, now_ms);
+    return out;
+  }
 
   // For the operator (`pushgate registrations`): registrations per app, by app name.
   virtual std::vector<std::pair<std::string, std::uint64_t>> count_by_app() = 0;

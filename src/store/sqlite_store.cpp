@@ -70,7 +70,7 @@ std::string registration_user_hash(const DeviceKey& k) {
 
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 class Statement {
  public:
@@ -168,6 +168,17 @@ class SqliteStore final : public RegistrationStore {
       exec("ALTER TABLE registrations ADD COLUMN channel TEXT NOT NULL DEFAULT ''");
       exec("DELETE FROM schema_version");
       exec("INSERT INTO schema_version (version) VALUES (4)");
+      exec("COMMIT");
+    }
+    if (version < 5) {
+      // Migration 5: token-as-node tokens a provider called dead, per app, until an expiry;
+      // looked up by token, purged by expiry.
+      exec("BEGIN");
+      exec("CREATE TABLE dead_tokens (token TEXT NOT NULL, app TEXT NOT NULL, until_ms INTEGER NOT NULL, "
+           "PRIMARY KEY (token, app))");
+      exec("CREATE INDEX dead_tokens_by_expiry ON dead_tokens (until_ms)");
+      exec("DELETE FROM schema_version");
+      exec("INSERT INTO schema_version (version) VALUES (5)");
       exec("COMMIT");
     }
     // interrupt(): statements running or started after it fail with SQLITE_INTERRUPT.
@@ -309,6 +320,32 @@ class SqliteStore final : public RegistrationStore {
   std::uint64_t count() override {
     Statement s(db_, "SELECT COUNT(*) FROM registrations");
     return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+  }
+
+  void mark_token_dead(const std::string& app, const std::string& token, std::int64_t until_ms,
+                       std::int64_t now_ms) override {
+    Transaction tx(*this);
+    {
+      Statement purge(db_, "DELETE FROM dead_tokens WHERE until_ms <= ?1");
+      purge.bind(1, now_ms);
+      if (purge.step() != SQLITE_DONE) throw StoreError(std::string("SQLite delete: ") + sqlite3_errmsg(db_));
+      Statement s(db_,
+                  "INSERT INTO dead_tokens (token, app, until_ms) VALUES (?1, ?2, ?3) ON CONFLICT (token, app) "
+                  "DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)");
+      s.bind(1, token).bind(2, app).bind(3, until_ms);
+      if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+    }
+    tx.commit();
+  }
+
+  std::vector<DeadToken> dead_token(const std::string& token, std::int64_t now_ms) override {
+    Statement s(db_, "SELECT app, until_ms FROM dead_tokens WHERE token = ?1 AND until_ms > ?2 ORDER BY app");
+    s.bind(1, token).bind(2, now_ms);
+    std::vector<DeadToken> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(DeadToken{s.text(0), s.integer(1)});
+    if (rc != SQLITE_DONE) throw StoreError(std::string("SQLite lookup: ") + sqlite3_errmsg(db_));
+    return out;
   }
 
   std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override {

@@ -108,6 +108,20 @@ int probe_tcp(const std::string& host, std::uint16_t port) {
 
 }  // namespace
 
+std::chrono::milliseconds standby_delay(std::mt19937& rng) {
+  std::uniform_int_distribution<std::int64_t> dist(800, 1200);
+  return std::chrono::milliseconds(dist(rng));
+}
+
+const char* to_string(SessionRole role) {
+  switch (role) {
+    case SessionRole::Active: return "active";
+    case SessionRole::Standby: return "standby";
+    case SessionRole::Connecting: break;
+  }
+  return "connecting";
+}
+
 std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng) {
   constexpr std::int64_t kFirstMs = 1000, kCapMs = 30000;
   std::int64_t base = kFirstMs;
@@ -216,6 +230,14 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
     self->ping_deadline_ = 0;
     self->attempt_ = 0;
     self->ping_pending_.clear();
+    if (self->standby_) {
+      // The node that served the JID is gone (Prosody closed its stream): we serve it now.
+      auto stood = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() -
+                                                                         self->standby_since_);
+      self->standby_ = false;
+      log::info("component_took_over", {{"jid", self->config_.jid}, {"standby_ms", std::to_string(stood.count())},
+                                         {"cause", "the node that served the JID is gone; this one serves it now"}});
+    }
     log::info("component_connected", {{"jid", self->config_.jid}, {"host", self->config_.host},
                                        {"port", std::to_string(self->config_.port)}});
     self->ping_timer_ = self->loop_.call_after(std::chrono::seconds(self->config_.ping_interval_seconds),
@@ -247,7 +269,17 @@ void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, boo
     } else if (se->type == XMPP_SE_HOST_UNKNOWN || se->type == XMPP_SE_IMPROPER_ADDR) {
       why.fix = "Prosody has no Component \"" + config_.jid + "\": check [component] jid and Prosody's config";
     } else if (se->type == XMPP_SE_CONFLICT) {
-      why.fix = "another process is already connected as " + config_.jid;
+      if (!was_connected && !stopping_) {
+        // Prosody's default (component_conflict_resolve = "kick_new"): another node serves
+        // the JID. Not a fault: stand by and take over as soon as it is gone.
+        stand_by(why.cause);
+        return;
+      }
+      why.fix = was_connected ? "another process connected as " + config_.jid +
+                                    " and Prosody replaced this session with it (component_conflict_resolve = "
+                                    "\"kick_old\"): leave Prosody's default \"kick_new\" so that several pushgate "
+                                    "nodes do not take the JID from each other in turns"
+                              : "another process is already connected as " + config_.jid;
     } else if (se->type == XMPP_SE_SYSTEM_SHUTDOWN) {
       why.fix = "Prosody is shutting down or restarting; reconnecting";
     }
@@ -259,6 +291,7 @@ void ComponentSession::handle_disconnect(int error, xmpp_stream_error_t* se, boo
     log::info("component_disconnected", {{"peer", where}, {"cause", why.cause}});
     return;
   }
+  standby_ = false;  // any other failure: the ordinary backoff
   log::warn(was_connected ? "component_disconnected" : "component_connect_failed",
             {{"peer", where}, {"jid", config_.jid}, {"cause", why.cause}, {"fix", why.fix.empty() ? "reconnecting" : why.fix}});
   schedule_reconnect();
@@ -289,6 +322,25 @@ void ComponentSession::schedule_reconnect() {
   if (attempt_ < 16) ++attempt_;
   ++reconnects_;
   log::info("component_reconnect_scheduled", {{"in_ms", std::to_string(delay.count())}, {"attempt", std::to_string(attempt_)}});
+  reconnect_timer_ = loop_.call_after(delay, [this] { connect(); });
+  if (tick_) loop_.cancel(tick_);
+  tick_ = 0;
+}
+
+void ComponentSession::stand_by(const std::string& cause) {
+  if (stopping_ || reconnect_timer_) return;
+  std::string where = config_.host + ":" + std::to_string(config_.port);
+  auto delay = standby_delay(rng_);
+  if (!standby_) {
+    standby_ = true;
+    standby_since_ = std::chrono::system_clock::now();
+    log::info("component_standby",
+              {{"peer", where}, {"jid", config_.jid}, {"cause", cause},
+               {"next", "another node serves " + config_.jid + "; trying every second to take over when it is gone"}});
+  } else {
+    log::debug("component_standby_retry", {{"in_ms", std::to_string(delay.count())}});
+  }
+  attempt_ = 0;  // once the other node is gone, a failure starts the ordinary backoff afresh
   reconnect_timer_ = loop_.call_after(delay, [this] { connect(); });
   if (tick_) loop_.cancel(tick_);
   tick_ = 0;

@@ -26,6 +26,18 @@ namespace pushgate::xmpp {
 // random in [base/2, base], base = min(1 s × 2^attempt, 30 s). Pure given the generator.
 std::chrono::milliseconds reconnect_delay(unsigned attempt, std::mt19937& rng);
 
+// Delay before the next attempt while Prosody refuses us with `conflict` (another node is
+// connected as our JID): 1 s ± 20 %, uniformly in [800 ms, 1200 ms], however long the
+// standby lasts, so the standby takes over within about a second of the active node's end.
+// Pure given the generator.
+std::chrono::milliseconds standby_delay(std::mt19937& rng);
+
+// What this process is to Prosody: serving the component JID, standing by while another
+// node serves it (Prosody refused us with `conflict`), or neither yet (connecting, or
+// retrying after a failure that is not a conflict).
+enum class SessionRole { Connecting, Active, Standby };
+const char* to_string(SessionRole role);
+
 class ComponentSession final {
  public:
   // Keeps its own copy of `config`. `store`: where registration commands go; null when there
@@ -52,6 +64,11 @@ class ComponentSession final {
   std::uint64_t refused_publishes() const { return refused_publishes_; }
 
   bool connected() const { return connected_; }
+  SessionRole role() const {
+    return connected_ ? SessionRole::Active : standby_ ? SessionRole::Standby : SessionRole::Connecting;
+  }
+  // When the current standby began (meaningful while role() is Standby).
+  std::chrono::system_clock::time_point standby_since() const { return standby_since_; }
   // When the current session was accepted by Prosody (meaningful while connected()).
   std::chrono::system_clock::time_point connected_since() const { return connected_since_; }
   std::uint64_t reconnects() const { return reconnects_; }
@@ -78,6 +95,8 @@ class ComponentSession final {
   void connect();
   void handle_disconnect(int error, xmpp_stream_error_t* stream_error, bool was_connected);
   void schedule_reconnect();
+  // A refusal with `conflict`: stand by (logged once) and try again in about a second.
+  void stand_by(const std::string& cause);
   // The cause and fix of a connection that ended without a stream error.
   Error describe_socket_end(int error, bool was_connected) const;
   void handle_iq(xmpp_stanza_t* iq);
@@ -106,6 +125,9 @@ class ComponentSession final {
   bool closing_ = false;          // xmpp_disconnect() called, waiting for the stream to end
   std::uint64_t generation_ = 0;  // bumps per session, so late replies know theirs is gone
   unsigned attempt_ = 0;
+  // Prosody's last refusal was `conflict`: another node serves the JID; we retry every second.
+  bool standby_ = false;
+  std::chrono::system_clock::time_point standby_since_{};
   std::uint64_t reconnects_ = 0;
   std::uint64_t replies_lost_ = 0;
   std::uint64_t ping_seq_ = 0;

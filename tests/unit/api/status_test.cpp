@@ -121,6 +121,52 @@ TEST_CASE("health and metrics read the component and the legacy listener through
   CHECK(h.status == "degraded");
   CHECK(nlohmann::json::parse(h.json)["component"]["since"].is_null());
   CHECK(api::metrics_text(o).find("pushgate_component_connected 0\n") != std::string::npos);
+  CHECK(api::metrics_text(o).find("pushgate_component_role{role=\"connecting\"} 1\n") != std::string::npos);
+  CHECK(nlohmann::json::parse(api::health(o).json)["component"]["role"] == "connecting");
+  CHECK(api::health(o).status == "degraded");
+}
+
+TEST_CASE("health and metrics of a standby node: its own status, 200, the role in both, and failures still win") {
+  struct Component final : api::ComponentStatus {
+    api::ComponentState state;
+    api::ComponentState component_state() const override { return state; }
+  } component;
+  Fixture f;
+  f.push("ios");
+  f.push("android");
+  component.state.role = api::ComponentRole::Standby;
+  component.state.standby_since = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795320000123));
+  api::Observed o{std::make_shared<const Config>(f.config), f.dispatcher.get(), &component, nullptr,
+                  std::chrono::system_clock::now()};
+  auto h = api::health(o);
+  CHECK(h.status == "standby");  // not broken: ready to take over; alert on degraded and down only
+  CHECK(h.http_status == 200);   // the HTTP API serves on a standby: a load balancer keeps it
+  auto j = nlohmann::json::parse(h.json);
+  CHECK(j["component"]["connected"] == false);
+  CHECK(j["component"]["role"] == "standby");
+  CHECK(j["component"]["standby_since"] == "2026-11-22T04:00:00.123Z");
+  CHECK(j["hint"].get<std::string>().find("another pushgate node serves") != std::string::npos);
+  std::string text = api::metrics_text(o);
+  CHECK(text.find("pushgate_component_connected 0\n") != std::string::npos);
+  CHECK(text.find("pushgate_component_role{role=\"standby\"} 1\n") != std::string::npos);
+  CHECK(text.find("pushgate_component_role{role=\"active\"} 0\n") != std::string::npos);
+  CHECK(text.find("pushgate_component_role{role=\"connecting\"} 0\n") != std::string::npos);
+
+  // Taking over: active, connected, ok.
+  component.state.connected = true;
+  component.state.role = api::ComponentRole::Active;
+  h = api::health(o);
+  CHECK(h.status == "ok");
+  CHECK(nlohmann::json::parse(h.json)["component"]["role"] == "active");
+  CHECK(nlohmann::json::parse(h.json)["component"]["standby_since"].is_null());
+  CHECK(api::metrics_text(o).find("pushgate_component_role{role=\"active\"} 1\n") != std::string::npos);
+
+  // A standby whose apps fail is degraded (or down), not standby.
+  component.state.connected = false;
+  component.state.role = api::ComponentRole::Standby;
+  f.ios = {OutcomeKind::Retry, "connect: Connection refused"};
+  f.push("ios");
+  CHECK(api::health(o).status == "degraded");
 }
 
 TEST_CASE("metrics: counters by app, kind and outcome, a latency histogram, escaped labels") {

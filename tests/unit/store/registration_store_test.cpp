@@ -97,6 +97,60 @@ TEST_CASE("both stores: register, reopen, re-register, domains, dead tokens") {
   }
 }
 
+TEST_CASE("both stores: the shared dead-token list marks a token dead per app until an expiry, and the lookup brings it") {
+  TempDir d;
+  for (auto& [name, open] : stores(d.path)) {
+    CAPTURE(name);
+    // PostgreSQL is shared with other tests and runs: tokens of this run alone.
+    const std::string token = "dead-" + registration_random_id(12), other = "alive-" + registration_random_id(12);
+    {
+      auto s = open(true);
+      CHECK(s->dead_token(token, 1000).empty());
+      s->mark_token_dead("ios", token, 5000, 1000);
+      s->mark_token_dead("ios", token, 3000, 1000);  // a later, shorter mark never shortens it
+      s->mark_token_dead("voip", token, 2000, 1000);
+    }
+    auto s = open(false);  // another node, or a restart: the marks are in the store
+    auto dead = s->dead_token(token, 1500);
+    REQUIRE(dead.size() == 2);
+    CHECK(dead[0].app == "ios");
+    CHECK(dead[0].until_ms == 5000);
+    CHECK(dead[1].app == "voip");
+    CHECK(dead[1].until_ms == 2000);
+    CHECK(s->dead_token(token, 2000).size() == 1);  // expired at its until
+    CHECK(s->dead_token(token, 5000).empty());
+    CHECK(s->dead_token(other, 1500).empty());
+
+    // The publish's lookup: no registration, the dead marks of the node as a token.
+    const std::string domain = "example.org";
+    auto looked = s->lookup_node(&domain, token, 1500);
+    CHECK_FALSE(looked.registration);
+    CHECK(looked.dead.size() == 2);
+    looked = s->lookup_node(nullptr, token, 1500);  // the local API's, by node alone
+    CHECK(looked.dead.size() == 2);
+    CHECK(s->lookup_node(&domain, other, 1500).dead.empty());
+
+    // A registered node comes back with its registration and no dead marks.
+    auto reg = s->upsert(kPhone, "android", "token-A", 1000);
+    looked = s->lookup_node(&domain, reg.node, 1500);
+    REQUIRE(looked.registration);
+    CHECK(looked.registration->token == "token-A");
+    CHECK(looked.dead.empty());
+    REQUIRE(s->lookup_node(nullptr, reg.node, 1500).registration);
+    const std::string evil = "evil.example";
+    CHECK_FALSE(s->lookup_node(&evil, reg.node, 1500).registration);
+
+    // A token dead again after its mark expired is marked afresh, and the expired marks of
+    // other tokens are purged by the next mark.
+    s->mark_token_dead("ios", other, 9000, 6000);
+    CHECK(s->dead_token(other, 8000).size() == 1);
+    s->mark_token_dead("ios", token, 20000, 10000);  // token's own expired mark is renewed
+    CHECK(s->dead_token(token, 10000).size() == 1);
+    CHECK(s->dead_token(other, 0).empty());  // other's expired mark was purged by that mark
+    CHECK(s->remove(kPhone));
+  }
+}
+
 TEST_CASE("a registration gets a random node and secret, survives a reopen, and keeps them on re-registration") {
   TempDir d;
   std::string db = d.path + "/pushgate.db";
@@ -220,7 +274,7 @@ TEST_CASE("a version 1 SQLite database is migrated: its registrations stay, with
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 4);
+  CHECK(sqlite3_column_int(st, 0) == 5);
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
@@ -283,7 +337,7 @@ TEST_CASE(
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT version FROM schema_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 4);
+  CHECK(sqlite3_column_int(st, 0) == 5);
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
@@ -487,7 +541,7 @@ TEST_CASE("a version 1 PostgreSQL schema is migrated: its registrations stay, wi
   }
   r = PQexec(c, "SELECT version FROM v1test.pushgate_schema_version");
   REQUIRE(PQntuples(r) == 1);
-  CHECK(std::string(PQgetvalue(r, 0, 0)) == "4");
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "5");
   PQclear(r);
   PQclear(PQexec(c, "DROP SCHEMA v1test CASCADE"));
   PQfinish(c);
@@ -515,7 +569,7 @@ TEST_CASE(
   }
   r = PQexec(c, "SELECT version FROM v3test.pushgate_schema_version");
   REQUIRE(PQntuples(r) == 1);
-  CHECK(std::string(PQgetvalue(r, 0, 0)) == "4");
+  CHECK(std::string(PQgetvalue(r, 0, 0)) == "5");
   PQclear(r);
   PQclear(PQexec(c, "DROP SCHEMA v3test CASCADE"));
   PQfinish(c);

@@ -62,6 +62,8 @@ class GatedStore final : public RegistrationStore {
   std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override { return {}; }
   std::uint64_t remove_device(const DeviceKey&) override { return 0; }
   std::uint64_t remove_token(const std::string&) override { return 0; }
+  void mark_token_dead(const std::string&, const std::string&, std::int64_t, std::int64_t) override {}
+  std::vector<DeadToken> dead_token(const std::string&, std::int64_t) override { return {}; }
 
  private:
   std::shared_ptr<Gate> g_;

@@ -227,6 +227,12 @@ class GatedStore final : public RegistrationStore {
   std::vector<std::pair<std::string, std::uint64_t>> count_by_app() override { return inner_->count_by_app(); }
   std::uint64_t remove_device(const DeviceKey& k) override { return inner_->remove_device(k); }
   std::uint64_t remove_token(const std::string& t) override { return inner_->remove_token(t); }
+  void mark_token_dead(const std::string& a, const std::string& t, std::int64_t until, std::int64_t now) override {
+    inner_->mark_token_dead(a, t, until, now);
+  }
+  std::vector<DeadToken> dead_token(const std::string& t, std::int64_t now) override {
+    return inner_->dead_token(t, now);
+  }
 
  private:
   std::unique_ptr<RegistrationStore> inner_;
