@@ -1,7 +1,7 @@
 // What /health and /metrics report, built on the loop thread from the live objects: the
 // dispatcher's per-app stats, the HTTP/2 client and the token sources, the store, and the
 // component session and legacy listener through their status interfaces
-// (api/status_sources.hpp). The HTTP front door asks for these through EventLoop::post().
+// (api/status_sources.hpp). The API's worker threads ask for these through EventLoop::post().
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
 // What /health and /metrics need from the parts outside the push pipeline, as two small
-// interfaces: main.cpp adapts the XMPP component session and the legacy TLS listener to them,
-// so api/ depends on neither.
+// interfaces: daemon/status_adapters.hpp adapts the XMPP component session and the legacy TLS
+// listener to them, so api/ depends on neither.
 #pragma once
 
 #include <chrono>

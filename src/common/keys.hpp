@@ -1,5 +1,6 @@
-// Private keys for provider authentication, loaded with OpenSSL and checked for the curve
-// or type the provider requires. Errors name the file and the fix.
+// Keys and certificates: the APNs .p8 key, loaded with OpenSSL and checked for its curve; a
+// TLS certificate and its key checked as a pair; and base64url for JWTs. Errors name the file
+// and the fix.
 #pragma once
 
 #include <memory>

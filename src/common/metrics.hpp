@@ -1,6 +1,6 @@
 // Prometheus text exposition (format 0.0.4): a writer that emits HELP/TYPE once per family
-// and escapes label values, and a fixed-bucket histogram. Values are gathered on the loop
-// thread into a snapshot; nothing here is shared between threads.
+// and escapes label values, and a fixed-bucket histogram. Plain values, not shared between
+// threads: each /metrics answer fills a Writer of its own.
 #pragma once
 
 #include <array>

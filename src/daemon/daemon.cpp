@@ -86,8 +86,8 @@ void Daemon::open_store() {
 }
 
 int Daemon::run() {
-  // The watchdog is fed from the loop, and only while the legacy listener's thread turns too:
-  // a stuck loop or listener stops the pings and systemd restarts the unit.
+  // The watchdog is fed from the loop, which runs the legacy listener too: a stuck loop stops
+  // the pings and systemd restarts the unit.
   watchdog_ = systemd::watchdog_interval();
   if (watchdog_.count() > 0) loop_.call_after(watchdog_, [this] { feed_watchdog(); });
   // systemctl status shows the status line: kept current (connected or not) every 2 s.

@@ -1,7 +1,7 @@
-// What the legacy listener says to Prosody, as pure functions: the PROXY protocol header,
-// the client-side STARTTLS exchange with Prosody's c2s port (starttls mode), and the removal
-// of SCRAM-*-PLUS from the first features relayed to the client (channel binding cannot
-// cross a TLS-terminating proxy).
+// What the legacy listener says to Prosody, pure (bytes in, bytes or a step out; no sockets):
+// the PROXY protocol header, the client-side STARTTLS exchange with Prosody's c2s port
+// (starttls mode), and the removal of SCRAM-*-PLUS from the first features relayed to the
+// client (channel binding cannot cross a TLS-terminating proxy).
 #pragma once
 
 #include <sys/socket.h>

@@ -39,7 +39,7 @@ void AppSets::replace(std::vector<AppConfig> apps, const ProviderFactory& make) 
   retired_.push_back(std::move(current_));
   current_ = std::move(next);
   // The old set is freed by release_retired() between loop turns, never here: a reload runs
-  // inside a turn, and the old set's HTTP/2 client is one of the loop's sources.
+  // inside a turn, and a callback of the old set's providers may be on the stack.
 }
 
 void AppSets::release_retired() {

@@ -1,4 +1,4 @@
-// The retry delay every provider uses between attempts of one push.
+// The retry delay the APNs and FCM providers (RetryingProvider) use between attempts of one push.
 #pragma once
 
 #include <chrono>

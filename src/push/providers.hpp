@@ -1,6 +1,6 @@
-// Builds one provider per configured app, sharing what Apple and Google want shared: one
-// HTTP/2 client per event loop, one provider token per (team, key), one OAuth2 token per
-// service account.
+// Builds the provider set of one configuration: one provider per app, sharing what Apple and
+// Google want shared: one HTTP/2 client for the whole set, one provider token per (team, key),
+// one OAuth2 token per service account. A reload builds a new set.
 #pragma once
 
 #include <map>

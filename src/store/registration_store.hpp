@@ -1,8 +1,8 @@
-// Device registrations made with p2-style ad-hoc commands: a device (owner, device id, muc)
-// gets an opaque node and secret from a CSPRNG; a publish names the node and the secret, and
+// Device registrations made with ad-hoc commands (p2's, Tigase's): a device (owner, device id,
+// muc) gets an opaque node and secret (Tigase's: a node alone) from a CSPRNG; a publish names them, and
 // pushgate finds the app and the real device token. The store keeps a hash of the owner and
 // device id; the JID itself only where the client reads it back from its pushes (Tigase's
-// register-device: `account`). One small interface; SQLite behind it here.
+// register-device: `account`). One small interface; SQLite and PostgreSQL behind it.
 #pragma once
 
 #include <chrono>

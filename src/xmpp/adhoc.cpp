@@ -1,4 +1,4 @@
-// XEP-0050 ad-hoc commands for device registration.
+// XEP-0050's form machinery: command parsing, our session ids, the completed and disco#items replies.
 #include "xmpp/adhoc.hpp"
 
 #include <algorithm>

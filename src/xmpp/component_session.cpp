@@ -431,7 +431,7 @@ void ComponentSession::pump() {
 }
 
 int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
-  AllowStanzaText our_sends_render;  // xmpp_send() renders the stanza it sends
+  AllowStanzaText our_sends_render;  // a stanza rendered inside a handler is not skipped
   static_cast<ComponentSession*>(userdata)->handle_iq(stanza);
   return 1;  // keep the handler
 }

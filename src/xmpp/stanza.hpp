@@ -1,5 +1,5 @@
-// Owning handles for libstrophe objects and the builders of the replies pushgate sends.
-// Builders are pure: a stanza in, a new stanza out, nothing sent.
+// Owning handles for libstrophe objects, two accessors, and the builders of the replies
+// pushgate sends. Builders are pure: values in, the XML text out (through xml::Writer), nothing sent.
 #pragma once
 
 #include <memory>

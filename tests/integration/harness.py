@@ -1,6 +1,6 @@
 """Real peers for integration tests: Debian's Prosody with mod_cloud_notify, the pushgate
-binary, and slixmpp clients. Every port is a free port on 127.0.0.1; everything lives in a
-temp dir that is removed afterwards."""
+binary, slixmpp clients, the Node mock APNs and FCM and a throwaway PKI. Every port is a free
+port on 127.0.0.1; everything lives in a temp dir that is removed afterwards."""
 
 import asyncio
 import json

@@ -1,4 +1,4 @@
-"""cli_* : the pushgate command line, --check, and the operator's Prosody snippet."""
+"""cli_* : the pushgate command line, --check (and --check --online), and the operator's Prosody snippets."""
 
 import os
 import subprocess

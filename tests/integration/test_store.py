@@ -2,7 +2,7 @@
 (every process of the test cluster SIGSTOPped, as a hung server or a black-holed network
 looks to a client) must not freeze pushgate: /health answers at once and says the store is
 down and why, a publish that needs the store is answered `wait` before the database returns,
-and everything works again once it does."""
+and everything works again once it does. One user's flood of commands meanwhile is bounded."""
 
 import json
 import os

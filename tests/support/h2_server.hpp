@@ -1,7 +1,7 @@
 // A small HTTP/2-over-TLS server (nghttp2 + OpenSSL, one thread, poll) for tests and the
 // benchmark: the unit tests of the HTTP/2 client script its answers (status, GOAWAY, no
-// answer, MAX_CONCURRENT_STREAMS, no ALPN, a frozen peer), and the APNs benchmark server
-// runs Apple's checks in its handler without the Node mock's per-request cost.
+// answer, MAX_CONCURRENT_STREAMS, no ALPN, a frozen peer), and the benchmarks' APNs and FCM
+// stand-in runs the providers' checks in its handler without the Node mocks' per-request cost.
 #pragma once
 
 #include <atomic>

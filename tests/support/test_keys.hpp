@@ -1,5 +1,6 @@
 // Keys made by the tests themselves (never committed secrets): a fresh P-256 key written as
-// a PKCS#8 PEM file, like Apple's .p8, plus JWT decoding helpers.
+// a PKCS#8 PEM file, like Apple's .p8, a service-account JSON with a fresh RSA key, and JWT
+// decoding and ES256 checking helpers.
 #pragma once
 
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 // Tests for src/api/status.cpp: /health states from the dispatcher's per-app stats, and the
-// Prometheus text of /metrics.
+// Prometheus text of /metrics; and the dispatcher with a real store behind the pushes it counts.
 #include "api/status.hpp"
 
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // Tests for src/config/config.cpp: the contract's keys, their enums, clear errors; the file
-// names keys hold (the secrets, keys and certificates are read in daemon/credentials_test.cpp).
+// names keys hold (reading the secrets, keys and certificates: daemon/credentials_test.cpp).
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
-// The legacy listener shares only configuration, logging, metrics and the event loop with the
-// rest of pushgate (DESIGN.md "Shape of the code"): src/legacy includes nothing from the push
-// pipeline, the XMPP component or the HTTP API.
+// The legacy listener shares only common/ and config/ with the rest of pushgate (DESIGN.md
+// "Shape of the code"): src/legacy includes nothing from the push pipeline, http2/, the store,
+// the XMPP component or the HTTP API. layering_test.cpp holds every folder to its rules.
 #include <doctest/doctest.h>
 
 #include <filesystem>

@@ -1,4 +1,5 @@
-// Tests for src/push/log_provider.cpp: honest, redacted JSON records written off the loop.
+// Tests for src/push/log_provider.cpp: honest, redacted JSON records, written on the loop
+// (files, /dev/null) or by the writer thread (pipes), and the queue's bound.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
