@@ -22,6 +22,8 @@ packages=(
   lua-luaossl
   # ejabberd 23.01, the other XMPP server the integration tests run pushgate against (mod_push)
   ejabberd
+  # promtool checks deploy/prometheus's alert rules; the dashboard test scrapes pushgate with Prometheus
+  prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -40,7 +42,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps.sh: installing ${missing[*]}" >&2
 apt-get update -q >/dev/null
-# Prosody's and ejabberd's packages start a system service on install; we only need their
+# Prosody's, ejabberd's and Prometheus' packages start a system service on install; we only need their
 # binaries. policy-rc.d keeps them from starting (and holding port 5222/5269) on this machine.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
