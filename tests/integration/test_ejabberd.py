@@ -1,6 +1,7 @@
 """ejabberd_* : Debian's ejabberd 23.01 with mod_push and the operator snippet
 deploy/ejabberd/pushgate.yml, pushgate as its App Server; one node, then two at once
-(active/active) on the same component listener.
+(active/active) on the same component listener, and two that share the dead-token list
+through one PostgreSQL store.
 
 pushgate checks its component session by pinging its own JID through the server. With two
 nodes on one JID, ejabberd routes that ping, and its answer, to either node: a node misses the
@@ -8,11 +9,15 @@ answer to about half of its pings and reconnects (README, "ejabberd: active/acti
 tests run the nodes with an hour between pings, so that what they measure is ejabberd's
 routing of publishes, not those reconnects."""
 
+import json
+import os
 import re
 import secrets
+import urllib.error
+import urllib.request
 
 from ejabberd import Ejabberd
-from harness import (ApnsMock, Pushgate, TestPki, WorkDir, apns_app_toml, device_token, enable_push,
+from harness import (ApnsMock, Pushgate, TestPki, WorkDir, apns_app_toml, device_token, enable_push, free_port,
                      server_round_trip, wait_for, xmpp_session)
 
 THROTTLE_MS = 5000  # the default, written out: the tests count on its window
@@ -43,13 +48,14 @@ class EjabberdStack:
     def register(self, users):
         self.ejabberd.register_many([(u, f"{u}pw") for u in users])
 
-    def add_node(self, app_toml=None, start=True):
+    def add_node(self, app_toml=None, start=True, extra=""):
+        """extra: TOML appended to the node's configuration ([store], [http], ...)."""
         wd = WorkDir()
         self.workdirs.append(wd)
         if app_toml is None:
             app_toml = ('[[app]]\nname = "demo"\nservice = "log"\nsecret_file = "{secret_file}"\n'
                         f'output = "{{output}}"\nthrottle_ms = {THROTTLE_MS}\n')
-        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml)
+        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml, extra=extra)
         text = node.config_text()
         assert "ping_interval = 5\n" in text
         node.rewrite_config(text.replace("ping_interval = 5\n", f"ping_interval = {self.ping_interval}\n"))
@@ -258,3 +264,95 @@ def test_ejabberd_bare_source_pins_a_host_to_one_node_and_drops_its_share_while_
         s.wait_accepted(total + 1)
         assert len(s.answers(other)) == 0, (s.ejabberd.component_routes(), other.log()[-3000:],
                                             s.ejabberd.log()[-5000:])
+
+
+def _api_push(port, push_secret, node, type="message"):
+    """POST /push on a node's HTTP API: (status, parsed JSON body)."""
+    body = json.dumps({"node": node, "secret": push_secret, "type": type}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/push", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def test_ejabberd_two_nodes_share_the_dead_token_list_through_postgresql():
+    """Two nodes on one ejabberd (active/active) and one PostgreSQL store: the node ejabberd
+    routes the publish to learns from APNs (410 Unregistered) that the token is dead and writes
+    it to the store; then both nodes' HTTP APIs answer 410 token_dead for it, the other node
+    without ever having pushed to it, and APNs sees that token once.
+
+    ping_interval = 3600 (EjabberdStack's default), as in the other two-node tests: with two
+    nodes on one JID ejabberd routes each node's self-ping answer to either node, so with short
+    pings a node misses about half its answers and reconnects, and a publish in flight on the
+    stream it closes would get no answer (README, "ejabberd: active/active")."""
+    from test_several_nodes import psql  # the test PostgreSQL (tests/support/postgres.sh)
+    url = os.environ["PUSHGATE_TEST_POSTGRES_URL"]  # fails, never skips, without PostgreSQL
+    token = device_token()
+    pki_dir = WorkDir()
+    mock = None
+    try:
+        pki = TestPki(pki_dir)
+        mock = ApnsMock(pki).start()
+        mock.script(token, [{"status": 410, "reason": "Unregistered", "timestamp": 1795320000123}], sticky=True)
+        toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
+        push_secret = secrets.token_hex(12)
+        secret_file = pki_dir.file("push.secret")
+        with open(secret_file, "w") as f:
+            f.write(push_secret + "\n")
+        os.chmod(secret_file, 0o600)
+        with EjabberdStack(nodes=0, app_toml=toml) as s:
+            ports = []
+            for _ in range(2):
+                port = free_port()
+                ports.append(port)
+                s.add_node(toml, extra=(f'\n[store]\nurl = "{url}"\n\n[http]\nlisten = "127.0.0.1:{port}"\n'
+                                        f'push_secret_file = "{secret_file}"\n'))
+            assert s.ejabberd.component_authentications() == 2
+            assert [c for c, _ in s.ejabberd.component_routes()] == [True, True], s.ejabberd.component_routes()
+
+            s.enable("alice", token, type="message")
+            s.send([("alice", "hello from bob")])
+            # ejabberd publishes to one node, at random: that node pushes, APNs answers 410,
+            # the node answers ejabberd with an error and ejabberd disables alice's push.
+            dead = r"event=push app=ios kind=alert token=…%s from=localhost outcome=token_dead" % token[-6:]
+            wait_for(lambda: any(re.search(dead, n.log()) for n in s.nodes), 20, "a node's outcome=token_dead")
+            s.ejabberd.wait_log(r"rejected notification for alice@localhost \(%s" % token, timeout=20)
+            learned = [i for i, n in enumerate(s.nodes) if re.search(dead, n.log())]
+            assert len(learned) == 1, learned
+            other = 1 - learned[0]
+            assert not re.search(r"token=…%s" % token[-6:], s.nodes[other].log()), "the other node pushed too"
+            assert mock.stats()["requests"] == 1
+            wait_for(lambda: psql(f"SELECT COUNT(*) FROM dead_tokens WHERE token = '{token}' AND app = 'ios'") == "1",
+                     5, "the dead token in PostgreSQL")
+
+            # Both HTTP APIs refuse the token as dead, the other node first: it never pushed
+            # to the token, so what it knows it read from the store.
+            for i in (other, learned[0]):
+                code, body = _api_push(ports[i], push_secret, token)
+                assert code == 410 and body["outcome"] == "token_dead", (i, code, body)
+                # From the dead-token list, not from a new request to APNs.
+                assert body.get("reason") == "token reported dead earlier; not retried", (i, body)
+            st = mock.stats()
+            assert st["requests"] == 1, st  # APNs saw exactly one request, the publish's
+            assert st["rejected"] == {"Unregistered": 1} and st["delivered"] == 0, st
+            assert "pushgate_dead_token_hits_total 1" in _metrics(ports[other])
+            print(f"    ejabberd routed the publish to node {'AB'[learned[0]]}; node {'AB'[other]} refused "
+                  f"the token from the store", flush=True)
+            assert not re.search(r"Timeout sending notification", s.ejabberd.log())
+    finally:
+        try:
+            if mock:
+                mock.stop()
+        finally:
+            pki_dir.cleanup()
+            if "PUSHGATE_TEST_POSTGRES_URL" in os.environ:
+                from test_several_nodes import psql
+                psql(f"DELETE FROM dead_tokens WHERE token = '{token}'")
