@@ -246,6 +246,7 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
   }
   bool was_connected = self->connected_;
   self->connected_ = false;
+  self->out_.clear();  // replies for a stream that is gone
   self->handle_disconnect(error, stream_error, was_connected);
 }
 
@@ -364,6 +365,7 @@ void ComponentSession::shutdown() {
   stopping_ = true;
   cancel_timers();
   if (conn_ && connected_) {
+    hand_over_output();
     xmpp_disconnect(conn_.get());
     // Let libstrophe write </stream:stream> before the loop ends.
     for (int i = 0; i < 50 && connected_; ++i) xmpp_run_once(ctx_.get(), 10);
@@ -410,6 +412,7 @@ void ComponentSession::schedule_flush() {
 void ComponentSession::close_stream() {
   if (!conn_) return;
   closing_ = true;
+  hand_over_output();  // replies already made go out before </stream:stream>
   xmpp_disconnect(conn_.get());
   schedule_flush();
 }
@@ -417,6 +420,7 @@ void ComponentSession::close_stream() {
 void ComponentSession::pump() {
   retired_conn_.reset();
   if (!conn_) return;
+  hand_over_output();
   // libstrophe reads at most 4 KiB per call: under load, keep reading while bytes wait,
   // so one wake-up handles a batch of stanzas rather than two or three. Bounded, so timers
   // and replies still get their turn.
@@ -438,8 +442,14 @@ int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata)
 
 void ComponentSession::send_raw(const std::string& xml) {
   if (!conn_ || !connected_) return;
-  xmpp_send_raw(conn_.get(), xml.data(), xml.size());
+  out_ += xml;
   schedule_flush();
+}
+
+void ComponentSession::hand_over_output() {
+  if (out_.empty()) return;
+  if (conn_ && connected_) xmpp_send_raw(conn_.get(), out_.data(), out_.size());
+  out_.clear();
 }
 
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {

@@ -102,7 +102,10 @@ class ComponentSession final {
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
   // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.
+  // Stanzas sent during one turn wait in out_ and go to libstrophe as one write when the
+  // turn ends (hand_over_output), so a batch of replies costs one send(), not one each.
   void send_raw(const std::string& xml);
+  void hand_over_output();
   void send_ping();
   void cancel_timers();
   void close_stream();
@@ -118,6 +121,7 @@ class ComponentSession final {
   FdWatch watch_;
   EventLoop::TimerId tick_ = 0;
   bool flush_scheduled_ = false;
+  std::string out_;  // this turn's replies, not yet given to libstrophe
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred work checks it
   bool connected_ = false;
   std::chrono::system_clock::time_point connected_since_{};
