@@ -1,5 +1,5 @@
 // The event loop on libuv: one timer handle for every call_after, an async handle for
-// post() and stop(), an idle handle for defer(), and FdWatch over uv_poll.
+// post() and stop(), a check and an idle handle for defer(), and FdWatch over uv_poll.
 #include "common/event_loop.hpp"
 
 #include <stdexcept>
@@ -23,7 +23,8 @@ EventLoop::EventLoop() {
   check(uv_timer_init(&loop_, &wait_timer_), "uv_timer_init");
   check(uv_async_init(&loop_, &async_, &EventLoop::on_async), "uv_async_init");
   check(uv_idle_init(&loop_, &idle_), "uv_idle_init");
-  timer_.data = async_.data = idle_.data = this;
+  check(uv_check_init(&loop_, &check_), "uv_check_init");
+  timer_.data = async_.data = idle_.data = check_.data = this;
   // The loop's own timers must not keep run() going once everything else is gone; the
   // async handle does (it is how stop() reaches the loop).
   uv_unref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
@@ -31,7 +32,8 @@ EventLoop::EventLoop() {
 
 EventLoop::~EventLoop() {
   for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&wait_timer_),
-                         reinterpret_cast<uv_handle_t*>(&async_), reinterpret_cast<uv_handle_t*>(&idle_)}) {
+                         reinterpret_cast<uv_handle_t*>(&async_), reinterpret_cast<uv_handle_t*>(&idle_),
+                         reinterpret_cast<uv_handle_t*>(&check_)}) {
     uv_close(h, nullptr);
   }
   // Runs the close callbacks, ours and those of watches destroyed since the last turn.
@@ -126,19 +128,31 @@ void EventLoop::run_posted() {
   for (auto& task : tasks) task();
 }
 
+// Deferred work runs in the same turn as the callback that deferred it: from the check
+// phase, right after the socket callbacks of the turn (so a batch of stanzas read becomes
+// one batch of requests written before the loop sleeps), or from the idle phase when it
+// was deferred by a timer, before the loop polls. The idle handle being active also keeps
+// the next poll from sleeping while work is left.
 void EventLoop::defer(std::function<void()> fn) {
-  if (deferred_.empty()) uv_idle_start(&idle_, &EventLoop::on_idle);
+  if (deferred_.empty()) {
+    uv_idle_start(&idle_, &EventLoop::on_idle);
+    uv_check_start(&check_, &EventLoop::on_check);
+  }
   deferred_.push_back(std::move(fn));
 }
 
 void EventLoop::on_idle(uv_idle_t* i) { static_cast<EventLoop*>(i->data)->run_deferred(); }
+void EventLoop::on_check(uv_check_t* c) { static_cast<EventLoop*>(c->data)->run_deferred(); }
 
 void EventLoop::run_deferred() {
   std::vector<std::function<void()>> tasks;
   tasks.swap(deferred_);
   for (auto& task : tasks) task();
-  // Work deferred by these tasks runs on the next turn, which does not sleep.
-  if (deferred_.empty()) uv_idle_stop(&idle_);
+  // Work deferred by these tasks runs in the next phase or turn, which does not sleep.
+  if (deferred_.empty()) {
+    uv_idle_stop(&idle_);
+    uv_check_stop(&check_);
+  }
 }
 
 void EventLoop::stop() {

@@ -1,7 +1,8 @@
 // The one event loop of the daemon, on libuv: file descriptors are watched with FdWatch
 // (uv_poll), timers share one uv_timer, tasks posted from other threads wake the loop through
-// a uv_async, and work deferred to the end of a turn runs from a uv_idle (which keeps the
-// turn from sleeping). Nothing runs unless something happened: no source is polled per turn.
+// a uv_async, and work deferred to the end of a turn runs from a uv_check right after the turn's I/O
+// (or a uv_idle before the poll, which keeps the turn from sleeping). Nothing runs unless
+// something happened: no source is polled per turn.
 #pragma once
 
 #include <uv.h>
@@ -51,6 +52,7 @@ class EventLoop {
   static void on_timer(uv_timer_t* t);
   static void on_async(uv_async_t* a);
   static void on_idle(uv_idle_t* i);
+  static void on_check(uv_check_t* c);
   static void on_wait_timer(uv_timer_t*) {}
   void run_due_timers();
   void arm_timer();
@@ -62,6 +64,7 @@ class EventLoop {
   uv_timer_t wait_timer_{};  // bounds run_once()
   uv_async_t async_{};       // post() and stop()
   uv_idle_t idle_{};         // active while deferred_ is not empty
+  uv_check_t check_{};       // likewise: runs deferred_ right after the turn's I/O
   std::multimap<Clock::time_point, std::pair<TimerId, std::function<void()>>> timers_;
   std::map<TimerId, Clock::time_point> timer_index_;
   TimerId next_timer_id_ = 1;

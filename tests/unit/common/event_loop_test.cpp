@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -93,7 +95,7 @@ TEST_CASE("an FdWatch's owner may destroy another watch from its callback (a rel
   for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
 }
 
-TEST_CASE("deferred work runs before the loop sleeps, and work it defers runs on the next turn") {
+TEST_CASE("deferred work runs before the loop sleeps, and so does work it defers") {
   EventLoop loop;
   std::vector<int> ran;
   loop.defer([&] {
@@ -101,11 +103,32 @@ TEST_CASE("deferred work runs before the loop sleeps, and work it defers runs on
     loop.defer([&] { ran.push_back(2); });
   });
   auto start = EventLoop::Clock::now();
-  loop.run_once(1000ms);
-  CHECK(ran == std::vector<int>{1});
-  loop.run_once(1000ms);
+  loop.run_once(1000ms);  // the first runs before the poll, the second right after it
   CHECK(ran == std::vector<int>{1, 2});
-  CHECK(EventLoop::Clock::now() - start < 900ms);  // neither turn slept its 1 s
+  CHECK(EventLoop::Clock::now() - start < 900ms);  // the turn did not sleep its 1 s
+}
+
+TEST_CASE("work deferred by a socket callback runs in the same turn, after the turn's I/O") {
+  // The pipeline's batching rests on this: stanzas read in one turn become requests written
+  // in that turn, not one turn (and one more poll) later.
+  EventLoop loop;
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  std::vector<std::string> ran;
+  FdWatch watch(loop, [&](int) {
+    char buf[16];
+    CHECK(read(fds[0], buf, sizeof buf) == 1);
+    ran.push_back("read");
+    loop.defer([&] { ran.push_back("deferred"); });
+  });
+  REQUIRE(watch.watch(fds[0], UV_READABLE));
+  REQUIRE(write(fds[1], "x", 1) == 1);
+  auto until = EventLoop::Clock::now() + 2s;
+  while (ran.empty() && EventLoop::Clock::now() < until) loop.run_once(100ms);
+  CHECK(ran == std::vector<std::string>{"read", "deferred"});
+  watch.stop();
+  close(fds[0]);
+  close(fds[1]);
 }
 
 TEST_CASE("a stop() during run_once() is kept for the next run()") {
