@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_wire.hpp"
+#include "api/memory_exchange.hpp"
 #include "api/outcome_status.hpp"
 #include "api/push_body.hpp"
 #include "common/log.hpp"
@@ -96,42 +97,6 @@ std::string dump_or_internal(int& status, const nlohmann::json& body) {
     return kInternalError;
   }
 }
-
-// One complete request in, the answer out: what httplib's request processing reads and
-// writes on a worker. It never waits: the front door read every byte of the request already.
-class Exchange final : public httplib::Stream {
- public:
-  Exchange(std::string request, const Peer& peer) : in_(std::move(request)), peer_(peer) {}
-  bool is_readable() const override { return at_ < in_.size(); }
-  bool is_writable() const override { return true; }
-  // 0 past the request: httplib takes it as the peer's end.
-  ssize_t read(char* ptr, size_t size) override {
-    size_t n = std::min(size, in_.size() - at_);
-    std::memcpy(ptr, in_.data() + at_, n);
-    at_ += n;
-    return static_cast<ssize_t>(n);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    out_.append(ptr, size);
-    return static_cast<ssize_t>(size);
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = peer_.ip;
-    port = peer_.port;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = peer_.local_ip;
-    port = peer_.local_port;
-  }
-  socket_t socket() const override { return INVALID_SOCKET; }
-  std::string take_output() { return std::move(out_); }
-
- private:
-  std::string in_;
-  std::size_t at_ = 0;
-  const Peer& peer_;
-  std::string out_;
-};
 
 using SslCtx = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
 
@@ -397,7 +362,7 @@ void HttpApi::take_worker_answers() {
 }
 
 Answer HttpApi::serve(std::string request, const Peer& peer, bool last) {
-  Exchange exchange(std::move(request), peer);
+  MemoryExchange exchange(std::move(request), peer);
   bool connection_closed = false;
   bool answered = engine_->process_request(exchange, last, connection_closed, nullptr);
   return {exchange.take_output(), answered && !connection_closed && !last};

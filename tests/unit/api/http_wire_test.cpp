@@ -3,6 +3,7 @@
 // same status and body) must hand the route the same content type, write the same bytes and
 // keep or close the connection the same way.
 #include "api/http_wire.hpp"
+#include "api/memory_exchange.hpp"
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -20,31 +21,6 @@ constexpr KeepAliveHeader kKeepAlive{std::chrono::seconds(10), 100000};
 class Engine : public httplib::Server {
  public:
   using httplib::Server::process_request;
-};
-
-class Exchange final : public httplib::Stream {
- public:
-  explicit Exchange(std::string in) : in_(std::move(in)) {}
-  bool is_readable() const override { return at_ < in_.size(); }
-  bool is_writable() const override { return true; }
-  ssize_t read(char* ptr, size_t size) override {
-    size_t n = std::min(size, in_.size() - at_);
-    std::memcpy(ptr, in_.data() + at_, n);
-    at_ += n;
-    return static_cast<ssize_t>(n);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    out.append(ptr, size);
-    return static_cast<ssize_t>(size);
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { ip = "127.0.0.1", port = 1; }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { ip = "127.0.0.1", port = 2; }
-  socket_t socket() const override { return INVALID_SOCKET; }
-  std::string out;
-
- private:
-  std::string in_;
-  std::size_t at_ = 0;
 };
 
 struct HttplibSaw {
@@ -70,10 +46,10 @@ HttplibSaw httplib_answer(const std::string& request, bool last, int status, con
     res.set_content(json, "application/json");
   });
   engine.set_error_handler([](const httplib::Request&, httplib::Response&) {});
-  Exchange ex(request);
+  MemoryExchange ex(request, Peer{"127.0.0.1", 1, "127.0.0.1", 2});
   bool closed = false;
   bool answered = engine.process_request(ex, last, closed, nullptr);
-  saw.bytes = ex.out;
+  saw.bytes = ex.output();
   saw.keep_alive = answered && !closed && !last;
   return saw;
 }
