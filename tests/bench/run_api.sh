@@ -23,27 +23,7 @@ for _ in $(seq 50); do grep -q READY "$dir/mock.out" && break; sleep 0.1; done
 port=$(awk '/READY/ {print $2}' "$dir/mock.out")
 for f in component app push; do head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/$f.secret"; chmod 600 "$dir/$f.secret"; done
 api_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/pushgate.toml" <<EOT
-[component]
-jid = "push.bench"
-port = 1
-secret_file = "$dir/component.secret"
-[http]
-listen = "127.0.0.1:$api_port"
-push_secret_file = "$dir/push.secret"
-rate_limit = 0
-max_connections_per_address = 64
-[[app]]
-name = "ios"
-service = "apns"
-secret_file = "$dir/app.secret"
-topic = "com.example.chat"
-team_id = "9ABCDE1234"
-key_id = "ABC123DEF4"
-key_file = "$dir/key.p8"
-endpoint = "https://127.0.0.1:$port"
-ca_file = "$dir/ca.pem"
-EOT
+write_api_bench_config "$dir" "$api_port" "$port"
 ${PUSHGATE_BENCH_BIN:-build-bench/pushgate} --config "$dir/pushgate.toml" --log-level error 2>"$dir/pg.log" &
 pg=$!
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done

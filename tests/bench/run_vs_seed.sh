@@ -135,27 +135,7 @@ echo "seed: $seed_failed pushes logged as failed"
 api_port=$(free_port)
 for f in component app; do head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/$f.secret"; chmod 600 "$dir/$f.secret"; done
 printf '%s' "$push_secret" > "$dir/push.secret"; chmod 600 "$dir/push.secret"
-cat > "$dir/pushgate.toml" <<EOT
-[component]
-jid = "push.bench"
-port = 1
-secret_file = "$dir/component.secret"
-[http]
-listen = "127.0.0.1:$api_port"
-push_secret_file = "$dir/push.secret"
-rate_limit = 0
-max_connections_per_address = 64
-[[app]]
-name = "ios"
-service = "apns"
-secret_file = "$dir/app.secret"
-topic = "com.example.chat"
-team_id = "9ABCDE1234"
-key_id = "ABC123DEF4"
-key_file = "$dir/key.p8"
-endpoint = "https://127.0.0.1:$apns_port"
-ca_file = "$dir/ca.pem"
-EOT
+write_api_bench_config "$dir" "$api_port" "$apns_port"
 ${PUSHGATE_BENCH_BIN:-build-bench/pushgate} --config "$dir/pushgate.toml" --log-level error 2>"$dir/pg.log" &
 pg=$!
 pids+=($pg)

@@ -439,29 +439,58 @@ def device_token():
     return secrets.token_hex(32)
 
 
-class Stack:
-    """Prosody with users alice and bob, and pushgate connected to it."""
+class ProsodyScene:
+    """A test's world around one Prosody: its WorkDir, Prosody, and whatever the subclass
+    starts beside it. close() stops the subclass's own processes (stop_own), then Prosody,
+    then removes the directory, each step even when the one before it failed."""
 
-    def __init__(self, start_pushgate=True, **pushgate_args):
+    def start_prosody(self, users=(("alice", "alicepw"), ("bob", "bobpw"))):
         self.workdir = WorkDir()
-        self.pushgate = None
         self.prosody = Prosody(self.workdir)
+        for user, password in users:
+            self.prosody.register(user, password)
+        self.prosody.start()
+
+    def stop_own(self):
+        pass
+
+    def close(self):
         try:
-            self.prosody.register("alice", "alicepw")
-            self.prosody.register("bob", "bobpw")
-            self.prosody.start()
-            self.pushgate = Pushgate(self.workdir, self.prosody, **pushgate_args)
-            if start_pushgate:
-                self.pushgate.start()
-        except BaseException:
-            self.close()  # a stack that failed to start leaves nothing running
-            raise
+            self.stop_own()
+        finally:
+            try:
+                if getattr(self, "prosody", None) is not None:
+                    self.prosody.stop()
+            finally:
+                if getattr(self, "workdir", None) is not None:
+                    self.workdir.cleanup()
 
     def as_alice(self, action):
         return xmpp_session("alice@localhost", "alicepw", self.prosody.c2s_port, action)
 
     def as_bob(self, action):
         return xmpp_session("bob@localhost", "bobpw", self.prosody.c2s_port, action)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Stack(ProsodyScene):
+    """Prosody with users alice and bob, and pushgate connected to it."""
+
+    def __init__(self, start_pushgate=True, **pushgate_args):
+        self.pushgate = None
+        try:
+            self.start_prosody()
+            self.pushgate = Pushgate(self.workdir, self.prosody, **pushgate_args)
+            if start_pushgate:
+                self.pushgate.start()
+        except BaseException:
+            self.close()  # a stack that failed to start leaves nothing running
+            raise
 
     def enable(self, node, **fields):
         fields.setdefault("secret", self.pushgate.app_secret)
@@ -470,20 +499,9 @@ class Stack:
     def message_alice(self, body="hello"):
         return self.as_bob(send_message("alice@localhost", body))
 
-    def close(self):
-        try:
-            return self.pushgate.stop() if self.pushgate is not None else None
-        finally:
-            try:
-                self.prosody.stop()
-            finally:
-                self.workdir.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def stop_own(self):
+        if self.pushgate is not None:
+            self.pushgate.stop()
 
 
 def iq_round_trip(xml_text, timeout=10):

@@ -6,7 +6,6 @@ that must be told apart by address connect from 127.0.0.2."""
 import contextlib
 import shutil
 import http.client
-import os
 import re
 import signal
 import socket

@@ -3,7 +3,6 @@ real Prosody to pushgate and the mock providers, checking the provider request a
 client reads. Conversations (p2 over FCM), Siskin (Tigase over APNs + PushKit, with Prosody's
 mod_cloud_notify_encrypted from the shared peers), Stork (Tigase over FCM)."""
 
-import asyncio
 import base64
 import contextlib
 import hashlib

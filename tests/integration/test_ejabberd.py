@@ -354,5 +354,4 @@ def test_ejabberd_two_nodes_share_the_dead_token_list_through_postgresql():
         finally:
             pki_dir.cleanup()
             if "PUSHGATE_TEST_POSTGRES_URL" in os.environ:
-                from test_several_nodes import psql
                 psql(f"DELETE FROM dead_tokens WHERE token = '{token}'")

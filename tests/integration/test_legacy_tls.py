@@ -7,7 +7,7 @@ import ssl
 import subprocess
 import time
 
-from harness import (Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, server_round_trip, wait_for,
+from harness import (Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, server_round_trip,
                      xmpp_session)
 
 STREAM = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "

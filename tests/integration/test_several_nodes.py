@@ -17,7 +17,7 @@ import urllib.request
 
 import slixmpp.exceptions
 
-from harness import (ApnsMock, Prosody, Pushgate, TestPki, WorkDir, apns_app_toml, device_token, enable_push,
+from harness import (ApnsMock, ProsodyScene, Pushgate, TestPki, apns_app_toml, device_token, enable_push,
                      free_port, send_message, wait_for, xmpp_session)
 from test_registrations import command
 
@@ -98,20 +98,15 @@ class Node:
         return None
 
 
-class TwoNodes:
-    """Prosody (users alice and bob), the test PostgreSQL, nodes a and b with the same
+class TwoNodes(ProsodyScene):
+    """Prosody (users alice, bob and carol), the test PostgreSQL, nodes a and b with the same
     component secret, app secret and store. Neither started."""
 
     def __init__(self, app_toml_for=None):
-        self.workdir = WorkDir()
         self.nodes = []
         self.mock = None
-        self.prosody = Prosody(self.workdir)
         try:
-            self.prosody.register("alice", "alicepw")
-            self.prosody.register("bob", "bobpw")
-            self.prosody.register("carol", "carolpw")
-            self.prosody.start()
+            self.start_prosody((("alice", "alicepw"), ("bob", "bobpw"), ("carol", "carolpw")))
             app_secret, push_secret = secrets.token_hex(16), secrets.token_hex(12)
             toml = app_toml_for(self) if app_toml_for else None
             self.a = Node(self.workdir, self.prosody, "a", app_secret, push_secret, toml)
@@ -122,36 +117,20 @@ class TwoNodes:
             self.close()
             raise
 
-    def as_alice(self, action):
-        return xmpp_session("alice@localhost", "alicepw", self.prosody.c2s_port, action)
-
     def as_carol(self, action):
         return xmpp_session("carol@localhost", "carolpw", self.prosody.c2s_port, action, timeout=120)
-
-    def as_bob(self, action):
-        return xmpp_session("bob@localhost", "bobpw", self.prosody.c2s_port, action)
 
     def enable(self, node, **fields):
         fields.setdefault("secret", self.app_secret)
         return self.as_alice(enable_push(self.prosody.component_jid, node, fields))
 
-    def close(self):
+    def stop_own(self):
         try:
             for n in self.nodes:
                 n.stop()
+        finally:
             if self.mock:
                 self.mock.stop()
-        finally:
-            try:
-                self.prosody.stop()
-            finally:
-                self.workdir.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def psql(sql):

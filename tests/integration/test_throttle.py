@@ -4,7 +4,7 @@ trailing push, while Prosody gets a `result` for every publish."""
 import re
 import time
 
-from harness import Stack, device_token, send_message, server_round_trip, wait_for
+from harness import Stack, device_token, server_round_trip, wait_for
 
 
 def burst(n):
