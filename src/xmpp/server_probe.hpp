@@ -1,0 +1,92 @@
+// The XMPP side of --check --online: connects as the component and asks each domain's
+// disco#info and disco#items, and, given a test account, logs in as that user (c2s) and asks
+// its own account's disco#info, as clients do before enabling push. What it saw is returned
+// raw; xmpp/server_check.hpp turns it into findings.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "xmpp/server_check.hpp"
+#include "xmpp/stanza.hpp"
+
+namespace pushgate::xmpp {
+
+struct CheckAccount {
+  std::string jid;       // user@domain
+  std::string password;
+  std::string host;      // empty: the JID's domain (libstrophe resolves SRV)
+  std::uint16_t port = 0;
+};
+
+// What the probe saw. An empty error string with no value means: no answer (yet).
+struct DomainSeen {
+  std::string domain;
+  std::optional<DiscoInfo> info;
+  std::string info_error;  // the IQ error the server answered, printable()
+  std::optional<std::vector<std::string>> items;
+  std::string items_error;
+};
+
+struct ProbeReport {
+  bool component_accepted = false;
+  std::optional<Error> component_error;  // refused or ended before the handshake (printable)
+  std::vector<DomainSeen> domains;
+  bool account_logged_in = false;
+  std::optional<Error> account_error;  // refused, unreachable, or the password (printable)
+  std::optional<DiscoInfo> own_info;   // the account's own disco#info
+  std::string own_error;
+  std::optional<DiscoInfo> account_server_info;  // its server's disco#info, asked by the user
+};
+
+class ServerProbe final {
+ public:
+  // Asks `domains` over the component session `component`; with `account`, logs in as it.
+  ServerProbe(const ComponentConfig& component, std::vector<std::string> domains, std::optional<CheckAccount> account);
+  ~ServerProbe();
+  ServerProbe(const ServerProbe&) = delete;
+  ServerProbe& operator=(const ServerProbe&) = delete;
+
+  // Starts both connections (resolving the account's server may block: a one-shot check).
+  void start();
+  // Lets libstrophe read, write and run handlers without waiting. Call often until done().
+  void poll();
+  // Every question answered, or its connection failed.
+  bool done() const;
+  // Closes both streams (waiting at most half a second) and returns what was seen; a question
+  // not answered by then has neither value nor error.
+  ProbeReport finish();
+
+ private:
+  // One connection with a libstrophe context of its own, so its log lines are its own.
+  struct Side {
+    ServerProbe* probe = nullptr;
+    xmpp_log_t log{};  // outlives the context that points at it
+    CtxPtr ctx;
+    ConnPtr conn;
+    bool started = false, connected = false, ended = false;
+    std::string last_log_error;  // libstrophe's last error line here (SASL, TLS), printable()
+    std::map<std::string, std::function<void(xmpp_stanza_t*)>> waiting;  // by IQ id
+  };
+  static void on_component_event(xmpp_conn_t*, xmpp_conn_event_t, int, xmpp_stream_error_t*, void*);
+  static void on_account_event(xmpp_conn_t*, xmpp_conn_event_t, int, xmpp_stream_error_t*, void*);
+  static int on_iq(xmpp_conn_t*, xmpp_stanza_t*, void*);
+  static void on_log(void*, xmpp_log_level_t, const char*, const char*);
+  void open(Side& side);
+  void close(Side& side);
+  void ask(Side& side, const std::string& to, const char* ns, std::function<void(xmpp_stanza_t*)> answer);
+
+  ComponentConfig component_;
+  std::optional<CheckAccount> account_;
+  ProbeReport report_;
+  Side comp_, acct_;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace pushgate::xmpp
