@@ -310,7 +310,7 @@ void read_check(const toml::table& root, Config& cfg) {
   CheckConfig& c = cfg.check;
   if (auto jid = r.str("jid")) {
     auto at = jid->find('@');
-    if (at == std::string::npos || at == 0 || !valid_jid_domain(jid->substr(at + 1))) {
+    if (at == std::string::npos || !valid_jid_domain(jid->substr(0, at)) || !valid_jid_domain(jid->substr(at + 1))) {
       r.fail("jid", "'" + *jid + "' is not a bare user JID (user@domain): the test account --check --online logs in as");
     }
     c.jid = *jid;

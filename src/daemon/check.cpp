@@ -99,6 +99,15 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
 }  // namespace
 
 int run_check(Config config, const std::string& path, bool online, std::ostream& out) {
+  // Only --check reads the test account's password: the daemon never needs it.
+  if (!config.check.jid.empty()) {
+    try {
+      (void)read_secret_file(config.check.password_file);
+    } catch (const std::exception& e) {
+      out << "pushgate: configuration error: " << key_error(config, "[check]", "password_file", e.what()).what() << "\n";
+      return 1;
+    }
+  }
   out << "pushgate: configuration " << path << " is valid (";
   if (config.role == Role::LegacyTls) {
     out << "[legacy_tls] only";

@@ -168,6 +168,14 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         line = _line(out, r"^xmpp account alice@localhost at ")
         assert "REFUSED, login refused" in line and "[check] password_file" in line, out
         _line(out, r"^xmpp component push\.localhost at .*: OK")
+
+        # The password file is read by --check too, offline: a missing one is a configuration error.
+        text = open(w.file("password.toml")).read().replace(w.file("password.toml.check.password"), w.file("none"))
+        with open(w.file("nopassword.toml"), "w") as f:
+            f.write(text)
+        r = subprocess.run([PUSHGATE, "--check", "--config", w.file("nopassword.toml")], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert r.returncode == 1 and "configuration error" in r.stdout and "[check] password_file" in r.stdout, r
     finally:
         p.stop()
         w.cleanup()
