@@ -16,6 +16,9 @@
 namespace pushgate {
 namespace {
 
+// The whole online check, providers and XMPP server at once, ends within this.
+constexpr std::chrono::seconds kGiveUp{20};
+
 // The domains whose push support is checked: the component's parent domain (push.example.com
 // serves example.com) and the test account's domain.
 std::vector<std::string> served_domains(const Config& config) {
@@ -47,10 +50,13 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
   std::string where = c.host + ":" + std::to_string(c.port);
   if (r.component_accepted) {
     out << "xmpp component " << c.jid << " at " << where << ": OK, handshake accepted\n";
+  } else if (r.component_error) {
+    ++tally.failed;
+    out << "xmpp component " << c.jid << " at " << where << ": REFUSED, " << r.component_error->message() << "\n";
   } else {
     ++tally.failed;
-    Error e = r.component_error.value_or(Error{"no handshake within the time limit", "is it the server's component port?"});
-    out << "xmpp component " << c.jid << " at " << where << ": REFUSED, " << e.message() << "\n";
+    out << "xmpp component " << c.jid << " at " << where << ": UNREACHABLE, no handshake within "
+        << kGiveUp.count() << " s; is " << where << " the server's component port (Prosody's component_ports)?\n";
   }
   std::string own_domain;
   if (!config.check.jid.empty()) {
@@ -59,11 +65,18 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
     if (config.check.port != 0) at += ":" + std::to_string(config.check.port);
     if (r.account_logged_in) {
       out << "xmpp account " << config.check.jid << " at " << at << ": OK, logged in\n";
+    } else if (r.account_error) {
+      ++tally.failed;
+      out << "xmpp account " << config.check.jid << " at " << at << ": REFUSED, " << r.account_error->message() << "\n";
     } else {
       ++tally.failed;
-      Error e = r.account_error.value_or(Error{"no login within the time limit", "check [check] host and port"});
-      out << "xmpp account " << config.check.jid << " at " << at << ": REFUSED, " << e.message() << "\n";
+      out << "xmpp account " << config.check.jid << " at " << at << ": UNREACHABLE, no login within "
+          << kGiveUp.count() << " s; check [check] host and port\n";
     }
+  }
+  for (const Error& e : r.cut_off) {
+    ++tally.failed;
+    out << "xmpp: UNREACHABLE, " << e.message() << "\n";
   }
   for (const xmpp::DomainSeen& d : r.domains) {
     xmpp::ServerKind kind = xmpp::ServerKind::Unknown;
@@ -183,14 +196,14 @@ int check_online(Config config, std::ostream& out) {
       }
     });
   }
-  auto give_up = EventLoop::Clock::now() + std::chrono::seconds(20);
+  auto give_up = EventLoop::Clock::now() + kGiveUp;
   // libstrophe is polled, not watched: a one-shot check, so a 10 ms turn is cheap enough.
   while ((waiting > 0 || !probe->done()) && EventLoop::Clock::now() < give_up) {
     loop.run_once(std::chrono::milliseconds(probe->done() ? 100 : 10));
     probe->poll();
   }
   if (waiting > 0) {
-    out << "pushgate: " << waiting << " app(s) did not answer within 20 s\n";
+    out << "pushgate: " << waiting << " app(s) did not answer within " << kGiveUp.count() << " s\n";
     failed += static_cast<int>(waiting);
   }
   bool xmpp_timed_out = !probe->done();

@@ -3,8 +3,11 @@
 // that came from the server goes through printable() before it is kept.
 #include "xmpp/server_probe.hpp"
 
+#include <sys/ioctl.h>
+
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 #include <utility>
 
 #include "common/xml_writer.hpp"
@@ -12,6 +15,16 @@
 #include "xmpp/stanza_pool.hpp"
 
 namespace pushgate::xmpp {
+namespace {
+
+// libstrophe hands out a connection's socket only to the sockopt callback, which carries no
+// user data. One thread (the check's).
+std::unordered_map<xmpp_conn_t*, ServerProbe*>& probes_by_conn() {
+  static std::unordered_map<xmpp_conn_t*, ServerProbe*> map;
+  return map;
+}
+
+}  // namespace
 
 ServerProbe::ServerProbe(const ComponentConfig& component, std::vector<std::string> domains,
                          std::optional<CheckAccount> account)
@@ -28,6 +41,7 @@ ServerProbe::ServerProbe(const ComponentConfig& component, std::vector<std::stri
 
 ServerProbe::~ServerProbe() {
   for (Side* side : {&comp_, &acct_}) {
+    if (side->conn) probes_by_conn().erase(side->conn.get());
     side->conn.reset();
     side->ctx.reset();
   }
@@ -40,8 +54,38 @@ void ServerProbe::on_log(void* userdata, xmpp_log_level_t level, const char* are
   side->last_log_error = printable(std::string(area ? area : "") + ": " + msg);
 }
 
+int ServerProbe::on_sockopt(xmpp_conn_t* conn, void* sock) {
+  auto it = probes_by_conn().find(conn);
+  if (it != probes_by_conn().end()) {
+    ServerProbe* self = it->second;
+    for (Side* side : {&self->comp_, &self->acct_}) {
+      if (side->conn.get() == conn) side->fd = *static_cast<int*>(sock);
+    }
+  }
+  return 0;
+}
+
+bool ServerProbe::within_budget(Side& side, const char* who) {
+  int waiting = 0;
+  if (side.fd >= 0 && ioctl(side.fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+    side.bytes_in += static_cast<std::size_t>(waiting);
+  }
+  if (side.bytes_in <= kMaxProbeBytes) return true;
+  side.ended = true;
+  side.waiting.clear();
+  report_.cut_off.push_back(Error{std::string(who) + " sent more than " + std::to_string(kMaxProbeBytes >> 20) +
+                                      " MiB without finishing its answers: stopped reading it",
+                                  "is it an XMPP server?"});
+  probes_by_conn().erase(side.conn.get());
+  side.conn.reset();  // closes the socket: nothing more is read
+  side.fd = -1;
+  return false;
+}
+
 void ServerProbe::start() {
   comp_.conn.reset(xmpp_conn_new(comp_.ctx.get()));
+  probes_by_conn()[comp_.conn.get()] = this;
+  xmpp_conn_set_sockopt_callback(comp_.conn.get(), &ServerProbe::on_sockopt);
   give_component_sm_state(comp_.ctx.get(), comp_.conn.get());
   xmpp_conn_set_jid(comp_.conn.get(), component_.jid.c_str());
   xmpp_conn_set_pass(comp_.conn.get(), component_.secret.c_str());
@@ -56,6 +100,8 @@ void ServerProbe::start() {
   }
   if (!account_) return;
   acct_.conn.reset(xmpp_conn_new(acct_.ctx.get()));
+  probes_by_conn()[acct_.conn.get()] = this;
+  xmpp_conn_set_sockopt_callback(acct_.conn.get(), &ServerProbe::on_sockopt);
   xmpp_conn_set_jid(acct_.conn.get(), account_->jid.c_str());
   xmpp_conn_set_pass(acct_.conn.get(), account_->password.c_str());
   xmpp_handler_add(acct_.conn.get(), &ServerProbe::on_iq, nullptr, "iq", nullptr, &acct_);
@@ -69,9 +115,8 @@ void ServerProbe::start() {
 }
 
 void ServerProbe::poll() {
-  for (Side* side : {&comp_, &acct_}) {
-    if (side->started && !side->ended) xmpp_run_once(side->ctx.get(), 0);
-  }
+  if (comp_.started && !comp_.ended && within_budget(comp_, "the component port")) xmpp_run_once(comp_.ctx.get(), 0);
+  if (acct_.started && !acct_.ended && within_budget(acct_, "the account's server")) xmpp_run_once(acct_.ctx.get(), 0);
 }
 
 bool ServerProbe::done() const {

@@ -34,6 +34,10 @@ struct DomainSeen {
   std::string items_error;
 };
 
+// Bytes one connection may bring in before the probe stops reading it: the answers it asks
+// for are a few KiB, and libstrophe's parser keeps a stanza whole however large it grows.
+inline constexpr std::size_t kMaxProbeBytes = 1 << 20;
+
 struct ProbeReport {
   bool component_accepted = false;
   std::optional<Error> component_error;  // refused or ended before the handshake (printable)
@@ -43,6 +47,7 @@ struct ProbeReport {
   std::optional<DiscoInfo> own_info;   // the account's own disco#info
   std::string own_error;
   std::optional<DiscoInfo> account_server_info;  // its server's disco#info, asked by the user
+  std::vector<Error> cut_off;  // a connection that sent more than kMaxProbeBytes and was dropped
 };
 
 class ServerProbe final {
@@ -56,6 +61,7 @@ class ServerProbe final {
   // Starts both connections (resolving the account's server may block: a one-shot check).
   void start();
   // Lets libstrophe read, write and run handlers without waiting. Call often until done().
+  // A connection that brings in more than kMaxProbeBytes is dropped (ProbeReport::cut_off).
   void poll();
   // Every question answered, or its connection failed.
   bool done() const;
@@ -71,6 +77,8 @@ class ServerProbe final {
     CtxPtr ctx;
     ConnPtr conn;
     bool started = false, connected = false, ended = false;
+    int fd = -1;               // from the sockopt callback; -1 until the socket exists
+    std::size_t bytes_in = 0;  // an upper bound of what was read (FIONREAD before each read)
     std::string last_log_error;  // libstrophe's last error line here (SASL, TLS), printable()
     std::map<std::string, std::function<void(xmpp_stanza_t*)>> waiting;  // by IQ id
   };
@@ -78,6 +86,9 @@ class ServerProbe final {
   static void on_account_event(xmpp_conn_t*, xmpp_conn_event_t, int, xmpp_stream_error_t*, void*);
   static int on_iq(xmpp_conn_t*, xmpp_stanza_t*, void*);
   static void on_log(void*, xmpp_log_level_t, const char*, const char*);
+  static int on_sockopt(xmpp_conn_t* conn, void* sock);
+  // Counts what waits on the socket; past kMaxProbeBytes ends the connection. False then.
+  bool within_budget(Side& side, const char* who);
   void open(Side& side);
   void close(Side& side);
   void ask(Side& side, const std::string& to, const char* ns, std::function<void(xmpp_stanza_t*)> answer);

@@ -215,3 +215,56 @@ def test_check_online_ejabberd_with_and_without_mod_push():
         finally:
             e.stop()
             w.cleanup()
+
+
+def test_check_online_stops_reading_a_component_port_that_floods_and_waits_out_one_that_is_silent():
+    """Bounded: a 'server' that answers the stream header with an endless stanza is dropped after
+    1 MiB, with the cause; one that accepts TCP and says nothing is given up on after 20 s."""
+    import socket
+    import threading
+    w = WorkDir()
+    flood, silent = socket.socket(), socket.socket()
+    stop = threading.Event()
+    sent = [0]
+
+    def serve_flood():
+        conn, _ = flood.accept()
+        with conn:
+            conn.recv(4096)  # pushgate's stream header
+            conn.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+                         b"xmlns:stream='http://etherx.jabber.org/streams' id='x' from='push.localhost'><iq><query>")
+            chunk = b"<feature var='" + b"x" * 4000 + b"'/>"
+            try:
+                while not stop.is_set():
+                    conn.sendall(chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass  # pushgate closed the connection: what the test wants
+    try:
+        for s in (flood, silent):
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+        t = threading.Thread(target=serve_flood, daemon=True)
+        t.start()
+
+        class Fake:
+            component_jid, component_secret = "push.localhost", "x"
+            component_port = flood.getsockname()[1]
+        rc, out = _check(w, Fake, account=False, name="flood.toml")
+        assert rc == 1, out
+        assert "sent more than 1 MiB without finishing its answers: stopped reading it" in \
+            _line(out, r"^xmpp: UNREACHABLE, the component port "), out
+        stop.set()
+        t.join(10)
+        assert not t.is_alive()
+        assert sent[0] < 64 * 1024 * 1024, sent[0]  # stopped long before the 20 s were up
+
+        Fake.component_port = silent.getsockname()[1]
+        rc, out = _check(w, Fake, account=False, name="silent.toml")
+        assert rc == 1, out
+        assert "UNREACHABLE, no handshake within 20 s" in _line(out, r"^xmpp component push\.localhost at "), out
+    finally:
+        stop.set()
+        flood.close()
+        silent.close()
+        w.cleanup()
