@@ -321,8 +321,9 @@ void read_check(const toml::table& root, Config& cfg) {
     if (*port < 1 || *port > 65535) r.fail("port", "must be between 1 and 65535 (the server's c2s port, 5222 by default)");
     c.port = static_cast<std::uint16_t>(*port);
   }
+  if (auto v = r.str("ca_file")) c.ca_file = *v;
   if (!c.jid.empty() && c.password_file.empty()) r.fail("password_file", "is required with jid: the test account's password");
-  if (c.jid.empty() && (!c.password_file.empty() || !c.host.empty() || c.port != 0)) {
+  if (c.jid.empty() && (!c.password_file.empty() || !c.host.empty() || c.port != 0 || !c.ca_file.empty())) {
     r.fail("jid", "is required: the test account (user@domain) the other [check] keys are for");
   }
   r.finish();

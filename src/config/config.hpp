@@ -128,6 +128,7 @@ struct CheckConfig {
   std::string password_file;  // the account's password; required with jid
   std::string host;           // where its c2s connection goes; empty: the JID's domain (DNS SRV)
   std::uint16_t port = 0;     // 0: the default (SRV, else 5222)
+  std::string ca_file;        // a CA to trust for the server's certificate besides the system's
 };
 
 struct PushConfig {

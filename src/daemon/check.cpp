@@ -19,6 +19,12 @@ namespace {
 // The whole online check, providers and XMPP server at once, ends within this.
 constexpr std::chrono::seconds kGiveUp{20};
 
+// Whether `host` names this machine by a loopback address: the test account's password may
+// then go without TLS (a test Prosody, or one that offers TLS on its public port only).
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 // The domains whose push support is checked: the component's parent domain (push.example.com
 // serves example.com) and the test account's domain.
 std::vector<std::string> served_domains(const Config& config) {
@@ -64,7 +70,8 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
     std::string at = config.check.host.empty() ? own_domain : config.check.host;
     if (config.check.port != 0) at += ":" + std::to_string(config.check.port);
     if (r.account_logged_in) {
-      out << "xmpp account " << config.check.jid << " at " << at << ": OK, logged in\n";
+      out << "xmpp account " << config.check.jid << " at " << at << ": OK, logged in"
+          << (r.account_secured ? " over TLS" : " without TLS (loopback)") << "\n";
     } else if (r.account_error) {
       ++tally.failed;
       out << "xmpp account " << config.check.jid << " at " << at << ": REFUSED, " << r.account_error->message() << "\n";
@@ -151,8 +158,9 @@ int check_online(Config config, std::ostream& out) {
   std::optional<xmpp::CheckAccount> account;
   if (!config.check.jid.empty()) {
     try {
-      account = xmpp::CheckAccount{config.check.jid, read_secret_file(config.check.password_file), config.check.host,
-                                   config.check.port};
+      const CheckConfig& k = config.check;
+      account = xmpp::CheckAccount{k.jid, read_secret_file(k.password_file), k.host, k.port, k.ca_file,
+                                   !is_loopback(k.host)};
     } catch (const std::exception& e) {
       out << "xmpp account " << config.check.jid << ": NOT USED, " << e.what() << "\n";
       ++failed;

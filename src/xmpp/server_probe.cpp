@@ -105,6 +105,10 @@ void ServerProbe::start() {
   xmpp_conn_set_jid(acct_.conn.get(), account_->jid.c_str());
   xmpp_conn_set_pass(acct_.conn.get(), account_->password.c_str());
   xmpp_handler_add(acct_.conn.get(), &ServerProbe::on_iq, nullptr, "iq", nullptr, &acct_);
+  if (!account_->ca_file.empty()) xmpp_conn_set_cafile(acct_.conn.get(), account_->ca_file.c_str());
+  // libstrophe verifies the certificate against the JID's domain; without TLS it would send the
+  // password (SCRAM, or PLAIN if that is all it is offered) over the wire as it is.
+  if (account_->require_tls) xmpp_conn_set_flags(acct_.conn.get(), XMPP_CONN_FLAG_MANDATORY_TLS);
   acct_.started = true;
   const char* host = account_->host.empty() ? nullptr : account_->host.c_str();
   if (xmpp_connect_client(acct_.conn.get(), host, account_->port, &ServerProbe::on_account_event, this) != XMPP_EOK) {
@@ -206,6 +210,7 @@ void ServerProbe::on_account_event(xmpp_conn_t*, xmpp_conn_event_t event, int er
   if (event == XMPP_CONN_CONNECT) {
     side.connected = true;
     self->report_.account_logged_in = true;
+    self->report_.account_secured = xmpp_conn_is_secured(side.conn.get()) != 0;
     // Exactly what Conversations and Siskin ask before enabling push: their own account.
     self->ask(side, "", kNsDiscoInfo, [self](xmpp_stanza_t* iq) {
       self->report_.own_info = read_disco_info(iq);
@@ -229,9 +234,12 @@ void ServerProbe::on_account_event(xmpp_conn_t*, xmpp_conn_event_t event, int er
   } else if (logged.find("auth") == 0) {
     why.cause = "login refused (" + logged + ")";
     why.fix = "check that " + account.jid + " exists and that [check] password_file holds its password";
-  } else if (logged.find("tls") == 0) {
+  } else if (logged.find("tls") == 0 || logged.find("TLS") != std::string::npos) {
     why.cause = "TLS failed (" + logged + ")";
-    why.fix = "the server's certificate must be valid for " + domain + " and trusted by the system's CAs";
+    why.fix = account.require_tls && logged.find("mandatory") != std::string::npos
+                  ? "the server at " + where + " offers no STARTTLS; the password goes over TLS only (or over loopback)"
+                  : "the server's certificate must be valid for " + domain +
+                        " and signed by a CA the system trusts, or by [check] ca_file";
   } else if (error != 0) {
     why.cause = std::strerror(error);
     if (error == ECONNREFUSED) why.fix = "nothing listens on " + where + ": check [check] host and port";

@@ -23,6 +23,8 @@ struct CheckAccount {
   std::string password;
   std::string host;      // empty: the JID's domain (libstrophe resolves SRV)
   std::uint16_t port = 0;
+  std::string ca_file;       // trusted besides the system's CAs; empty: the system's only
+  bool require_tls = true;   // false only where the password cannot cross a network (loopback)
 };
 
 // What the probe saw. An empty error string with no value means: no answer (yet).
@@ -43,6 +45,7 @@ struct ProbeReport {
   std::optional<Error> component_error;  // refused or ended before the handshake (printable)
   std::vector<DomainSeen> domains;
   bool account_logged_in = false;
+  bool account_secured = false;  // the login went over TLS
   std::optional<Error> account_error;  // refused, unreachable, or the password (printable)
   std::optional<DiscoInfo> own_info;   // the account's own disco#info
   std::string own_error;

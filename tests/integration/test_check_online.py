@@ -25,7 +25,7 @@ def _secret(w, name, value):
 
 
 def _check(w, server, *, account=True, secret=None, jid=None, component_port=None, password="alicepw",
-           name="pushgate.toml"):
+           name="pushgate.toml", ca_file=None):
     """Writes a configuration for `server` (a Prosody or an Ejabberd) with one `log` app and,
     with `account`, the [check] test account alice@localhost; runs --check --online on it."""
     comp = _secret(w, name + ".component.secret", secret or server.component_secret)
@@ -36,7 +36,7 @@ def _check(w, server, *, account=True, secret=None, jid=None, component_port=Non
     if account:
         pw = _secret(w, name + ".check.password", password)
         text += (f'[check]\njid = "alice@localhost"\npassword_file = "{pw}"\nhost = "127.0.0.1"\n'
-                 f'port = {server.c2s_port}\n')
+                 f'port = {server.c2s_port}\n' + (f'ca_file = "{ca_file}"\n' if ca_file else ""))
     path = w.file(name)
     with open(path, "w") as f:
         f.write(text)
@@ -81,7 +81,7 @@ def test_check_online_prosody_with_cloud_notify_and_the_encrypted_module_is_ok()
         assert rc == 0, out
         assert "app demo (log): nothing to check online" in out  # the provider part, same run
         _line(out, rf"^xmpp component push\.localhost at 127\.0\.0\.1:{p.component_port}: OK, handshake accepted$")
-        _line(out, rf"^xmpp account alice@localhost at 127\.0\.0\.1:{p.c2s_port}: OK, logged in$")
+        _line(out, rf"^xmpp account alice@localhost at 127\.0\.0\.1:{p.c2s_port}: OK, logged in without TLS \(loopback\)$")
         assert _line(out, PUSH).endswith("OK, on alice@localhost's own disco#info"), out
         assert _line(out, ENCRYPTED).endswith("OK, on alice@localhost's own disco#info"), out
         assert "OK, listed by localhost" in _line(out, r"push service push\.localhost in disco#items"), out
@@ -176,6 +176,31 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         r = subprocess.run([PUSHGATE, "--check", "--config", w.file("nopassword.toml")], capture_output=True, text=True,
                            timeout=TIMEOUT)
         assert r.returncode == 1 and "configuration error" in r.stdout and "[check] password_file" in r.stdout, r
+    finally:
+        p.stop()
+        w.cleanup()
+
+
+def test_check_online_logs_in_over_starttls_and_names_an_untrusted_certificate():
+    """Prosody's usual policy: c2s requires STARTTLS. The account logs in over TLS when the
+    server's certificate is trusted ([check] ca_file here: the test CA), and says why not when
+    it is not."""
+    from harness import TestPki
+    w = WorkDir()
+    pki = TestPki(w)
+    p = Prosody(w, tls=(pki.cert, pki.key), extra_modules=["cloud_notify_extensions"])
+    try:
+        p.register("alice", "alicepw")
+        p.start()
+        rc, out = _check(w, p, ca_file=pki.ca, name="tls.toml")
+        assert rc == 0, out
+        _line(out, r"^xmpp account alice@localhost at .*: OK, logged in over TLS$")
+        assert _line(out, ENCRYPTED).endswith("OK, on alice@localhost's own disco#info"), out
+
+        rc, out = _check(w, p, name="untrusted.toml")
+        assert rc == 1, out
+        line = _line(out, r"^xmpp account alice@localhost at ")
+        assert "REFUSED, TLS failed" in line and "[check] ca_file" in line, out
     finally:
         p.stop()
         w.cleanup()

@@ -343,8 +343,9 @@ TEST_CASE("[check]: a test account for --check --online, its password file requi
   auto cfg = parse_config(base, "test.toml");
   CHECK(cfg.check.jid.empty());
   cfg = parse_config(base + "[check]\njid = \"probe@example.com\"\npassword_file = \"/etc/p\"\nhost = \"127.0.0.1\"\n"
-                            "port = 5223\n",
+                            "port = 5223\nca_file = \"/etc/ca.pem\"\n",
                      "test.toml");
+  CHECK(cfg.check.ca_file == "/etc/ca.pem");
   CHECK(cfg.check.jid == "probe@example.com");
   CHECK(cfg.check.password_file == "/etc/p");
   CHECK(cfg.check.host == "127.0.0.1");
