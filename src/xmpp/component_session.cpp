@@ -3,15 +3,11 @@
 // cross-thread queue.
 #include "xmpp/component_session.hpp"
 
-#include <netdb.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <new>
 #include <cstring>
