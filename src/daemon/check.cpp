@@ -101,7 +101,9 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
     }
     if (d.domain == own_domain && r.account_logged_in) {
       if (r.own_info) {
-        for (const auto& f : xmpp::account_findings(d.domain, kind, config.check.jid, *r.own_info)) report(f, tally, out);
+        for (const auto& f : xmpp::account_findings(d.domain, kind, config.check.jid, *r.own_info)) {
+          report(f, tally, out);
+        }
       } else {
         report(xmpp::Finding{d.domain, kind, "own disco#info of " + config.check.jid, xmpp::CheckStatus::Unreachable,
                              r.own_error.empty() ? "no answer" : "the server answered " + r.own_error, {}},
@@ -124,7 +126,8 @@ int run_check(Config config, const std::string& path, bool online, std::ostream&
     try {
       (void)read_secret_file(config.check.password_file);
     } catch (const std::exception& e) {
-      out << "pushgate: configuration error: " << key_error(config, "[check]", "password_file", e.what()).what() << "\n";
+      out << "pushgate: configuration error: " << key_error(config, "[check]", "password_file", e.what()).what()
+          << "\n";
       return 1;
     }
   }

@@ -4,6 +4,7 @@
 #include "xmpp/server_check.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "xmpp/stanza.hpp"
@@ -145,7 +146,7 @@ std::string read_iq_error(xmpp_stanza_t* iq) {
 
 ServerKind server_kind(const DiscoInfo& host_info) {
   std::string name = host_info.server_name;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (name.find("prosody") != std::string::npos) return ServerKind::Prosody;
   if (name.find("ejabberd") != std::string::npos) return ServerKind::Ejabberd;
   return ServerKind::Unknown;

@@ -113,7 +113,8 @@ void ServerProbe::start() {
   const char* host = account_->host.empty() ? nullptr : account_->host.c_str();
   if (xmpp_connect_client(acct_.conn.get(), host, account_->port, &ServerProbe::on_account_event, this) != XMPP_EOK) {
     acct_.ended = true;
-    report_.account_error = Error{"could not start connecting as " + account_->jid + (acct_.last_log_error.empty() ? "" : ": " + acct_.last_log_error),
+    std::string logged = acct_.last_log_error.empty() ? "" : ": " + acct_.last_log_error;
+    report_.account_error = Error{"could not start connecting as " + account_->jid + logged,
                                   "check [check] host and port, or the DNS records of the JID's domain"};
   }
 }
@@ -216,7 +217,8 @@ void ServerProbe::on_account_event(xmpp_conn_t*, xmpp_conn_event_t event, int er
       self->report_.own_info = read_disco_info(iq);
       if (!self->report_.own_info) self->report_.own_error = printable(read_iq_error(iq));
     });
-    self->ask(side, domain, kNsDiscoInfo, [self](xmpp_stanza_t* iq) { self->report_.account_server_info = read_disco_info(iq); });
+    self->ask(side, domain, kNsDiscoInfo,
+              [self](xmpp_stanza_t* iq) { self->report_.account_server_info = read_disco_info(iq); });
     return;
   }
   bool was_connected = side.connected;
