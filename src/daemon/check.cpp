@@ -88,6 +88,7 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
   for (const xmpp::DomainSeen& d : r.domains) {
     xmpp::ServerKind kind = xmpp::ServerKind::Unknown;
     if (d.info) kind = xmpp::server_kind(*d.info);
+    if (kind == xmpp::ServerKind::Unknown && d.version_name) kind = xmpp::server_kind(*d.version_name);
     if (kind == xmpp::ServerKind::Unknown && d.domain == own_domain && r.account_server_info) {
       kind = xmpp::server_kind(*r.account_server_info);
     }

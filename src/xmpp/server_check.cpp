@@ -144,8 +144,18 @@ std::string read_iq_error(xmpp_stanza_t* iq) {
   return text.empty() ? condition : condition + ": " + text;
 }
 
-ServerKind server_kind(const DiscoInfo& host_info) {
-  std::string name = host_info.server_name;
+std::optional<std::string> read_version_name(xmpp_stanza_t* iq) {
+  if (iq == nullptr || !is_type(iq, "result")) return std::nullopt;
+  xmpp_stanza_t* query = child(iq, "query", kNsVersion);
+  if (query == nullptr) return std::nullopt;
+  xmpp_stanza_t* name = child(query, "name", nullptr);
+  return name == nullptr ? std::string() : bounded(text_of(name));
+}
+
+ServerKind server_kind(const DiscoInfo& host_info) { return server_kind(host_info.server_name); }
+
+ServerKind server_kind(std::string_view product_name) {
+  std::string name(product_name);
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (name.find("prosody") != std::string::npos) return ServerKind::Prosody;
   if (name.find("ejabberd") != std::string::npos) return ServerKind::Ejabberd;

@@ -16,6 +16,7 @@ namespace pushgate::xmpp {
 inline constexpr const char* kFeaturePush = "urn:xmpp:push:0";
 // The Tigase extension Siskin IM and Snikket iOS need for encrypted pushes (CLIENTS.md).
 inline constexpr const char* kFeatureEncrypt = "tigase:push:encrypt:0";
+inline constexpr const char* kNsVersion = "jabber:iq:version";
 
 // Which server software answers, from the name of its server/im identity (both default to
 // their product name: Prosody's `name` option, ejabberd's fixed "ejabberd").
@@ -43,6 +44,15 @@ std::optional<std::vector<std::string>> read_disco_items(xmpp_stanza_t* iq);
 // after ": " when there is one; "" when `iq` is not an error.
 std::string read_iq_error(xmpp_stanza_t* iq);
 
+// The software name of a jabber:iq:version result (<name>Prosody</name>, bounded as above);
+// nullopt when `iq` is not such a result.
+std::optional<std::string> read_version_name(xmpp_stanza_t* iq);
+
+// Which server a product name names: "Prosody", "ejabberd" (any case, within a longer name);
+// Unknown for anything else.
+ServerKind server_kind(std::string_view product_name);
+// By the name of the server/im identity. An operator may rename it (Prosody's `name`
+// option): then ask jabber:iq:version, whose name they rarely change.
 ServerKind server_kind(const DiscoInfo& host_info);
 
 // The domain a component usually serves: the component JID without its first label

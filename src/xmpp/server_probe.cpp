@@ -30,7 +30,10 @@ ServerProbe::ServerProbe(const ComponentConfig& component, std::vector<std::stri
                          std::optional<CheckAccount> account)
     : component_(component), account_(std::move(account)) {
   xmpp_initialize();
-  for (std::string& d : domains) report_.domains.push_back(DomainSeen{std::move(d), {}, {}, {}, {}});
+  for (std::string& d : domains) {
+    report_.domains.emplace_back();
+    report_.domains.back().domain = std::move(d);
+  }
   for (Side* side : {&comp_, &acct_}) {
     side->probe = this;
     side->log = xmpp_log_t{&ServerProbe::on_log, side};
@@ -185,6 +188,9 @@ void ServerProbe::on_component_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
         d.items = read_disco_items(iq);
         if (!d.items) d.items_error = printable(read_iq_error(iq));
       });
+      // Only when the identity was renamed is it needed; asking always keeps the probe simple.
+      self->ask(side, domain, kNsVersion,
+                [self, i](xmpp_stanza_t* iq) { self->report_.domains[i].version_name = read_version_name(iq); });
     }
     return;
   }

@@ -1,5 +1,5 @@
 // The XMPP side of --check --online: connects as the component and asks each domain's
-// disco#info and disco#items, and, given a test account, logs in as that user (c2s) and asks
+// disco#info, disco#items and jabber:iq:version, and, given a test account, logs in as that user (c2s) and asks
 // its own account's disco#info, as clients do before enabling push. What it saw is returned
 // raw; xmpp/server_check.hpp turns it into findings.
 #pragma once
@@ -34,6 +34,7 @@ struct DomainSeen {
   std::string info_error;  // the IQ error the server answered, printable()
   std::optional<std::vector<std::string>> items;
   std::string items_error;
+  std::optional<std::string> version_name;  // jabber:iq:version's <name>, when it answered one
 };
 
 // Bytes one connection may bring in before the probe stops reading it: the answers it asks

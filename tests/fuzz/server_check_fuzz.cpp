@@ -43,6 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& f : account_findings("example.org", kind, "a@example.org", *info)) expect_terminal_safe(render(f));
     for (const auto& f : host_findings("example.org", kind, *info)) expect_terminal_safe(render(f));
   }
+  if (auto name = read_version_name(s)) {
+    if (name->size() > kMaxDiscoText) __builtin_trap();
+    (void)server_kind(*name);
+  }
   if (auto items = read_disco_items(s)) {
     if (items->size() > kMaxDiscoEntries) __builtin_trap();
     expect_terminal_safe(render(items_finding("example.org", ServerKind::Unknown, "push.example.org", *items)));

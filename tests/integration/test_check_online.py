@@ -140,6 +140,28 @@ def test_check_online_prosody_without_the_encrypted_module_names_it():
         w.cleanup()
 
 
+def test_check_online_prosody_renamed_in_its_identity_is_named_by_jabber_iq_version():
+    """Prosody's `name` option renames its disco identity; its jabber:iq:version (mod_version)
+    still says Prosody, so the fix is Prosody's alone, not both servers'."""
+    w = WorkDir()
+    p = Prosody(w, without_modules=["cloud_notify"], extra_modules=["version"])
+    try:
+        with open(p.config) as f:
+            cfg = f.read()
+        with open(p.config, "w") as f:
+            f.write('name = "Example Chat"\n' + cfg)
+        p.register("alice", "alicepw")
+        p.start()
+        rc, out = _check(w, p)
+        assert rc == 1, out
+        assert "MISSING" in _line(out, PUSH), out
+        fixes = _fixes_after(out, PUSH)
+        assert len(fixes) == 1 and fixes[0].startswith("    fix, Prosody: "), out
+    finally:
+        p.stop()
+        w.cleanup()
+
+
 def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listening_wrong_password():
     w = WorkDir()
     p = Prosody(w, extra_modules=["cloud_notify_extensions"])

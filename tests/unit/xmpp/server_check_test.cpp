@@ -53,6 +53,22 @@ TEST_CASE("the server's disco identity tells Prosody from ejabberd") {
                             "<identity category='server' type='im' name='Openfire'/></query></iq>")) == ServerKind::Unknown);
 }
 
+TEST_CASE("a renamed identity: jabber:iq:version still names the server") {
+  DiscoInfo renamed = info_of("<iq type='result' id='v'><query xmlns='http://jabber.org/protocol/disco#info'>"
+                              "<identity category='server' type='im' name='Example Chat'/></query></iq>");
+  CHECK(server_kind(renamed) == ServerKind::Unknown);
+  auto s = stanza("<iq type='result' id='v2' from='localhost'><query xmlns='jabber:iq:version'><name>Prosody</name>"
+                  "<version>0.12.3</version><os>Linux</os></query></iq>");
+  auto name = read_version_name(s.get());
+  REQUIRE(name.has_value());
+  CHECK(*name == "Prosody");
+  CHECK(server_kind(*name) == ServerKind::Prosody);
+  CHECK(server_kind("ejabberd") == ServerKind::Ejabberd);
+  auto err = stanza("<iq type='error' id='v3'><query xmlns='jabber:iq:version'/><error type='cancel'>"
+                    "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+  CHECK_FALSE(read_version_name(err.get()).has_value());
+}
+
 TEST_CASE("a user's own disco#info with push and the encrypted extension is OK twice") {
   auto own = info_of(kProsodyOwnFull);
   CHECK(own.account_identity);
