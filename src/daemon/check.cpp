@@ -50,7 +50,9 @@ void report(const xmpp::Finding& f, XmppTally& tally, std::ostream& out) {
 }
 
 // Writes what the probe saw as findings, one line each; returns the tally.
-XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool timed_out, std::ostream& out) {
+// `account_problem`: why the [check] account was not used (its password), "" when it was.
+XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool timed_out,
+                      const std::string& account_problem, std::ostream& out) {
   XmppTally tally;
   const ComponentConfig& c = config.component;
   std::string where = c.host + ":" + std::to_string(c.port);
@@ -69,7 +71,11 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
     own_domain = config.check.jid.substr(config.check.jid.find('@') + 1);
     std::string at = config.check.host.empty() ? own_domain : config.check.host;
     if (config.check.port != 0) at += ":" + std::to_string(config.check.port);
-    if (r.account_logged_in) {
+    if (!account_problem.empty()) {
+      ++tally.failed;
+      out << "xmpp account " << config.check.jid << ": NOT USED, cannot read [check] password_file: "
+          << account_problem << "\n";
+    } else if (r.account_logged_in) {
       out << "xmpp account " << config.check.jid << " at " << at << ": OK, logged in"
           << (r.account_secured ? " over TLS" : " without TLS (loopback)") << "\n";
     } else if (r.account_error) {
@@ -122,14 +128,15 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
 }  // namespace
 
 int run_check(Config config, const std::string& path, bool online, std::ostream& out) {
-  // Only --check reads the test account's password: the daemon never needs it.
+  // Only --check reads the test account's password; the daemon never needs it, so a file this
+  // user cannot read is a warning here (systemd's ExecStartPre runs --check: the daemon must
+  // still start) and a failure of --check --online.
+  std::string password_problem;
   if (!config.check.jid.empty()) {
     try {
       (void)read_secret_file(config.check.password_file);
     } catch (const std::exception& e) {
-      out << "pushgate: configuration error: " << key_error(config, "[check]", "password_file", e.what()).what()
-          << "\n";
-      return 1;
+      password_problem = key_error(config, "[check]", "password_file", e.what()).what();
     }
   }
   out << "pushgate: configuration " << path << " is valid (";
@@ -140,6 +147,10 @@ int run_check(Config config, const std::string& path, bool online, std::ostream&
         << config.component.jid;
   }
   out << ")\n";
+  if (!password_problem.empty()) {
+    out << "pushgate: warning: " << password_problem << "; --check --online cannot log in as " << config.check.jid
+        << "\n";
+  }
   if (online && config.role != Role::LegacyTls) return check_online(std::move(config), out);
   return 0;
 }
@@ -160,14 +171,14 @@ int check_online(Config config, std::ostream& out) {
   std::size_t waiting = 0;
   // The XMPP server's side, asked at the same time as the providers.
   std::optional<xmpp::CheckAccount> account;
+  std::string account_problem;
   if (!config.check.jid.empty()) {
     try {
       const CheckConfig& k = config.check;
       account = xmpp::CheckAccount{k.jid, read_secret_file(k.password_file), k.host, k.port, k.ca_file,
                                    !is_loopback(k.host)};
     } catch (const std::exception& e) {
-      out << "xmpp account " << config.check.jid << ": NOT USED, " << e.what() << "\n";
-      ++failed;
+      account_problem = e.what();
     }
   }
   auto probe = std::make_unique<xmpp::ServerProbe>(config.component, served_domains(config), std::move(account));
@@ -219,7 +230,7 @@ int check_online(Config config, std::ostream& out) {
     failed += static_cast<int>(waiting);
   }
   bool xmpp_timed_out = !probe->done();
-  XmppTally xmpp = report_xmpp(config, probe->finish(), xmpp_timed_out, out);
+  XmppTally xmpp = report_xmpp(config, probe->finish(), xmpp_timed_out, account_problem, out);
   failed += xmpp.failed;
   out << (failed == 0 ? "pushgate: online check passed" : "pushgate: online check FAILED");
   if (xmpp.not_checked > 0) {

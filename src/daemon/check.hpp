@@ -11,7 +11,8 @@ namespace pushgate {
 
 // Writes that `config` (loaded from `path`, both loading steps passed) is valid, and with
 // `online` runs check_online(). [check] password_file is read here (the daemon never reads
-// it). Returns the exit status: 0 valid (and accepted), 1 not.
+// it): one that cannot be read is a warning, as the daemon does not need it. Returns the
+// exit status: 0 valid (and accepted), 1 not.
 int run_check(Config config, const std::string& path, bool online, std::ostream& out);
 
 // For each apns/fcm app a real provider token (or OAuth2 access token) is minted and a push
