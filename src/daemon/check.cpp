@@ -56,7 +56,10 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
   XmppTally tally;
   const ComponentConfig& c = config.component;
   std::string where = c.host + ":" + std::to_string(c.port);
-  if (r.component_accepted) {
+  if (r.component_cut_off) {
+    ++tally.failed;
+    out << "xmpp component " << c.jid << " at " << where << ": UNREACHABLE, " << r.component_cut_off->message() << "\n";
+  } else if (r.component_accepted) {
     out << "xmpp component " << c.jid << " at " << where << ": OK, handshake accepted\n";
   } else if (r.component_error) {
     ++tally.failed;
@@ -75,6 +78,10 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
       ++tally.failed;
       out << "xmpp account " << config.check.jid << ": NOT USED, cannot read [check] password_file: "
           << account_problem << "\n";
+    } else if (r.account_cut_off) {
+      ++tally.failed;
+      out << "xmpp account " << config.check.jid << " at " << at << ": UNREACHABLE, " << r.account_cut_off->message()
+          << "\n";
     } else if (r.account_logged_in) {
       out << "xmpp account " << config.check.jid << " at " << at << ": OK, logged in"
           << (r.account_secured ? " over TLS" : " without TLS (loopback)") << "\n";
@@ -86,10 +93,6 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
       out << "xmpp account " << config.check.jid << " at " << at << ": UNREACHABLE, no login within "
           << kGiveUp.count() << " s; check [check] host and port\n";
     }
-  }
-  for (const Error& e : r.cut_off) {
-    ++tally.failed;
-    out << "xmpp: UNREACHABLE, " << e.message() << "\n";
   }
   for (const xmpp::DomainSeen& d : r.domains) {
     xmpp::ServerKind kind = xmpp::ServerKind::Unknown;

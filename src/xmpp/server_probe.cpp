@@ -68,19 +68,20 @@ int ServerProbe::on_sockopt(xmpp_conn_t* conn, void* sock) {
   return 0;
 }
 
-bool ServerProbe::within_budget(Side& side, const char* who) {
+bool ServerProbe::within_budget(Side& side, std::optional<Error>& cut_off, const char* who) {
   int waiting = 0;
   if (side.fd >= 0 && ioctl(side.fd, FIONREAD, &waiting) == 0 && waiting > 0) {
     side.bytes_in += static_cast<std::size_t>(waiting);
   }
   if (side.bytes_in <= kMaxProbeBytes) return true;
   side.ended = true;
+  side.cut_off = true;
   side.waiting.clear();
-  report_.cut_off.push_back(Error{std::string(who) + " sent more than " + std::to_string(kMaxProbeBytes >> 20) +
-                                      " MiB without finishing its answers: stopped reading it",
-                                  "is it an XMPP server?"});
+  cut_off = Error{std::string(who) + " sent more than " + std::to_string(kMaxProbeBytes >> 20) +
+                      " MiB without finishing its answers: stopped reading it",
+                  "is it an XMPP server?"};
   probes_by_conn().erase(side.conn.get());
-  side.conn.reset();  // closes the socket: nothing more is read
+  side.conn.reset();  // closes the socket (libstrophe reports a disconnect, ignored): nothing more is read
   side.fd = -1;
   return false;
 }
@@ -110,7 +111,7 @@ void ServerProbe::start() {
   xmpp_handler_add(acct_.conn.get(), &ServerProbe::on_iq, nullptr, "iq", nullptr, &acct_);
   if (!account_->ca_file.empty()) xmpp_conn_set_cafile(acct_.conn.get(), account_->ca_file.c_str());
   // libstrophe verifies the certificate against the JID's domain; without TLS it would send the
-  // password (SCRAM, or PLAIN if that is all it is offered) over the wire as it is.
+  // password over the wire as it is (PLAIN, when that is all it is offered).
   if (account_->require_tls) xmpp_conn_set_flags(acct_.conn.get(), XMPP_CONN_FLAG_MANDATORY_TLS);
   acct_.started = true;
   const char* host = account_->host.empty() ? nullptr : account_->host.c_str();
@@ -123,8 +124,12 @@ void ServerProbe::start() {
 }
 
 void ServerProbe::poll() {
-  if (comp_.started && !comp_.ended && within_budget(comp_, "the component port")) xmpp_run_once(comp_.ctx.get(), 0);
-  if (acct_.started && !acct_.ended && within_budget(acct_, "the account's server")) xmpp_run_once(acct_.ctx.get(), 0);
+  if (comp_.started && !comp_.ended && within_budget(comp_, report_.component_cut_off, "the server")) {
+    xmpp_run_once(comp_.ctx.get(), 0);
+  }
+  if (acct_.started && !acct_.ended && within_budget(acct_, report_.account_cut_off, "the server")) {
+    xmpp_run_once(acct_.ctx.get(), 0);
+  }
 }
 
 bool ServerProbe::done() const {
@@ -197,7 +202,7 @@ void ServerProbe::on_component_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
   bool was_connected = side.connected;
   side.ended = true;
   side.waiting.clear();
-  if (was_connected) return;
+  if (was_connected || side.cut_off) return;
   Error why;
   if (se != nullptr) {
     why = describe_stream_error(self->component_, *se, false);
@@ -230,7 +235,7 @@ void ServerProbe::on_account_event(xmpp_conn_t*, xmpp_conn_event_t event, int er
   bool was_connected = side.connected;
   side.ended = true;
   side.waiting.clear();
-  if (was_connected) return;
+  if (was_connected || side.cut_off) return;
   std::string where = account.host.empty() ? domain : account.host;
   if (account.port != 0) where += ":" + std::to_string(account.port);
   Error why;

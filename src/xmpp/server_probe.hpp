@@ -51,7 +51,8 @@ struct ProbeReport {
   std::optional<DiscoInfo> own_info;   // the account's own disco#info
   std::string own_error;
   std::optional<DiscoInfo> account_server_info;  // its server's disco#info, asked by the user
-  std::vector<Error> cut_off;  // a connection that sent more than kMaxProbeBytes and was dropped
+  // Set when that connection brought in more than kMaxProbeBytes and was dropped.
+  std::optional<Error> component_cut_off, account_cut_off;
 };
 
 class ServerProbe final {
@@ -65,7 +66,7 @@ class ServerProbe final {
   // Starts both connections (resolving the account's server may block: a one-shot check).
   void start();
   // Lets libstrophe read, write and run handlers without waiting. Call often until done().
-  // A connection that brings in more than kMaxProbeBytes is dropped (ProbeReport::cut_off).
+  // A connection that brings in more than kMaxProbeBytes is dropped (ProbeReport::*_cut_off).
   void poll();
   // Every question answered, or its connection failed.
   bool done() const;
@@ -81,6 +82,7 @@ class ServerProbe final {
     CtxPtr ctx;
     ConnPtr conn;
     bool started = false, connected = false, ended = false;
+    bool cut_off = false;      // dropped by within_budget(): its end is not the server's doing
     int fd = -1;               // from the sockopt callback; -1 until the socket exists
     std::size_t bytes_in = 0;  // an upper bound of what was read (FIONREAD before each read)
     std::string last_log_error;  // libstrophe's last error line here (SASL, TLS), printable()
@@ -92,7 +94,7 @@ class ServerProbe final {
   static void on_log(void*, xmpp_log_level_t, const char*, const char*);
   static int on_sockopt(xmpp_conn_t* conn, void* sock);
   // Counts what waits on the socket; past kMaxProbeBytes ends the connection. False then.
-  bool within_budget(Side& side, const char* who);
+  bool within_budget(Side& side, std::optional<Error>& cut_off, const char* who);
   void open(Side& side);
   void close(Side& side);
   void ask(Side& side, const std::string& to, const char* ns, std::function<void(xmpp_stanza_t*)> answer);
