@@ -120,7 +120,8 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
                tally, out);
       }
     } else if (d.info) {
-      for (const auto& f : xmpp::host_findings(d.domain, kind, *d.info)) report(f, tally, out);
+      bool account_failed = d.domain == own_domain;  // configured for this domain, and not logged in
+      for (const auto& f : xmpp::host_findings(d.domain, kind, *d.info, account_failed)) report(f, tally, out);
     }
     // Siskin and Snikket iOS look for the push service among the domain's items.
     if (r.component_accepted && d.items) report(xmpp::items_finding(d.domain, kind, c.jid, *d.items), tally, out);

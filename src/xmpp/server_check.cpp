@@ -220,10 +220,12 @@ std::vector<Finding> account_findings(const std::string& domain, ServerKind kind
   return out;
 }
 
-std::vector<Finding> host_findings(const std::string& domain, ServerKind kind, const DiscoInfo& host) {
+std::vector<Finding> host_findings(const std::string& domain, ServerKind kind, const DiscoInfo& host,
+                                   bool account_failed) {
   std::vector<Finding> out;
-  std::string how = "set [check] jid and password_file to a test account on " + domain +
-                    " for pushgate to log in as it and ask its own disco#info, as clients do";
+  std::string how = account_failed ? "the [check] account did not log in (see its line)"
+                                   : "set [check] jid and password_file to a test account on " + domain +
+                                         " for pushgate to log in as it and ask its own disco#info, as clients do";
   std::string why = std::string(kind == ServerKind::Unknown ? "servers show" : kind == ServerKind::Prosody
                                                                                   ? "Prosody shows"
                                                                                   : "ejabberd shows") +

@@ -89,8 +89,10 @@ std::vector<Finding> account_findings(const std::string& domain, ServerKind kind
                                       const DiscoInfo& own);
 // What a component can see of `domain` without an account: the features on the server's own
 // disco#info (no server puts push there by default, but a feature seen there counts), and for
-// the rest NotChecked with how to check it.
-std::vector<Finding> host_findings(const std::string& domain, ServerKind kind, const DiscoInfo& host);
+// the rest NotChecked with how to check it: `account_failed` when a [check] account was
+// configured for `domain` but could not log in (its own line says why).
+std::vector<Finding> host_findings(const std::string& domain, ServerKind kind, const DiscoInfo& host,
+                                   bool account_failed = false);
 // Whether `component_jid` is among the server's disco#items: Siskin and Snikket iOS find the
 // push service there.
 Finding items_finding(const std::string& domain, ServerKind kind, const std::string& component_jid,

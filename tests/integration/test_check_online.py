@@ -192,6 +192,7 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         assert rc == 1, out
         line = _line(out, r"^xmpp account alice@localhost at ")
         assert "REFUSED, login refused" in line and "[check] password_file" in line, out
+        assert "NOT CHECKED" in _line(out, PUSH) and "the [check] account did not log in" in _line(out, PUSH), out
         _line(out, r"^xmpp component push\.localhost at .*: OK")
 
         # --check reads the password file too, offline: one it cannot read is a warning there (the

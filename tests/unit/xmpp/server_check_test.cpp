@@ -127,6 +127,8 @@ TEST_CASE("without an account, what only the account shows is NOT CHECKED and sa
     CHECK_FALSE(is_failure(one.status));
     CHECK(one.detail.find("[check] jid and password_file") != std::string::npos);
   }
+  auto failed = host_findings("localhost", ServerKind::Prosody, info_of(kProsodyHost), true);
+  CHECK(failed[0].detail.find("the [check] account did not log in") != std::string::npos);
   // A server that does show push on its own disco#info is believed.
   auto g = host_findings("x.org", ServerKind::Unknown,
                          info_of("<iq type='result' id='9'><query xmlns='http://jabber.org/protocol/disco#info'>"
