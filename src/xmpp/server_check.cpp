@@ -213,8 +213,9 @@ std::vector<Finding> account_findings(const std::string& domain, ServerKind kind
     std::vector<std::string> fix{std::string("Prosody: ") + kProsodyEncrypt};
     if (kind == ServerKind::Unknown) fix.emplace_back("ejabberd: none, ejabberd 23.01 has no module that adds it");
     out.push_back(make(domain, kind, encrypt_what(), CheckStatus::Missing,
-                       "not " + where + ": Siskin/Snikket iOS do not ask for encrypted pushes and show a generic "
-                       "alert without sender or text",
+                       "not " + where + ": the server ignores the encryption Siskin/Snikket iOS ask for "
+                       "(pushgate's register-device offers it), and they show its pushes as a generic alert "
+                       "without sender or text",
                        std::move(fix)));
   }
   return out;
