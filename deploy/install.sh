@@ -100,7 +100,8 @@ install.sh: done. Next:
      prosodyctl check config && systemctl restart prosody
   2. Edit /etc/pushgate/pushgate.toml (jid, your [[app]]s) and check it:
        $PREFIX/bin/pushgate --check --config /etc/pushgate/pushgate.toml
-     add --online to ask Apple and Google whether they accept your keys.
+     add --online to ask Apple and Google whether they accept your keys, and the XMPP server
+     whether push is enabled ([check] in pushgate.toml names a test account for that).
   3. systemctl enable --now pushgate     (and pushgate-legacy-tls for TLS 1.0 clients)
      journalctl -u pushgate -f           one line per event; the README maps symptoms to causes
 EOF

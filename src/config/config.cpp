@@ -303,6 +303,32 @@ void read_push(const toml::table& root, Config& cfg) {
   r.finish();
 }
 
+void read_check(const toml::table& root, Config& cfg) {
+  const toml::table* t = optional_section(root, "check", cfg);
+  if (t == nullptr) return;
+  TableReader r(*t, "[check]", cfg.source, cfg.lines);
+  CheckConfig& c = cfg.check;
+  if (auto jid = r.str("jid")) {
+    auto at = jid->find('@');
+    if (at == std::string::npos || !valid_jid_domain(jid->substr(0, at)) || !valid_jid_domain(jid->substr(at + 1))) {
+      r.fail("jid", "'" + *jid + "' is not a bare user JID (user@domain): the test account --check --online logs in as");
+    }
+    c.jid = *jid;
+  }
+  if (auto v = r.str("password_file")) c.password_file = *v;
+  if (auto v = r.str("host")) c.host = *v;
+  if (auto port = r.integer("port")) {
+    if (*port < 1 || *port > 65535) r.fail("port", "must be between 1 and 65535 (the server's c2s port, 5222 by default)");
+    c.port = static_cast<std::uint16_t>(*port);
+  }
+  if (auto v = r.str("ca_file")) c.ca_file = *v;
+  if (!c.jid.empty() && c.password_file.empty()) r.fail("password_file", "is required with jid: the test account's password");
+  if (c.jid.empty() && (!c.password_file.empty() || !c.host.empty() || c.port != 0 || !c.ca_file.empty())) {
+    r.fail("jid", "is required: the test account (user@domain) the other [check] keys are for");
+  }
+  r.finish();
+}
+
 }  // namespace
 
 const char* to_string(ServiceKind kind) { return name_of(kServiceKinds, kind); }
@@ -349,13 +375,13 @@ Config parse_config(const std::string& text, const std::string& source, Role rol
     throw ConfigError(source + ":" + std::to_string(e.source().begin.line) + ": not valid TOML: " +
                       std::string(e.description()));
   }
-  static const std::set<std::string> kSections = {"component", "http", "app", "store", "legacy_tls", "push"};
+  static const std::set<std::string> kSections = {"component", "http", "app", "store", "legacy_tls", "push", "check"};
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (kSections.count(key)) continue;
     std::string best = closest(key, kSections);
     throw ConfigError(source + ":" + std::to_string(v.source().begin.line) + ": unknown section or key '" + key + "'" +
-                      (best.empty() ? "; the sections are [component], [http], [[app]], [store], [legacy_tls], [push]"
+                      (best.empty() ? "; the sections are [component], [http], [[app]], [store], [legacy_tls], [push], [check]"
                                     : "; did you mean '" + best + "'?"));
   }
   // Each role reads only its sections: the legacy unit never needs the push secrets and
@@ -366,6 +392,7 @@ Config parse_config(const std::string& text, const std::string& source, Role rol
     read_apps(root, cfg);
     read_store(root, cfg);
     read_push(root, cfg);
+    read_check(root, cfg);
   }
   if (role != Role::Push) read_legacy(root, cfg);
   else cfg.legacy_tls_elsewhere = root.contains("legacy_tls");

@@ -120,6 +120,17 @@ struct LegacyTlsConfig {
   std::string metrics_listen;           // host:port for the listener's own GET /metrics and /health; empty: none
 };
 
+// [check]: read by --check --online only (the daemon ignores it, so a reload changes nothing).
+// A test account lets the check log in as a user and read that account's own disco#info,
+// the only place Prosody and ejabberd show whether push is enabled.
+struct CheckConfig {
+  std::string jid;            // user@domain; empty: no account, only what a component can see
+  std::string password_file;  // the account's password; required with jid
+  std::string host;           // where its c2s connection goes; empty: the JID's domain (DNS SRV)
+  std::uint16_t port = 0;     // 0: the default (SRV, else 5222)
+  std::string ca_file;        // a CA to trust for the server's certificate besides the system's
+};
+
 struct PushConfig {
   std::size_t queue_size = 10000;  // pushes in flight at once; past it: wait/resource-constraint
 };
@@ -135,6 +146,7 @@ struct Config {
   LegacyTlsConfig legacy_tls;
   bool legacy_tls_elsewhere = false;  // --only push with a [legacy_tls] section: another process serves it
   PushConfig push;
+  CheckConfig check;
   std::vector<std::string> warnings;  // accepted but worth telling the operator
   // The line each key was written on, by "[section] key" ("[[app]] 'ios' key_file"), so the
   // steps after parsing name it in their messages as the parser does (key_error()).

@@ -97,8 +97,6 @@ class ComponentSession final {
   void schedule_reconnect();
   // A refusal with `conflict`: stand by (logged once) and try again in about a second.
   void stand_by(const std::string& cause);
-  // The cause and fix of a connection that ended without a stream error.
-  Error describe_socket_end(int error, bool was_connected) const;
   void handle_iq(xmpp_stanza_t* iq);
   void handle_publish(xmpp_stanza_t* iq);
   // One complete stanza, built with xml::Writer (xmpp/stanza.hpp): the only way out.

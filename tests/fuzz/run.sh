@@ -9,13 +9,13 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Dbuildtype=debugoptimized >/dev/null || { echo "FAIL fuzz: meson setup (clang++)"; exit 1; }
 fi
 if ! build_out=$(ninja -C build-fuzz tests/fuzz/publish_parser_fuzz tests/fuzz/config_fuzz tests/fuzz/provider_input_fuzz \
-    tests/fuzz/starttls_preamble_fuzz tests/fuzz/relay_fuzz 2>&1); then
+    tests/fuzz/starttls_preamble_fuzz tests/fuzz/relay_fuzz tests/fuzz/server_check_fuzz 2>&1); then
   echo "FAIL fuzz: build"
   echo "$build_out" | grep -E 'error|undefined reference|FAILED' | head -n 20
   exit 1
 fi
 rc=0
-for t in publish_parser config provider_input starttls_preamble relay; do
+for t in publish_parser config provider_input starttls_preamble relay server_check; do
   corpus=$(mktemp -d)
   seed=tests/fuzz/corpus/${t%_parser}
   [ "$t" = publish_parser ] && seed=tests/fuzz/corpus/publish

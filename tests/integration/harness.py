@@ -142,12 +142,16 @@ class WorkDir:
 
 
 class Prosody:
-    def __init__(self, workdir, component_jid="push.localhost", component_secret=None, tls=None, extra_modules=()):
+    def __init__(self, workdir, component_jid="push.localhost", component_secret=None, tls=None, extra_modules=(),
+                 without_modules=()):
         """tls: (cert, key) to offer STARTTLS on c2s and require it (Prosody's modern policy).
         extra_modules: modules of ../shared/peers/prosody-modules to load as well (e.g.
-        "cloud_notify_extensions", which Siskin's encrypted pushes need)."""
+        "cloud_notify_extensions", which Siskin's encrypted pushes need).
+        without_modules: modules of the test template's modules_enabled to leave out (e.g.
+        "cloud_notify", for a server that does not offer push)."""
         self.tls = tls
         self.extra_modules = list(extra_modules)
+        self.without_modules = list(without_modules)
         self.dir = os.path.join(workdir.path, "prosody")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         user = pwd.getpwnam("prosody")
@@ -176,6 +180,9 @@ class Prosody:
             cfg = f.read()
         cfg = (cfg.replace("@DIR@", self.dir).replace("@C2S_PORT@", str(self.c2s_port))
                .replace("@S2S_PORT@", str(self.s2s_port)))
+        for m in self.without_modules:
+            assert f' "{m}";' in cfg, f"the test Prosody template has no module {m!r} to leave out"
+            cfg = cfg.replace(f' "{m}";', "")
         if self.extra_modules:
             modules = os.path.join(peers_dir(), "prosody-modules")
             cfg = cfg.replace('"offline"; "posix";', '"offline"; "posix"; ' + "".join(f'"{m}"; ' for m in self.extra_modules))

@@ -7,7 +7,8 @@ from harness import PUSHGATE, Prosody, WorkDir
 
 
 def _run(*args, env=None):
-    return subprocess.run([PUSHGATE, *args], capture_output=True, text=True, timeout=20, env=env)
+    # --check --online gives up after 20 s, then closes its streams.
+    return subprocess.run([PUSHGATE, *args], capture_output=True, text=True, timeout=40, env=env)
 
 
 def _secret(w, name, value="s3cret", mode=0o600):
@@ -272,7 +273,8 @@ def test_cli_check_names_the_problem_in_a_dozen_broken_configs():
 def test_cli_check_online_asks_the_providers_whether_they_accept_the_keys():
     """--check --online mints an APNs provider token and an FCM OAuth2 token and sends a probe
     push: accepted keys pass; a key Apple or Google refuses, or an endpoint nobody answers,
-    fails with the reason."""
+    fails with the reason. The same run asks the XMPP server (a real Prosody here; what it
+    finds there: test_check_online.py)."""
     from harness import (ApnsMock, FcmMock, TestPki, apns_app_toml, fcm_app_toml, free_port,
                          make_service_account_key, write_service_account)
     w = WorkDir()
@@ -280,9 +282,12 @@ def test_cli_check_online_asks_the_providers_whether_they_accept_the_keys():
     make_service_account_key(pki)
     apns_mock = ApnsMock(pki).start()
     fcm_mock = FcmMock(pki).start()
+    prosody = Prosody(w)
     try:
-        comp, app = _secret(w, "c.secret"), _secret(w, "a.secret")
-        head = f'[component]\njid = "push.example.com"\nsecret_file = "{comp}"\n'
+        prosody.start()
+        comp, app = _secret(w, "c.secret", prosody.component_secret), _secret(w, "a.secret")
+        head = (f'[component]\njid = "{prosody.component_jid}"\nhost = "127.0.0.1"\nport = {prosody.component_port}\n'
+                f'secret_file = "{comp}"\n')
         sa = write_service_account(pki, fcm_mock.endpoint + "/token")
         good = (head + apns_app_toml("ios", pki, apns_mock.endpoint, app) +
                 fcm_app_toml("android", pki, fcm_mock.endpoint, sa, app) +
@@ -292,6 +297,7 @@ def test_cli_check_online_asks_the_providers_whether_they_accept_the_keys():
         assert "app ios (apns): OK, APNs accepted the provider token" in r.stdout, r.stdout
         assert "app android (fcm): OK, FCM accepted the OAuth2 access token" in r.stdout, r.stdout
         assert "app demo (log): nothing to check online" in r.stdout
+        assert "xmpp component push.localhost at 127.0.0.1:%d: OK" % prosody.component_port in r.stdout, r.stdout
         assert "online check passed" in r.stdout
         assert fcm_mock.stats()["tokens_issued"] == 1  # a real OAuth2 exchange happened
 
@@ -324,4 +330,5 @@ def test_cli_check_online_asks_the_providers_whether_they_accept_the_keys():
     finally:
         apns_mock.stop()
         fcm_mock.stop()
+        prosody.stop()
         w.cleanup()

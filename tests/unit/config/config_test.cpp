@@ -336,3 +336,27 @@ TEST_CASE("key_error names the file, the key's line and the key, as the parser's
   CHECK(std::string(key_error(c, "[http]", "tls_key", "y").what()) == "pushgate.toml: [http] tls_key: y");
   CHECK(app_secret_env("monal-Prod.iOS") == "PUSHGATE_APP_MONAL_PROD_IOS_SECRET");
 }
+
+TEST_CASE("[check]: a test account for --check --online, its password file required, host and port optional") {
+  std::string base = "[component]\njid = \"push.example.com\"\nsecret_file = \"/x\"\n"
+                     "[[app]]\nname = \"demo\"\nservice = \"log\"\n";
+  auto cfg = parse_config(base, "test.toml");
+  CHECK(cfg.check.jid.empty());
+  cfg = parse_config(base + "[check]\njid = \"probe@example.com\"\npassword_file = \"/etc/p\"\nhost = \"127.0.0.1\"\n"
+                            "port = 5223\nca_file = \"/etc/ca.pem\"\n",
+                     "test.toml");
+  CHECK(cfg.check.ca_file == "/etc/ca.pem");
+  CHECK(cfg.check.jid == "probe@example.com");
+  CHECK(cfg.check.password_file == "/etc/p");
+  CHECK(cfg.check.host == "127.0.0.1");
+  CHECK(cfg.check.port == 5223);
+  CHECK(error_of(base + "[check]\njid = \"example.com\"\npassword_file = \"/p\"\n").find("not a bare user JID") !=
+        std::string::npos);
+  CHECK(error_of(base + "[check]\njid = \"a@example.com/res\"\npassword_file = \"/p\"\n").find("not a bare user JID") !=
+        std::string::npos);
+  CHECK(error_of(base + "[check]\njid = \"a@example.com\"\n").find("[check] password_file: is required") != std::string::npos);
+  CHECK(error_of(base + "[check]\npassword_file = \"/p\"\n").find("[check] jid: is required") != std::string::npos);
+  CHECK(error_of(base + "[check]\njid = \"a@example.com\"\npassword_file = \"/p\"\nport = 0\n").find("port") !=
+        std::string::npos);
+  CHECK(error_of(base + "[chek]\n").find("did you mean 'check'") != std::string::npos);
+}
