@@ -23,10 +23,22 @@ def _systemd_analyze():
     return path
 
 
-def _verify(unit_paths):
+def _verify(unit_paths, man_dir=None):
     """systemd-analyze verify prints every problem (an unknown key, a bad value) on stderr,
-    some with exit status 0: both must be clean."""
-    r = subprocess.run([_systemd_analyze(), "verify", *unit_paths], capture_output=True, text=True, timeout=60)
+    some with exit status 0: both must be clean. It also runs man for Documentation=man:pushgate(8):
+    man_dir is where that page is installed (a staging root's share/man), else the source's."""
+    env = dict(os.environ)
+    tmp = None
+    if man_dir is None:
+        tmp = man_dir = os.path.join(os.path.dirname(unit_paths[0]), "man")
+        os.makedirs(os.path.join(man_dir, "man8"), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, "doc", "pushgate.8"), os.path.join(man_dir, "man8", "pushgate.8"))
+    env["MANPATH"] = man_dir + ":"
+    try:
+        r = subprocess.run([_systemd_analyze(), "verify", *unit_paths], capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp)
     assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stdout + r.stderr
 
 
@@ -139,7 +151,7 @@ def test_deploy_install_sh_into_a_staging_root():
         units_dir = os.path.join(stage, "etc/systemd/system")
         for unit in UNITS:
             assert "ExecStart=/usr/local/bin/pushgate --only" in open(os.path.join(units_dir, unit)).read()
-        _verify(_units_pointing_at(w, binary, units_dir))
+        _verify(_units_pointing_at(w, binary, units_dir), man_dir=os.path.join(stage, "usr/local/share/man"))
 
         # The installed configuration checks once its paths are the staged ones; before that,
         # the failure names the missing file and the fix.
