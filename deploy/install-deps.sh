@@ -3,7 +3,8 @@
 # Idempotent: packages already present are left alone; apt-get update runs only when needed.
 #   bash deploy/install-deps.sh               what install.sh and the build need, and the tests' peers
 #   bash deploy/install-deps.sh --packaging   and the tools that build and check the Debian
-#                                             package (tests/run.sh; README "Running it as a service")
+#                                             package (tests/run.sh; an operator needs only
+#                                             `apt-get build-dep ./`, README "Running it as a service")
 set -euo pipefail
 
 packages=(
