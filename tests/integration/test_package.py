@@ -13,6 +13,7 @@ These tests install and purge a real package on this machine: they refuse to run
 pushgate is already installed or /etc/pushgate or /var/lib/pushgate exist (they would delete
 an operator's data), and skip, saying why, only where no Debian package can be installed."""
 
+import glob
 import os
 import re
 import shutil
@@ -281,6 +282,9 @@ def test_package_installs_runs_as_a_service_removes_and_purges_clean():
         assert 'jid = "push.localhost"' in edited
         with open("/var/lib/pushgate/registrations.sqlite", "w") as f:
             f.write("the registrations\n")  # stands for the data an operator would not want lost
+        # The operator, configured, enables it (README: "Start"); systemctl works offline here.
+        r = subprocess.run(["systemctl", "enable", "pushgate.service"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and _enabled("pushgate.service") == "enabled", r.stdout + r.stderr
 
         # 4. remove: the program and the units go; the configuration, the secrets and the data stay.
         _apt("remove", "pushgate")
@@ -292,25 +296,32 @@ def test_package_installs_runs_as_a_service_removes_and_purges_clean():
             assert open(os.path.join(creds, name)).read() == value, name
         assert os.path.isfile("/var/lib/pushgate/registrations.sqlite")
 
-        # 5. Installed again: it carries on with the same secrets, configuration and data.
+        # 5. Installed again: it carries on with the same secrets, configuration and data, and the
+        #    unit the operator had enabled is enabled again; the other one is not.
         _apt("install", deb)
         assert open("/etc/pushgate/pushgate.toml").read() == edited
         for name, value in secrets.items():
             assert open(os.path.join(creds, name)).read() == value, name
         assert os.path.isfile("/var/lib/pushgate/registrations.sqlite")
-        assert _enabled("pushgate.service") == "disabled"
+        assert _enabled("pushgate.service") == "enabled"
+        assert _enabled("pushgate-legacy-tls.service") == "disabled"
 
         # 6. purge: nothing of the configuration, the secrets or the data is left; the user stays (README.Debian).
         out = _apt("purge", "pushgate")
         assert _dpkg_status() == "", _dpkg_status()
-        for gone in ("/etc/pushgate", "/var/lib/pushgate", "/usr/bin/pushgate"):
-            assert not os.path.exists(gone), f"{gone} is left after purge"
+        for gone in ("/etc/pushgate", "/var/lib/pushgate", "/usr/bin/pushgate",
+                     "/etc/systemd/system/multi-user.target.wants/pushgate.service"):
+            assert not os.path.lexists(gone), f"{gone} is left after purge"
+        left = glob.glob("/var/lib/systemd/deb-systemd-helper-*/**/pushgate*", recursive=True)
+        assert not left, f"deb-systemd-helper still remembers pushgate after purge: {left}"
         statoverrides = subprocess.run(["dpkg-statoverride", "--list"], capture_output=True, text=True).stdout
         assert "/etc/pushgate" not in statoverrides, statoverrides
         assert _user("pushgate") is not None
 
         # 7. Asked to keep the data (keep-on-purge): purge deletes the configuration, keeps /var/lib/pushgate.
+        #    A purge forgot the operator's enable: a new installation is not enabled.
         _apt("install", deb)
+        assert _enabled("pushgate.service") == "disabled"
         with open("/var/lib/pushgate/registrations.sqlite", "w") as f:
             f.write("the registrations\n")
         open("/var/lib/pushgate/keep-on-purge", "w").close()
