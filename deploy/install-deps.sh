@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package pushgate needs to build, run its demo and run its tests.
 # Idempotent: packages already present are left alone; apt-get update runs only when needed.
+#   bash deploy/install-deps.sh               what install.sh and the build need, and the tests' peers
+#   bash deploy/install-deps.sh --packaging   and the tools that build and check the Debian
+#                                             package (tests/run.sh; an operator needs only
+#                                             `apt-get build-dep ./`, README "Running it as a service")
 set -euo pipefail
 
 packages=(
@@ -25,6 +29,10 @@ packages=(
   # promtool checks deploy/prometheus's alert rules; the dashboard test scrapes pushgate with Prometheus
   prometheus
 )
+# dpkg-buildpackage (dpkg-dev, from build-essential) with debhelper, and lintian.
+if [ "${1:-}" = "--packaging" ]; then
+  packages+=(debhelper lintian)
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: run as root (it calls apt-get)" >&2

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds pushgate and installs it as a hardened systemd service on Debian 12.
+# Builds pushgate and installs it as a hardened systemd service. On Debian 12 the package is
+# the simpler way (README, "Running it as a service": dpkg-buildpackage, apt install); this
+# script is for other systemd-based systems, and for running from the source tree.
 #
 #   bash deploy/install.sh                 as root: build, install, create the pushgate user
 #   DESTDIR=/srv/stage bash deploy/install.sh   the same into a staging root (packaging, tests);
@@ -13,6 +15,8 @@
 #   /etc/pushgate/credentials/             owned by pushgate, mode 700; fresh random secrets
 #                                          for the component, the demo app and POST /push
 #   PREFIX/share/pushgate/prosody-config/  the Prosody snippets
+#   PREFIX/share/pushgate/ejabberd/        the ejabberd snippet (pushgate.yml)
+#   PREFIX/share/man/man8/pushgate.8       pushgate(8)
 #   PREFIX/share/doc/pushgate/README.md
 # Nothing already there is overwritten except the binary, the units and the example.
 set -euo pipefail
@@ -80,8 +84,11 @@ for name in component.secret push.secret demo.secret; do
   fi
 done
 
-install -d -m 0755 "$DESTDIR$PREFIX/share/pushgate/prosody-config" "$DESTDIR$PREFIX/share/doc/pushgate"
+install -d -m 0755 "$DESTDIR$PREFIX/share/pushgate/prosody-config" "$DESTDIR$PREFIX/share/pushgate/ejabberd" \
+  "$DESTDIR$PREFIX/share/doc/pushgate" "$DESTDIR$PREFIX/share/man/man8"
 install -m 0644 prosody-config/*.cfg.lua "$DESTDIR$PREFIX/share/pushgate/prosody-config/"
+install -m 0644 deploy/ejabberd/pushgate.yml "$DESTDIR$PREFIX/share/pushgate/ejabberd/"
+install -m 0644 doc/pushgate.8 "$DESTDIR$PREFIX/share/man/man8/pushgate.8"
 install -m 0644 README.md "$DESTDIR$PREFIX/share/doc/pushgate/README.md"
 
 if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
@@ -98,6 +105,7 @@ install.sh: done. Next:
      component's name and component_secret (the content of /etc/pushgate/credentials/component.secret)
      in pushgate.cfg.lua, add "cloud_notify" to modules_enabled, then:
      prosodyctl check config && systemctl restart prosody
+     (ejabberd instead: $PREFIX/share/pushgate/ejabberd/pushgate.yml says where each line goes)
   2. Edit /etc/pushgate/pushgate.toml (jid, your [[app]]s) and check it:
        $PREFIX/bin/pushgate --check --config /etc/pushgate/pushgate.toml
      add --online to ask Apple and Google whether they accept your keys, and the XMPP server

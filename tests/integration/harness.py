@@ -81,6 +81,12 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 _CHILDREN = []
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine, with the reason; run.py prints it as
+    SKIP with the reason. Only for what the machine cannot do (the Debian package on a
+    system without dpkg), never for a missing dependency tests/run.sh installs."""
+
+
 def spawn(cmd, what=None, **kwargs):
     """subprocess.Popen in a new process group, remembered until reap_children()."""
     kwargs.setdefault("start_new_session", True)

@@ -1,5 +1,6 @@
 """Runs every test_* function in tests/integration/test_*.py, in file order, and prints
-one line per test and a closing 'N passed, N failed' line. Exit 1 when any test failed.
+one line per test and a closing 'N passed, N failed' line (', N skipped' after it when a test
+raised harness.Skip: its SKIP line gives the reason). Exit 1 when any test failed.
 Usage: run.py [substring-filter]"""
 
 import importlib.util
@@ -16,7 +17,7 @@ import harness  # noqa: E402 - after the path is set
 
 def main():
     pattern = sys.argv[1] if len(sys.argv) > 1 else ""
-    passed = failed = 0
+    passed = failed = skipped = 0
     failures = []
     for name in sorted(os.listdir(HERE)):
         if not (name.startswith("test_") and name.endswith(".py")):
@@ -31,9 +32,11 @@ def main():
             if pattern and pattern not in full:
                 continue
             start = time.time()
-            error = None
+            error = skip = None
             try:
                 fn()
+            except harness.Skip as e:
+                skip = str(e)
             except Exception:  # noqa: BLE001 - every failure is reported
                 error = traceback.format_exc()
             # Pass or fail, nothing a test started outlives it; a test that left a process
@@ -41,7 +44,10 @@ def main():
             left = harness.reap_children()
             if left and error is None:
                 error = "the test left processes running (killed now): " + ", ".join(left)
-            if error is None:
+            if error is None and skip is not None:
+                skipped += 1
+                print(f"SKIP {full}: {skip}", flush=True)
+            elif error is None:
                 passed += 1
                 print(f"PASS {full} ({time.time() - start:.1f}s)", flush=True)
             else:
@@ -50,7 +56,7 @@ def main():
                 print(f"FAIL {full} ({time.time() - start:.1f}s)", flush=True)
     for full, tb in failures:
         print(f"\n=== {full}\n{tb}", flush=True)
-    print(f"integration: {passed} passed, {failed} failed", flush=True)
+    print(f"integration: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""), flush=True)
     return 1 if failed else 0
 
 

@@ -1,5 +1,6 @@
 """deploy_* : what an operator installs: the systemd units (checked by systemd-analyze), install.sh
-into a staging root, and the example configuration documenting every key pushgate reads."""
+into a staging root (with the Prosody and ejabberd snippets and pushgate(8)), and the example
+configuration documenting every key pushgate reads. The Debian package: test_package.py."""
 
 import json
 import os
@@ -22,10 +23,22 @@ def _systemd_analyze():
     return path
 
 
-def _verify(unit_paths):
+def _verify(unit_paths, man_dir=None):
     """systemd-analyze verify prints every problem (an unknown key, a bad value) on stderr,
-    some with exit status 0: both must be clean."""
-    r = subprocess.run([_systemd_analyze(), "verify", *unit_paths], capture_output=True, text=True, timeout=60)
+    some with exit status 0: both must be clean. It also runs man for Documentation=man:pushgate(8):
+    man_dir is where that page is installed (a staging root's share/man), else the source's."""
+    env = dict(os.environ)
+    tmp = None
+    if man_dir is None:
+        tmp = man_dir = os.path.join(os.path.dirname(unit_paths[0]), "man")
+        os.makedirs(os.path.join(man_dir, "man8"), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, "doc", "pushgate.8"), os.path.join(man_dir, "man8", "pushgate.8"))
+    env["MANPATH"] = man_dir + ":"
+    try:
+        r = subprocess.run([_systemd_analyze(), "verify", *unit_paths], capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp)
     assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stdout + r.stderr
 
 
@@ -124,12 +137,21 @@ def test_deploy_install_sh_into_a_staging_root():
                     "usr/local/share/pushgate/prosody-config/cloud-notify.cfg.lua", "usr/local/share/doc/pushgate/README.md",
                     "etc/pushgate/pushgate.toml.example"):
             assert os.path.isfile(os.path.join(stage, rel)), rel
+        # The ejabberd snippet and pushgate(8), as the source tree has them.
+        for rel, source in (("usr/local/share/pushgate/ejabberd/pushgate.yml", "deploy/ejabberd/pushgate.yml"),
+                            ("usr/local/share/man/man8/pushgate.8", "doc/pushgate.8")):
+            with open(os.path.join(stage, rel), "rb") as a, open(os.path.join(ROOT, source), "rb") as b:
+                assert a.read() == b.read(), rel
+            assert stat.S_IMODE(os.stat(os.path.join(stage, rel)).st_mode) == 0o644, rel
+        r = subprocess.run(["man", "-w", "-M", os.path.join(stage, "usr/local/share/man"), "pushgate"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.strip().endswith("man8/pushgate.8"), r.stdout + r.stderr
 
         # The installed units point at the installed binary and pass systemd-analyze.
         units_dir = os.path.join(stage, "etc/systemd/system")
         for unit in UNITS:
             assert "ExecStart=/usr/local/bin/pushgate --only" in open(os.path.join(units_dir, unit)).read()
-        _verify(_units_pointing_at(w, binary, units_dir))
+        _verify(_units_pointing_at(w, binary, units_dir), man_dir=os.path.join(stage, "usr/local/share/man"))
 
         # The installed configuration checks once its paths are the staged ones; before that,
         # the failure names the missing file and the fix.
@@ -190,21 +212,33 @@ def test_deploy_quick_start_runs_the_whole_chain_and_explains_it():
 
 
 def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
-    """The closest this machine (no systemd as PID 1) gets to `systemctl start pushgate`: the
-    installed unit's ExecStartPre and ExecStart, run as the installed user's uid and gid with
-    NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them, against a real Prosody using the
-    installed snippets and the generated component secret. Then ExecReload and a stop."""
+    """The closest this machine (no systemd as PID 1) gets to `systemctl start pushgate`, for
+    install.sh's staging root: see run_unit_as_systemd_would."""
+    w = WorkDir()
+    try:
+        stage, _, _ = _install(w)
+        user = [l for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")][0].split(":")
+        run_unit_as_systemd_would(w, os.path.join(stage, "etc/systemd/system/pushgate.service"),
+                                  os.path.join(stage, "etc/pushgate/pushgate.toml"),
+                                  os.path.join(stage, "etc/pushgate/credentials"), user[2], user[3],
+                                  lambda a: stage + a if a.startswith(("/usr/local/bin/", "/etc/pushgate/")) else a)
+    finally:
+        w.cleanup()
+
+
+def run_unit_as_systemd_would(w, unit_file, config, creds, uid, gid, installed_path=lambda a: a):
+    """The installed unit's ExecStartPre and ExecStart, run as the installed user's uid and gid
+    with NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them, against a real Prosody using
+    the generated component secret; a push through Prosody and one through POST /push; then
+    ExecReload and a stop. Edits `config` as an operator would (Prosody's component name and
+    port, a free API port, the credentials directory `creds`). `installed_path` maps a path
+    in the unit to where it is on this machine (a staging root). Stops all it started."""
     import signal
     import urllib.request
     from harness import Prosody, enable_push, free_port, send_message, wait_for, wait_port, xmpp_session
     from test_operations import NotifySocket
-    w = WorkDir()
     prosody = proc = notify = None
     try:
-        stage, _, _ = _install(w)
-        user = [l for l in open(os.path.join(stage, "etc", "passwd")) if l.startswith("pushgate:")][0].split(":")
-        uid, gid = user[2], user[3]
-        creds = os.path.join(stage, "etc/pushgate/credentials")
         secret = {n: open(os.path.join(creds, n)).read().strip() for n in ("component.secret", "push.secret", "demo.secret")}
 
         prosody = Prosody(w, component_jid="push.localhost", component_secret=secret["component.secret"])
@@ -214,7 +248,6 @@ def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
 
         # The operator's edit of the installed pushgate.toml: Prosody's component name and
         # port, a free API port, and (staging only) the staged credentials directory.
-        config = os.path.join(stage, "etc/pushgate/pushgate.toml")
         api_port = free_port()
         with open(config) as f:
             text = f.read()
@@ -225,9 +258,9 @@ def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
         with open(config, "w") as f:
             f.write(text)
 
-        unit = dict(re.findall(r"^(\w+)=(.*)$", open(os.path.join(stage, "etc/systemd/system/pushgate.service")).read(), re.M))
+        unit = dict(re.findall(r"^(\w+)=(.*)$", open(unit_file).read(), re.M))
         def command(line):
-            return [stage + a if a.startswith(("/usr/local/bin/", "/etc/pushgate/")) else a for a in line.split()]
+            return [installed_path(a) for a in line.split()]
         as_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs"]
 
         r = subprocess.run(as_user + command(unit["ExecStartPre"]), capture_output=True, text=True, timeout=30)
@@ -278,4 +311,3 @@ def test_deploy_installed_service_runs_as_its_user_the_way_systemd_starts_it():
             notify.close()
         if prosody is not None:
             prosody.stop()
-        w.cleanup()
