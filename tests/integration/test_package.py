@@ -69,8 +69,11 @@ def test_package_man_page_names_every_flag_key_signal_and_exit_code_and_renders_
         config = f.read()
     tables = {"read_component": "[component]", "read_http": "[http]", "check_apns_app": "[[app]]",
               "check_fcm_app": "[[app]]", "read_app": "[[app]]", "read_store": "[store]",
-              "read_legacy": "[legacy_tls]", "read_push": "[push]"}
+              "read_legacy": "[legacy_tls]", "read_push": "[push]", "read_check": "[check]"}
     chunks = re.split(r"^(?:AppConfig|void) (\w+)\(", config, flags=re.M)
+    # A new table's reader must be mapped here, or its keys would go unchecked.
+    readers = {c for c in chunks[1::2] if re.match(r"(read|check)_\w+$", c)} - {"read_apps"}
+    assert readers <= set(tables), f"config readers this test does not map to a table: {sorted(readers - set(tables))}"
     key_pattern = r'(?:\.(?:str|integer|boolean|strings|choice|fail)|\bnumber|\bseconds)\s*\(?\s*"([a-z_]+)"'
     checked = 0
     for i in range(1, len(chunks) - 1, 2):
