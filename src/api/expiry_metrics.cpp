@@ -19,8 +19,8 @@ void write_certificate_expiry(metrics::Writer& w, const std::vector<PresentedCer
 
 void write_provider_tokens(metrics::Writer& w, const std::vector<ProviderToken>& tokens) {
   w.family("pushgate_provider_token_failures_total", "counter",
-           "Pushes that needed a provider token and got none (signing or OAuth2 fetch failed), or whose token the "
-           "provider refused, by app.");
+           "Push attempts that needed a provider token and got none (signing or the OAuth2 fetch failed), or whose "
+           "token the provider refused, by app.");
   for (const ProviderToken& t : tokens) {
     w.sample("pushgate_provider_token_failures_total", {{"app", t.app}, {"service", t.service}}, t.failures);
   }
