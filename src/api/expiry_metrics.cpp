@@ -13,7 +13,8 @@ void write_certificate_expiry(metrics::Writer& w, const std::vector<PresentedCer
                "renewed one.");
       started = true;
     }
-    w.sample("pushgate_certificate_expiry_timestamp_seconds", {{"use", c.use}}, static_cast<std::uint64_t>(c.not_after));
+    w.sample("pushgate_certificate_expiry_timestamp_seconds", {{"use", c.use}},
+             static_cast<std::uint64_t>(c.not_after));
   }
 }
 

@@ -21,7 +21,9 @@ namespace {
 std::int64_t epoch_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-bool has(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+bool has(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("certificate_not_after is the notAfter written into a generated certificate") {
@@ -59,7 +61,8 @@ TEST_CASE("certificate expiry: one sample per certificate with a notAfter, no fa
 
 TEST_CASE("provider tokens: a failure counter for every app, an expiry only for apps that hold a token") {
   metrics::Writer w;
-  api::write_provider_tokens(w, {{"ios", "apns", 1795323600, 0}, {"idle", "apns", 0, 0}, {"android", "fcm", 1795323599, 3}});
+  api::write_provider_tokens(
+      w, {{"ios", "apns", 1795323600, 0}, {"idle", "apns", 0, 0}, {"android", "fcm", 1795323599, 3}});
   const std::string& t = w.text();
   CHECK(has(t, "# TYPE pushgate_provider_token_failures_total counter\n"));
   CHECK(has(t, "pushgate_provider_token_failures_total{app=\"ios\",service=\"apns\"} 0\n"));

@@ -117,7 +117,8 @@ TEST_CASE("health and metrics read the component and the legacy listener through
   CHECK(text.find("pushgate_component_connected 1\n") != std::string::npos);
   CHECK(text.find("pushgate_component_reconnects_total 3\n") != std::string::npos);
   CHECK(text.find("pushgate_legacy_test_total 7\n") != std::string::npos);
-  CHECK(text.find("pushgate_certificate_expiry_timestamp_seconds{use=\"legacy_tls\"} 1801353600\n") != std::string::npos);
+  CHECK(text.find("pushgate_certificate_expiry_timestamp_seconds{use=\"legacy_tls\"} 1801353600\n") !=
+        std::string::npos);
   CHECK(text.find("use=\"http\"") == std::string::npos);  // plain HTTP presents no certificate
   o.http_certificate_not_after = 1798761600;
   CHECK(api::metrics_text(o).find("pushgate_certificate_expiry_timestamp_seconds{use=\"http\"} 1798761600\n") !=
