@@ -18,6 +18,7 @@
 #include "api/memory_exchange.hpp"
 #include "api/outcome_status.hpp"
 #include "api/push_body.hpp"
+#include "common/keys.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
 
@@ -197,6 +198,7 @@ void HttpApi::reload(std::shared_ptr<const Config> fresh) {
       return;
     }
     tls_pair_ = std::move(pair);
+    observed_.http_certificate_not_after = certificate_not_after(tls_pair_->leaf);
   }
 }
 
@@ -212,6 +214,7 @@ HttpApi::HttpApi(EventLoop& loop, const Config& config, Dispatcher& dispatcher, 
                                (h.client_ca.empty() ? "" : " / client_ca " + h.client_ca) +
                                ": check that they are PEM files and that the key matches the certificate");
     }
+    observed_.http_certificate_not_after = certificate_not_after(SSL_CTX_get0_certificate(tls_.get()));
     // After a reload each handshake (on the loop, like the reload) takes the reloaded pair;
     // before one, the context's own.
     SSL_CTX_set_cert_cb(

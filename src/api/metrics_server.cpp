@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/expiry_metrics.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "config/config.hpp"
@@ -28,6 +29,7 @@ MetricsServer::MetricsServer(const std::string& listen, const ListenerStatus& le
     w.sample("pushgate_uptime_seconds", {},
              std::chrono::duration<double>(std::chrono::system_clock::now() - started_).count());
     legacy_.write_metrics(w);
+    write_certificate_expiry(w, {{"legacy_tls", legacy_.certificate_not_after()}});
     res.set_content(w.text(), "text/plain; version=0.0.4");
   });
   srv.Get("/health", [this](const httplib::Request&, httplib::Response& res) {

@@ -1,6 +1,6 @@
 // GET /metrics and GET /health for a process without the HTTP API: the legacy TLS listener
 // run alone (--only legacy-tls) with [legacy_tls] metrics_listen. Its own small thread pool;
-// handlers read only the listener's thread-safe counters, through ListenerStatus.
+// handlers read only the listener's thread-safe counters and certificate expiry, through ListenerStatus.
 #pragma once
 
 #include <chrono>

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/expiry_metrics.hpp"
 #include "common/metrics.hpp"
 #include "pushgate_version.hpp"
 
@@ -166,6 +167,14 @@ std::string metrics_text(const Observed& o) {
   for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
     w.sample("pushgate_app_consecutive_failures", {{"app", apps_cfg[i].name}}, d.app_stats()[i].consecutive_failures);
   }
+  std::vector<ProviderToken> tokens;
+  for (std::size_t i = 0; i < apps_cfg.size(); ++i) {
+    if (apps_cfg[i].service != ServiceKind::Apns && apps_cfg[i].service != ServiceKind::Fcm) continue;
+    auto it = counters.token_failures.find(apps_cfg[i].name);
+    tokens.push_back({apps_cfg[i].name, pushgate::to_string(apps_cfg[i].service), d.provider(i).token_expires_at(),
+                      it != counters.token_failures.end() ? it->second : 0});
+  }
+  write_provider_tokens(w, tokens);
   w.family("pushgate_pushes_coalesced_total", "counter", "Pushes answered Coalesced by the throttle (a trailing push follows).");
   w.sample("pushgate_pushes_coalesced_total", {}, d.coalesced());
   w.family("pushgate_dead_token_hits_total", "counter", "Token-as-node pushes answered TokenDead from the dead-token list.");
@@ -215,6 +224,9 @@ std::string metrics_text(const Observed& o) {
     w.sample("pushgate_config_reloads_total", {{"result", "applied"}}, o.reloads->applied);
     w.sample("pushgate_config_reloads_total", {{"result", "refused"}}, o.reloads->refused);
   }
+  std::vector<PresentedCertificate> certificates{{"http", o.http_certificate_not_after}};
+  if (o.legacy != nullptr) certificates.push_back({"legacy_tls", o.legacy->certificate_not_after()});
+  write_certificate_expiry(w, certificates);
   if (o.store != nullptr) o.store->write_metrics(w);
   if (o.legacy != nullptr) o.legacy->write_metrics(w);
   return w.text();

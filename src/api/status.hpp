@@ -32,6 +32,9 @@ struct Observed {
   std::chrono::system_clock::time_point started;
   const ReloadCounts* reloads = nullptr;  // may be null (tests)
   const StoreWorker* store = nullptr;     // null without a [store]
+  // The notAfter (epoch seconds) of the [http] tls_cert the API presents; 0 for plain HTTP.
+  // HttpApi keeps it current across reloads in its own copy.
+  std::int64_t http_certificate_not_after = 0;
 };
 
 // /health: ok (every app's provider answering, component connected, the store answering),

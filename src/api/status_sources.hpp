@@ -41,6 +41,8 @@ class ListenerStatus {
   virtual ~ListenerStatus() = default;
   virtual void write_metrics(metrics::Writer& w) const = 0;
   virtual int port() const = 0;
+  // The notAfter (epoch seconds) of the certificate it presents now; a reload may change it.
+  virtual std::int64_t certificate_not_after() const = 0;
 };
 
 }  // namespace pushgate::api

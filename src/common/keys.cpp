@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -77,6 +78,12 @@ long check_certificate_pair(const std::string& cert_file, const std::string& key
     throw KeyError("certificate " + cert_file + " has expired; renew it and send pushgate SIGHUP");
   }
   return static_cast<long>(day) * 86400 + sec;
+}
+
+std::int64_t certificate_not_after(const X509* cert) {
+  std::tm tm{};
+  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
 }
 
 std::string openssl_error() {

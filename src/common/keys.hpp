@@ -3,11 +3,13 @@
 // and the fix.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 namespace pushgate {
 
@@ -29,6 +31,10 @@ EvpKeyPtr load_apns_p8_key(const std::string& path);
 // valid now. Throws KeyError naming the file and the fix. Returns the seconds until the
 // certificate expires, so callers can warn ahead of time.
 long check_certificate_pair(const std::string& cert_file, const std::string& key_file);
+
+// The certificate's notAfter as epoch seconds (UTC), for the expiry /metrics reports; 0 for a
+// null certificate or a notAfter OpenSSL cannot read.
+std::int64_t certificate_not_after(const X509* cert);
 
 // OpenSSL's first queued error as text (the queue is cleared), for messages that name the cause.
 std::string openssl_error();

@@ -32,6 +32,7 @@ class LegacyStatus final : public api::ListenerStatus {
   explicit LegacyStatus(const legacy::LegacyListener& listener) : listener_(listener) {}
   void write_metrics(metrics::Writer& w) const override { listener_.write_metrics(w); }
   int port() const override { return listener_.port(); }
+  std::int64_t certificate_not_after() const override { return listener_.certificate_not_after(); }
 
  private:
   const legacy::LegacyListener& listener_;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/keys.hpp"
 #include "common/log.hpp"
 
 namespace pushgate::legacy {
@@ -41,6 +42,7 @@ LegacyListener::LegacyListener(EventLoop& loop, const LegacyTlsConfig& config)
   std::string error;
   shared_.server_tls = make_server_context(config, error);
   if (!shared_.server_tls) throw std::runtime_error(error);
+  certificate_not_after_ = pushgate::certificate_not_after(SSL_CTX_get0_certificate(shared_.server_tls.get()));
   shared_.backend_tls = make_backend_context();
 
   AddrinfoPtr backend = resolve("backend", config.backend, false);
@@ -92,7 +94,10 @@ std::shared_ptr<SSL_CTX> LegacyListener::prepare_tls(const LegacyTlsConfig& fres
   return make_server_context(fresh, error);
 }
 
-void LegacyListener::use_tls(std::shared_ptr<SSL_CTX> ctx) { shared_.server_tls = std::move(ctx); }
+void LegacyListener::use_tls(std::shared_ptr<SSL_CTX> ctx) {
+  certificate_not_after_ = pushgate::certificate_not_after(SSL_CTX_get0_certificate(ctx.get()));
+  shared_.server_tls = std::move(ctx);
+}
 
 void LegacyListener::accept_all() {
   for (;;) {

@@ -4,6 +4,7 @@
 // a LegacyConnection; the protocol itself is the Relay state machine. DESIGN.md "Legacy TLS listener".
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,6 +44,9 @@ class LegacyListener {
   void use_tls(std::shared_ptr<SSL_CTX> ctx);
   // Thread-safe: counters only.
   void write_metrics(metrics::Writer& w) const;
+  // The notAfter (epoch seconds) of the certificate new handshakes present: the one loaded at
+  // start, then the one the last use_tls() brought. Thread-safe.
+  std::int64_t certificate_not_after() const { return certificate_not_after_.load(); }
 
  private:
   void accept_all();
@@ -52,6 +56,7 @@ class LegacyListener {
   Fd listen_fd_;
   FdWatch listen_watch_;
   int port_ = 0;
+  std::atomic<std::int64_t> certificate_not_after_{0};
   std::unordered_map<std::uint64_t, std::unique_ptr<LegacyConnection>> conns_;
   std::uint64_t next_id_ = 1;
   EventLoop::TimerId resume_timer_ = 0;  // accepting again after running out of descriptors

@@ -75,6 +75,7 @@ void ApnsProvider::attempt(std::shared_ptr<Push> push) {
   req.headers = push->request.headers;
   auto token = signer_->token(epoch_now());
   if (!token) {
+    count_token_failure();
     finish(push, Outcome{OutcomeKind::OperatorError, token.error().message()});
     return;
   }
@@ -96,6 +97,12 @@ void ApnsProvider::answered(const std::shared_ptr<Push>& push, const Http2Respon
   }
   push->last_reason = v.reason;
   if (v.provider_token_expired) signer_->expired(epoch_now());
+  // Apple refused the token itself: expired (this host's clock), or not signed by the key
+  // Apple has for key_id and team_id.
+  if (r.answered() && r.status == 403 &&
+      (v.provider_token_expired || v.reason == "InvalidProviderToken" || v.reason == "MissingProviderToken")) {
+    count_token_failure();
+  }
   if (!v.retry) {
     Outcome o{v.kind, v.reason};
     if (v.timestamp_ms) {

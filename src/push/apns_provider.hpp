@@ -19,6 +19,7 @@ class ApnsProvider final : public RetryingProvider {
   ApnsProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<ApnsTokenSigner> signer, const AppConfig& app);
 
   void send(PushJob job, Completion done) override;
+  std::int64_t token_expires_at() const override { return signer_->expires_at(); }
 
  private:
   struct Push;

@@ -16,6 +16,8 @@ class ApnsTokenSigner {
   // Apple: refresh no more than once every 20 minutes and no less than once every 60.
   static constexpr std::int64_t kRefreshAfter = std::int64_t{50} * 60;
   static constexpr std::int64_t kMinAge = std::int64_t{20} * 60;
+  // Apple refuses a token older than an hour (ExpiredProviderToken).
+  static constexpr std::int64_t kValidity = std::int64_t{60} * 60;
 
   ApnsTokenSigner(EvpKeyPtr key, std::string key_id, std::string team_id);
 
@@ -30,6 +32,9 @@ class ApnsTokenSigner {
 
   std::uint64_t mints() const { return mints_; }
   std::int64_t issued_at() const { return issued_at_; }
+  // When Apple stops taking the current token (issued_at + 60 min), epoch seconds; 0 before
+  // the first one. The token is renewed only by token(), i.e. when a push needs it.
+  std::int64_t expires_at() const { return token_.empty() ? 0 : issued_at_ + kValidity; }
 
   // A signed JWT for these claims, or why OpenSSL could not sign. Pure apart from OpenSSL's
   // randomness; unit-tested.

@@ -11,6 +11,7 @@ void ProviderCounters::add(const std::vector<AppConfig>& apps, const ProviderSet
   }
   for (std::size_t i = 0; i < set.providers.size() && i < apps.size(); ++i) {
     retries[apps[i].name] += set.providers[i]->retries();
+    token_failures[apps[i].name] += set.providers[i]->token_failures();
   }
   for (const auto& [id, signer] : set.signers) {
     // The map key is team/key id/key file: the label keeps team/key id.

@@ -23,6 +23,7 @@ struct ProviderCounters {
   std::uint64_t goaways = 0;
   std::uint64_t requeued = 0;
   std::map<std::string, std::uint64_t> retries;        // by app name
+  std::map<std::string, std::uint64_t> token_failures; // by app name (Provider::token_failures)
   std::map<std::string, std::uint64_t> token_mints;    // APNs provider tokens, by "team/key id"
   std::map<std::string, std::uint64_t> token_fetches;  // FCM access tokens, by project
   void add(const std::vector<AppConfig>& apps, const ProviderSet& set);

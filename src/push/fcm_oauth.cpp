@@ -106,6 +106,7 @@ void FcmTokenSource::get(Ready ready) {
 void FcmTokenSource::invalidate(const std::string& token) {
   if (token == token_) {
     token_.clear();
+    expires_at_epoch_ = 0;
     log::info("fcm_token_invalidated", {{"project", account_.project_id}, {"reason", "FCM answered 401"}});
   }
 }
@@ -152,6 +153,8 @@ void FcmTokenSource::finish_fetch(FcmTokenResult result) {
   if (!result.token.empty()) {
     token_ = result.token;
     expires_at_ = now + std::chrono::seconds(result.expires_in);
+    expires_at_epoch_ = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count() + result.expires_in;
     // Refreshed a fifth of its life (at most 5 minutes) before it runs out.
     refresh_at_ = expires_at_ - std::chrono::seconds(std::min<std::int64_t>(300, result.expires_in / 5));
     log::debug("fcm_token_fetched", {{"project", account_.project_id}, {"expires_in", std::to_string(result.expires_in)}});

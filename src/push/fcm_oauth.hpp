@@ -56,6 +56,9 @@ class FcmTokenSource {
   void invalidate(const std::string& token);
 
   std::uint64_t fetches() const { return fetches_; }
+  // When the cached token stops being valid (epoch seconds, from the endpoint's expires_in);
+  // 0 while there is none: before the first fetch, or after invalidate().
+  std::int64_t expires_at() const { return expires_at_epoch_; }
   const std::string& project_id() const { return account_.project_id; }
 
  private:
@@ -68,6 +71,7 @@ class FcmTokenSource {
   std::string ca_file_;
   std::string token_;
   std::chrono::steady_clock::time_point refresh_at_, expires_at_;
+  std::int64_t expires_at_epoch_ = 0;  // the same as expires_at_, on the wall clock, for /metrics
   bool fetching_ = false;
   std::vector<Ready> waiting_;
   FcmTokenResult last_failure_;

@@ -62,6 +62,7 @@ void FcmProvider::attempt(std::shared_ptr<Push> push) {
     return;
   }
   tokens_->get([this, push](const FcmTokenResult& t) {
+    if (t.token.empty()) count_token_failure();
     if (t.token.empty() && t.operator_error) {
       finish(push, Outcome{OutcomeKind::OperatorError, t.error});  // retrying cannot fix credentials
       return;
@@ -111,6 +112,7 @@ void FcmProvider::answered(const std::shared_ptr<Push>& push, const std::string&
       attempt(push);
       return;
     }
+    count_token_failure();
     finish(push, Outcome{OutcomeKind::OperatorError, "401 twice with fresh access tokens: " + v.reason});
     return;
   }

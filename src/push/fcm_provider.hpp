@@ -19,6 +19,7 @@ class FcmProvider final : public RetryingProvider {
   FcmProvider(EventLoop& loop, Http2Client& http, std::shared_ptr<FcmTokenSource> tokens, const AppConfig& app);
 
   void send(PushJob job, Completion done) override;
+  std::int64_t token_expires_at() const override { return tokens_->expires_at(); }
 
  private:
   struct Push;

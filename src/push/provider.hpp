@@ -28,6 +28,13 @@ class Provider {
   virtual void send(PushJob job, Completion done) = 0;
   // Attempts scheduled again after a failure (429, 5xx, lost connection…), for /metrics.
   virtual std::uint64_t retries() const { return 0; }
+  // When the provider token (APNs JWT, FCM access token) this app's pushes carry stops being
+  // valid, epoch seconds; 0 while it holds none (no push has needed one yet). For /metrics.
+  virtual std::int64_t token_expires_at() const { return 0; }
+  // Push attempts that needed a provider token and got none (signing or the OAuth2 fetch
+  // failed), or whose token the provider refused (APNs 403 *ProviderToken, FCM 401 to a fresh
+  // token). A push retried within its deadline counts once per attempt.
+  virtual std::uint64_t token_failures() const { return 0; }
 };
 
 }  // namespace pushgate

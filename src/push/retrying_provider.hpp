@@ -18,6 +18,7 @@ class RetryingProvider : public Provider {
  public:
   std::uint64_t attempts() const { return attempts_; }
   std::uint64_t retries() const override { return retries_; }
+  std::uint64_t token_failures() const override { return token_failures_; }
 
   // The outcome of a request the provider never answered. A connection refused or lost, a
   // timeout or a reset stream: nothing says the push was processed, so Retry. A certificate
@@ -41,6 +42,8 @@ class RetryingProvider : public Provider {
                    const std::string& reason, std::chrono::milliseconds at_least, std::function<void()> again);
   // A request is going out: counted for attempts().
   void count_attempt() { ++attempts_; }
+  // A push found no usable provider token: counted for token_failures().
+  void count_token_failure() { ++token_failures_; }
 
   EventLoop& loop_;
   Http2Client& http_;
@@ -51,6 +54,7 @@ class RetryingProvider : public Provider {
   std::mt19937 rng_;
   std::uint64_t attempts_ = 0;
   std::uint64_t retries_ = 0;
+  std::uint64_t token_failures_ = 0;
 };
 
 }  // namespace pushgate

@@ -559,15 +559,15 @@ class TestPki:
         os.chmod(self.p8, 0o600)
         run(["openssl", "pkey", "-in", self.p8, "-pubout", "-out", self.p8_pub])
 
-    def issue(self, cn, cert_path, key_path):
-        """A server certificate for 127.0.0.1/localhost with subject CN=cn, signed by the CA;
-        its key (mode 600). Writes over cert_path and key_path (a renewal)."""
+    def issue(self, cn, cert_path, key_path, days=2):
+        """A server certificate for 127.0.0.1/localhost with subject CN=cn, signed by the CA,
+        valid for `days`; its key (mode 600). Writes over cert_path and key_path (a renewal)."""
         csr = cert_path + ".csr"
         run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_path,
              "-out", csr, "-subj", f"/CN={cn}"])
         os.chmod(key_path, 0o600)
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self._ca_key, "-CAcreateserial",
-             "-out", cert_path, "-days", "2", "-extfile", self._ext])
+             "-out", cert_path, "-days", str(days), "-extfile", self._ext])
 
 
 MOCKS = os.path.join(ROOT, "tests", "mocks")

@@ -155,10 +155,14 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
         push_secret_file = s.workdir.file("push.secret")
         Pushgate._secret_file(push_secret_file, "observability-push-secret")
         api_port, legacy_port = free_port(), free_port()
+        # A certificate with months left, as in production: the test PKI's own 2-day ones would
+        # (rightly) fire PushgateCertificateExpiringSoon on this otherwise healthy pushgate.
+        legacy_cert, legacy_key = s.workdir.file("legacy.pem"), s.workdir.file("legacy.key")
+        pki.issue("localhost", legacy_cert, legacy_key, days=90)
         extra = (f'\n[http]\nlisten = "127.0.0.1:{api_port}"\npush_secret_file = "{push_secret_file}"\n'
                  f'\n[store]\npath = "{s.workdir.file("pushgate.db")}"\n'
                  f'\n[legacy_tls]\nlisten = "127.0.0.1:{legacy_port}"\nbackend = "127.0.0.1:{s.prosody.c2s_port}"\n'
-                 f'backend_mode = "plain"\ncert_file = "{pki.cert}"\nkey_file = "{pki.key}"\n')
+                 f'backend_mode = "plain"\ncert_file = "{legacy_cert}"\nkey_file = "{legacy_key}"\n')
         s.pushgate = Pushgate(s.workdir, s.prosody, app_toml=toml, extra=extra)
         s.pushgate.start()
         s.pushgate.wait_log(r"event=api_listening")
@@ -229,6 +233,10 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
         by_app = {l["app"]: v for l, v in prom.query('sum by (app) (pushgate_pushes_total)')}
         assert by_app["ios"] >= 4 and by_app["android"] >= 2, by_app
         assert prom.value('pushgate_component_role{role="active"}') == 1
+        # The expiry panel: the legacy listener's certificate, and a token for each app that pushed.
+        assert prom.value('pushgate_certificate_expiry_timestamp_seconds{use="legacy_tls"} - time()') > 89 * 86400
+        tokens = {l["app"]: v for l, v in prom.query('pushgate_provider_token_expiry_timestamp_seconds - time()')}
+        assert set(tokens) == {"ios", "android"} and all(3000 < v <= 3600 for v in tokens.values()), tokens
         p99 = prom.query('histogram_quantile(0.99, sum by (le) (rate(pushgate_provider_latency_seconds_bucket[1m])))')
         assert p99 and 0 < p99[0][1] < 30, p99
 

@@ -345,11 +345,15 @@ def test_ops_only_push_and_only_legacy_tls_run_as_two_processes_from_one_config(
                            for fam in text_string_to_metric_families(r.read().decode()) for smp in fam.samples}
             assert samples[("pushgate_legacy_handshakes_total", (("version", "TLSv1"),))] == 1, samples
             assert samples[("pushgate_legacy_connections_total", ())] >= 1
+            from test_expiry import not_after
+            cert_expiry = ("pushgate_certificate_expiry_timestamp_seconds", (("use", "legacy_tls"),))
+            assert samples[cert_expiry] == not_after(pki.cert), samples
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/health", timeout=5) as r:
                 assert json.loads(r.read())["status"] == "ok"
             # The push unit's API does not show the listener it does not run.
             with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
-                assert "pushgate_legacy_" not in r.read().decode()
+                text = r.read().decode()
+                assert "pushgate_legacy_" not in text and "pushgate_certificate_expiry" not in text
             # One part stopping leaves the other running.
             assert legacy.stop() == 0
             with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:

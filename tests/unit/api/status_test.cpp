@@ -100,6 +100,7 @@ TEST_CASE("health and metrics read the component and the legacy listener through
       w.sample("pushgate_legacy_test_total", {}, std::uint64_t{7});
     }
     int port() const override { return 5223; }
+    std::int64_t certificate_not_after() const override { return 1801353600; }
   } listener;
   Fixture f;
   f.push("ios");
@@ -116,6 +117,12 @@ TEST_CASE("health and metrics read the component and the legacy listener through
   CHECK(text.find("pushgate_component_connected 1\n") != std::string::npos);
   CHECK(text.find("pushgate_component_reconnects_total 3\n") != std::string::npos);
   CHECK(text.find("pushgate_legacy_test_total 7\n") != std::string::npos);
+  CHECK(text.find("pushgate_certificate_expiry_timestamp_seconds{use=\"legacy_tls\"} 1801353600\n") !=
+        std::string::npos);
+  CHECK(text.find("use=\"http\"") == std::string::npos);  // plain HTTP presents no certificate
+  o.http_certificate_not_after = 1798761600;
+  CHECK(api::metrics_text(o).find("pushgate_certificate_expiry_timestamp_seconds{use=\"http\"} 1798761600\n") !=
+        std::string::npos);
   component.state.connected = false;  // Prosody went away: since is no longer meaningful
   h = api::health(o);
   CHECK(h.status == "degraded");
@@ -124,6 +131,44 @@ TEST_CASE("health and metrics read the component and the legacy listener through
   CHECK(api::metrics_text(o).find("pushgate_component_role{role=\"connecting\"} 1\n") != std::string::npos);
   CHECK(nlohmann::json::parse(api::health(o).json)["component"]["role"] == "connecting");
   CHECK(api::health(o).status == "degraded");
+}
+
+TEST_CASE("metrics: each APNs and FCM app's provider-token expiry and failures, from its provider") {
+  struct TokenProvider final : Provider {
+    std::int64_t expires = 0;
+    std::uint64_t failures = 0;
+    void send(PushJob, Completion done) override { done(Outcome{OutcomeKind::Delivered, "ok"}); }
+    std::int64_t token_expires_at() const override { return expires; }
+    std::uint64_t token_failures() const override { return failures; }
+  };
+  Config config = test::two_app_config();
+  config.apps[0].service = ServiceKind::Apns;
+  config.apps[1].service = ServiceKind::Fcm;
+  std::vector<std::unique_ptr<Provider>> p;
+  auto ios = std::make_unique<TokenProvider>();
+  auto android = std::make_unique<TokenProvider>();
+  TokenProvider* ios_p = ios.get();
+  ios_p->expires = 1795323600;
+  android->failures = 2;  // the token endpoint refused it twice; no token yet
+  p.push_back(std::move(ios));
+  p.push_back(std::move(android));
+  Dispatcher d(config, std::move(p));
+  api::Observed o{std::make_shared<const Config>(config), &d, nullptr, nullptr, std::chrono::system_clock::now()};
+  std::string text = api::metrics_text(o);
+  CHECK(text.find("pushgate_provider_token_expiry_timestamp_seconds{app=\"ios\",service=\"apns\"} 1795323600\n") !=
+        std::string::npos);
+  CHECK(text.find("pushgate_provider_token_expiry_timestamp_seconds{app=\"android\"") == std::string::npos);
+  CHECK(text.find("pushgate_provider_token_failures_total{app=\"ios\",service=\"apns\"} 0\n") != std::string::npos);
+  CHECK(text.find("pushgate_provider_token_failures_total{app=\"android\",service=\"fcm\"} 2\n") != std::string::npos);
+  ios_p->expires = 1795326600;  // a push minted a new one
+  CHECK(api::metrics_text(o).find("{app=\"ios\",service=\"apns\"} 1795326600\n") != std::string::npos);
+}
+
+TEST_CASE("metrics: log apps have no provider-token series") {
+  Fixture f;  // two `log` apps
+  api::Observed o{std::make_shared<const Config>(f.config), f.dispatcher.get(), nullptr, nullptr,
+                  std::chrono::system_clock::now()};
+  CHECK(api::metrics_text(o).find("pushgate_provider_token_failures_total{") == std::string::npos);
 }
 
 TEST_CASE("health and metrics of a standby node: its own status, 200, the role in both, and failures still win") {

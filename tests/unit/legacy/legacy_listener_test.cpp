@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -261,4 +262,25 @@ TEST_CASE("listener: a reload's context serves the next handshake; a context tha
   REQUIRE(rig.until([&] { return client.eof; }, {&client}));
   CHECK(!client.tls->handshake_done());
   CHECK(rig.metrics().find("pushgate_legacy_handshake_failures_total 1") != std::string::npos);
+}
+
+TEST_CASE("listener: the certificate expiry follows the context a reload brings") {
+  Rig rig;  // its certificate ends a day from now
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  std::int64_t before = now();
+  CHECK(rig.listener->certificate_not_after() >= before + 86400 - 120);
+  CHECK(rig.listener->certificate_not_after() <= before + 86400);
+  LegacyTlsConfig fresh = rig.config;
+  fresh.cert_file = rig.pki.dir + "/renewed.pem";
+  fresh.key_file = rig.pki.dir + "/renewed.key";
+  pushgate::test::write_cert_pair(fresh.cert_file, fresh.key_file, 90 * 86400);
+  std::string error;
+  auto ctx = LegacyListener::prepare_tls(fresh, error);
+  REQUIRE(ctx);
+  CHECK(rig.listener->certificate_not_after() <= before + 86400);  // prepared, not yet in use
+  rig.listener->use_tls(ctx);
+  CHECK(rig.listener->certificate_not_after() >= before + 90 * 86400);
+  CHECK(rig.listener->certificate_not_after() <= now() + 90 * 86400);
 }

@@ -41,6 +41,18 @@ TEST_CASE("one token serves until it is 50 minutes old") {
   CHECK(signer.issued_at() == t0 + 50 * 60);
 }
 
+TEST_CASE("the token's expiry: none before the first, issued_at + 60 min after, moved on by the next mint") {
+  ApnsTokenSigner signer(test::new_p256_key(), "ABC123DEF4", "9ABCDE1234");
+  const std::int64_t t0 = 1795320000;
+  CHECK(signer.expires_at() == 0);  // an app without pushes has no token and no expiry
+  REQUIRE(signer.token(t0).ok());
+  CHECK(signer.expires_at() == t0 + 3600);
+  REQUIRE(signer.token(t0 + 49 * 60).ok());
+  CHECK(signer.expires_at() == t0 + 3600);  // the same token
+  REQUIRE(signer.token(t0 + 50 * 60).ok());
+  CHECK(signer.expires_at() == t0 + 50 * 60 + 3600);
+}
+
 TEST_CASE("ExpiredProviderToken re-mints only a token at least 20 minutes old") {
   ApnsTokenSigner signer(test::new_p256_key(), "ABC123DEF4", "9ABCDE1234");
   const std::int64_t t0 = 1795320000;
@@ -83,4 +95,5 @@ TEST_CASE("a key that cannot make an ES256 signature is an Error with a fix, and
   ApnsTokenSigner signer(std::move(rsa), "ABC123DEF4", "9ABCDE1234");
   CHECK_FALSE(signer.token(1795320000).ok());
   CHECK(signer.mints() == 0);
+  CHECK(signer.expires_at() == 0);
 }
