@@ -6,14 +6,39 @@ Both servers show these features only on a user's own account disco#info (a comp
 user@domain gets service-unavailable from Prosody, subscription-required from ejabberd), so the
 full check logs in as the [check] test account, as clients do before enabling push."""
 
+import contextlib
 import os
 import re
 import subprocess
 
-from harness import PUSHGATE, Prosody, WorkDir, free_port
+from harness import PUSHGATE, Prosody, TestPki, WorkDir, free_port
 
 # The check gives up after 20 s; the process then closes its streams.
 TIMEOUT = 40
+
+
+@contextlib.contextmanager
+def _prosody_with_alice(before_start=None, with_pki=False, **prosody_args):
+    """A started Prosody (options as harness.Prosody's) with the account alice/alicepw in its
+    own WorkDir. Yields (workdir, prosody, pki): pki is a test PKI whose certificate Prosody
+    serves when with_pki, else None. `before_start(prosody)` may edit its config first.
+    Stopped and removed however the test ends."""
+    w = WorkDir()
+    p = None
+    try:
+        pki = TestPki(w) if with_pki else None
+        if pki:
+            prosody_args["tls"] = (pki.cert, pki.key)
+        p = Prosody(w, **prosody_args)
+        if before_start:
+            before_start(p)
+        p.register("alice", "alicepw")
+        p.start()
+        yield w, p, pki
+    finally:
+        if p is not None:
+            p.stop()
+        w.cleanup()
 
 
 def _secret(w, name, value):
@@ -75,11 +100,7 @@ def test_check_online_prosody_with_cloud_notify_and_the_encrypted_module_is_ok()
     """Everything loaded: the component is accepted, alice's own disco#info shows both features,
     localhost lists the component for Siskin; without the account the same server is NOT CHECKED
     (and says how to check it), which does not fail the check."""
-    w = WorkDir()
-    p = Prosody(w, extra_modules=["cloud_notify_extensions"])
-    try:
-        p.register("alice", "alicepw")
-        p.start()
+    with _prosody_with_alice(extra_modules=["cloud_notify_extensions"]) as (w, p, _):
         rc, out = _check(w, p)
         assert rc == 0, out
         assert "app demo (log): nothing to check online" in out  # the provider part, same run
@@ -97,17 +118,10 @@ def test_check_online_prosody_with_cloud_notify_and_the_encrypted_module_is_ok()
         assert "NOT CHECKED" in _line(out, ENCRYPTED), out
         assert "xmpp account" not in out
         _line(out, r"^pushgate: online check passed \(2 XMPP items NOT CHECKED: set \[check\] jid and password_file")
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_prosody_without_cloud_notify_names_it_and_the_line_that_adds_it():
-    w = WorkDir()
-    p = Prosody(w, without_modules=["cloud_notify"])
-    try:
-        p.register("alice", "alicepw")
-        p.start()
+    with _prosody_with_alice(without_modules=["cloud_notify"]) as (w, p, _):
         rc, out = _check(w, p)
         assert rc == 1, out
         assert "MISSING" in _line(out, PUSH), out
@@ -116,18 +130,11 @@ def test_check_online_prosody_without_cloud_notify_names_it_and_the_line_that_ad
         assert '"cloud_notify";' in fixes[0] and "mod_push" not in fixes[0], out
         assert "MISSING" in _line(out, ENCRYPTED), out
         _line(out, r"^pushgate: online check FAILED")
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_prosody_without_the_encrypted_module_names_it():
     """Debian's mod_cloud_notify alone: push is on, the encrypted extension is missing."""
-    w = WorkDir()
-    p = Prosody(w)
-    try:
-        p.register("alice", "alicepw")
-        p.start()
+    with _prosody_with_alice() as (w, p, _):
         rc, out = _check(w, p)
         assert rc == 1, out
         assert _line(out, PUSH).endswith("OK, on alice@localhost's own disco#info"), out
@@ -135,39 +142,28 @@ def test_check_online_prosody_without_the_encrypted_module_names_it():
         fixes = _fixes_after(out, ENCRYPTED)
         assert len(fixes) == 1 and '"cloud_notify_extensions"' in fixes[0] and "lua-luaossl" in fixes[0], out
         _line(out, r"^pushgate: online check FAILED")
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_prosody_renamed_in_its_identity_is_named_by_jabber_iq_version():
     """Prosody's `name` option renames its disco identity; its jabber:iq:version (mod_version)
     still says Prosody, so the fix is Prosody's alone, not both servers'."""
-    w = WorkDir()
-    p = Prosody(w, without_modules=["cloud_notify"], extra_modules=["version"])
-    try:
-        with open(p.config) as f:
+    def rename(prosody):
+        with open(prosody.config) as f:
             cfg = f.read()
-        with open(p.config, "w") as f:
+        with open(prosody.config, "w") as f:
             f.write('name = "Example Chat"\n' + cfg)
-        p.register("alice", "alicepw")
-        p.start()
+
+    with _prosody_with_alice(before_start=rename, without_modules=["cloud_notify"],
+                             extra_modules=["version"]) as (w, p, _):
         rc, out = _check(w, p)
         assert rc == 1, out
         assert "MISSING" in _line(out, PUSH), out
         fixes = _fixes_after(out, PUSH)
         assert len(fixes) == 1 and fixes[0].startswith("    fix, Prosody: "), out
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listening_wrong_password():
-    w = WorkDir()
-    p = Prosody(w, extra_modules=["cloud_notify_extensions"])
-    try:
-        p.register("alice", "alicepw")
-        p.start()
+    with _prosody_with_alice(extra_modules=["cloud_notify_extensions"]) as (w, p, _):
         rc, out = _check(w, p, secret="not-the-secret", name="secret.toml")
         assert rc == 1, out
         line = _line(out, r"^xmpp component push\.localhost at ")
@@ -208,22 +204,13 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         assert r.returncode == 1, r
         _line(r.stdout, r"^xmpp account alice@localhost: NOT USED, cannot read \[check\] password_file: ")
         assert "no login" not in r.stdout, r.stdout
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_logs_in_over_starttls_and_names_an_untrusted_certificate():
     """Prosody's usual policy: c2s requires STARTTLS. The account logs in over TLS when the
     server's certificate is trusted ([check] ca_file here: the test CA), and says why not when
     it is not."""
-    from harness import TestPki
-    w = WorkDir()
-    pki = TestPki(w)
-    p = Prosody(w, tls=(pki.cert, pki.key), extra_modules=["cloud_notify_extensions"])
-    try:
-        p.register("alice", "alicepw")
-        p.start()
+    with _prosody_with_alice(extra_modules=["cloud_notify_extensions"], with_pki=True) as (w, p, pki):
         rc, out = _check(w, p, ca_file=pki.ca, name="tls.toml")
         assert rc == 0, out
         _line(out, r"^xmpp account alice@localhost at .*: OK, logged in over TLS$")
@@ -233,9 +220,6 @@ def test_check_online_logs_in_over_starttls_and_names_an_untrusted_certificate()
         assert rc == 1, out
         line = _line(out, r"^xmpp account alice@localhost at ")
         assert "REFUSED, TLS failed" in line and "[check] ca_file" in line, out
-    finally:
-        p.stop()
-        w.cleanup()
 
 
 def test_check_online_ejabberd_with_and_without_mod_push():
