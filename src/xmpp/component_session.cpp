@@ -179,7 +179,7 @@ void ComponentSession::on_conn_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
   }
   bool was_connected = self->connected_;
   self->connected_ = false;
-  self->out_.clear();  // replies for a stream that is gone
+  self->drop_output("the component stream ended before they were written");
   self->handle_disconnect(error, stream_error, was_connected);
 }
 
@@ -270,6 +270,11 @@ void ComponentSession::shutdown() {
     xmpp_disconnect(conn_.get());
     // Let libstrophe write </stream:stream> before the loop ends.
     for (int i = 0; i < 50 && connected_; ++i) xmpp_run_once(ctx_.get(), 10);
+    if (connected_) {
+      log::warn("component_close_incomplete",
+                {{"queued", std::to_string(xmpp_conn_send_queue_len(conn_.get()))},
+                 {"cause", "the server did not take the last replies and </stream:stream> within 500 ms"}});
+    }
   }
   watch_.stop();
 }
@@ -343,14 +348,38 @@ int ComponentSession::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata)
 
 void ComponentSession::send_raw(const std::string& xml) {
   if (!conn_ || !connected_) return;
+  if (closing_ || stopping_) {
+    // </stream:stream> is on its way: nothing may follow it on this stream.
+    ++replies_lost_;
+    log::warn("reply_lost", {{"cause", "the component stream is closing"}});
+    return;
+  }
   out_ += xml;
+  ++out_stanzas_;
   schedule_flush();
 }
 
 void ComponentSession::hand_over_output() {
   if (out_.empty()) return;
-  if (conn_ && connected_) xmpp_send_raw(conn_.get(), out_.data(), out_.size());
+  if (conn_ && connected_) {
+    xmpp_send_raw(conn_.get(), out_.data(), out_.size());
+    // xmpp_conn_send_queue_len() leaves out an item libstrophe has begun to write, so a batch
+    // the kernel took only in part, alone in the queue, would read as "nothing to send" and
+    // rearm() would stop watching for writable: the rest would wait for the server's next
+    // stanza. A space after each batch (whitespace between stanzas is allowed) keeps the
+    // count above zero until the batch is out; at worst that one space waits.
+    xmpp_send_raw(conn_.get(), " ", 1);
+  }
   out_.clear();
+  out_stanzas_ = 0;
+}
+
+void ComponentSession::drop_output(const char* cause) {
+  if (out_stanzas_ == 0) return;
+  replies_lost_ += out_stanzas_;
+  log::warn("reply_lost", {{"count", std::to_string(out_stanzas_)}, {"cause", cause}});
+  out_.clear();
+  out_stanzas_ = 0;
 }
 
 void ComponentSession::handle_iq(xmpp_stanza_t* iq) {

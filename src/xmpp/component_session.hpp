@@ -104,6 +104,8 @@ class ComponentSession final {
   // turn ends (hand_over_output), so a batch of replies costs one send(), not one each.
   void send_raw(const std::string& xml);
   void hand_over_output();
+  // Counts the replies in out_ as lost (a stream that ended) and logs it once.
+  void drop_output(const char* cause);
   void send_ping();
   void cancel_timers();
   void close_stream();
@@ -120,6 +122,7 @@ class ComponentSession final {
   EventLoop::TimerId tick_ = 0;
   bool flush_scheduled_ = false;
   std::string out_;  // this turn's replies, not yet given to libstrophe
+  std::uint64_t out_stanzas_ = 0;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred work checks it
   bool connected_ = false;
   std::chrono::system_clock::time_point connected_since_{};
