@@ -2,7 +2,8 @@
 flag and key, dpkg-buildpackage builds the .deb, lintian finds no error or warning in it,
 `apt-get install ./pushgate_*.deb` gives the user, the state directory, the secrets and units
 that are not enabled, the installed service runs as systemd would run it, `remove` keeps the
-configuration and the data, and `purge` leaves nothing of them behind unless asked.
+configuration and the data, and `purge` leaves nothing of the package's behind (the
+registrations too, unless asked) and keeps, naming it, a file the operator put in /etc/pushgate.
 
 The package is built with DEB_BUILD_OPTIONS=nocheck: the suite runs the unit tests in its own
 sanitizer build. tests/run.sh starts the build in the background before the unit tests
@@ -309,19 +310,33 @@ def test_package_installs_runs_as_a_service_removes_and_purges_clean():
         assert _enabled("pushgate.service") == "enabled"
         assert _enabled("pushgate-legacy-tls.service") == "disabled"
 
-        # 6. purge: nothing of the configuration, the secrets or the data is left; the user stays (README.Debian).
+        # 6. purge: the configuration, the generated secrets and the data go; a key the operator put
+        #    in credentials/ (an APNs key can be downloaded once) stays, and purge names it. The user
+        #    stays (README.Debian).
+        operator_key = os.path.join(creds, "AuthKey_TEST.p8")
+        with open(operator_key, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nthe operator's\n-----END PRIVATE KEY-----\n")
         out = _apt("purge", "pushgate")
         assert _dpkg_status() == "", _dpkg_status()
-        for gone in ("/etc/pushgate", "/var/lib/pushgate", "/usr/bin/pushgate",
+        assert open(operator_key).read().startswith("-----BEGIN PRIVATE KEY-----"), "purge deleted the operator's key"
+        assert sorted(os.listdir("/etc/pushgate")) == ["credentials"], os.listdir("/etc/pushgate")
+        assert os.listdir(creds) == ["AuthKey_TEST.p8"], os.listdir(creds)
+        assert "pushgate: kept /etc/pushgate: files you added: credentials/AuthKey_TEST.p8; delete them by hand" \
+            in out, out[-2000:]
+        for gone in ("/etc/pushgate/pushgate.toml", *[os.path.join(creds, n) for n in secrets],
+                     "/var/lib/pushgate", "/usr/bin/pushgate",
                      "/etc/systemd/system/multi-user.target.wants/pushgate.service"):
             assert not os.path.lexists(gone), f"{gone} is left after purge"
+        # The operator deletes it by hand, as purge said: nothing of pushgate is left in /etc.
+        shutil.rmtree("/etc/pushgate")
         left = glob.glob("/var/lib/systemd/deb-systemd-helper-*/**/pushgate*", recursive=True)
         assert not left, f"deb-systemd-helper still remembers pushgate after purge: {left}"
         statoverrides = subprocess.run(["dpkg-statoverride", "--list"], capture_output=True, text=True).stdout
         assert "/etc/pushgate" not in statoverrides, statoverrides
         assert _user("pushgate") is not None
 
-        # 7. Asked to keep the data (keep-on-purge): purge deletes the configuration, keeps /var/lib/pushgate.
+        # 7. Asked to keep the data (keep-on-purge): purge deletes the configuration (and, with no
+        #    file of the operator's there, /etc/pushgate), keeps /var/lib/pushgate.
         #    A purge forgot the operator's enable: a new installation is not enabled.
         _apt("install", deb)
         assert _enabled("pushgate.service") == "disabled"
@@ -330,6 +345,7 @@ def test_package_installs_runs_as_a_service_removes_and_purges_clean():
         open("/var/lib/pushgate/keep-on-purge", "w").close()
         out = _apt("purge", "pushgate")
         assert "kept /var/lib/pushgate" in out, out[-2000:]
+        assert "kept /etc/pushgate" not in out, out[-2000:]
         assert not os.path.exists("/etc/pushgate")
         assert open("/var/lib/pushgate/registrations.sqlite").read() == "the registrations\n"
         shutil.rmtree("/var/lib/pushgate")
