@@ -168,7 +168,9 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         assert rc == 1, out
         line = _line(out, r"^xmpp component push\.localhost at ")
         assert "REFUSED, stream error not-authorized" in line, out
-        assert "the secret does not match Prosody's component_secret for Component \"push.localhost\"" in line, out
+        assert "the secret does not match the server's for push.localhost (Prosody: Component \"push.localhost\" " \
+            "with component_secret; ejabberd: listen: entry with module: ejabberd_service, hosts: push.localhost: " \
+            "password:)" in line, out
         # The account check does not need the component: it still runs, and passes.
         assert _line(out, PUSH).endswith("OK, on alice@localhost's own disco#info"), out
         _line(out, r"^pushgate: online check FAILED")
@@ -176,7 +178,7 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         rc, out = _check(w, p, jid="nobody.localhost", name="name.toml")
         assert rc == 1, out
         line = _line(out, r"^xmpp component nobody\.localhost at ")
-        assert "REFUSED, stream error host-unknown" in line and "Prosody has no Component \"nobody.localhost\"" in line, out
+        assert "REFUSED, stream error host-unknown" in line and "the server has no component nobody.localhost" in line, out
 
         port = free_port()
         rc, out = _check(w, p, component_port=port, account=False, name="port.toml")
