@@ -2,6 +2,9 @@
 // running it, from the providers and the XMPP server themselves for --online.
 #include "daemon/check.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -11,18 +14,37 @@
 #include "common/secret.hpp"
 #include "push/outcome.hpp"
 #include "push/providers.hpp"
+#include "xmpp/component_errors.hpp"
 #include "xmpp/server_probe.hpp"
 
 namespace pushgate {
 namespace {
 
-// The whole online check, providers and XMPP server at once, ends within this.
+// The whole online check, providers and XMPP server at once, stops waiting for answers after
+// this; kHardDeadlineSeconds ends the process even inside a call that does not return (below).
 constexpr std::chrono::seconds kGiveUp{20};
+constexpr unsigned kHardDeadlineSeconds = static_cast<unsigned>(kGiveUp.count()) + 5;
 
-// Whether `host` names this machine by a loopback address: the test account's password may
-// then go without TLS (a test Prosody, or one that offers TLS on its public port only).
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+// libstrophe 0.12.2 loops in SSL_connect inside xmpp_run_once() until the handshake ends, and
+// resolves the account's SRV records blocking: a server that answers <proceed/> and then says
+// nothing, or a name server that never answers, would hold the check forever. SIGALRM ends it.
+constexpr char kHardDeadlineLine[] =
+    "pushgate: online check FAILED: no answer within 25 s (a TLS handshake or name lookup that never completed)\n";
+static_assert(kHardDeadlineSeconds == 25, "kHardDeadlineLine names the deadline");
+
+void on_hard_deadline(int) {
+  ssize_t n = write(STDOUT_FILENO, kHardDeadlineLine, sizeof kHardDeadlineLine - 1);
+  (void)n;
+  _exit(1);
+}
+
+// Arms the deadline for the process's lifetime (--check --online is its last act).
+void arm_hard_deadline() {
+  struct sigaction sa {};
+  sa.sa_handler = &on_hard_deadline;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, nullptr);
+  alarm(kHardDeadlineSeconds);
 }
 
 // The domains whose push support is checked: the component's parent domain (push.example.com
@@ -59,6 +81,12 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
   if (r.component_cut_off) {
     ++tally.failed;
     out << "xmpp component " << c.jid << " at " << where << ": UNREACHABLE, " << r.component_cut_off->message() << "\n";
+  } else if (r.component_in_use) {
+    // Prosody (component_conflict_resolve = "kick_new", its default) checks the secret before
+    // it refuses a second connection, so `conflict` proves the secret right.
+    out << "xmpp component " << c.jid << " at " << where
+        << ": OK, secret accepted; the JID is in use (pushgate is running?): domain disco#info/items not asked from "
+           "the component\n";
   } else if (r.component_accepted) {
     out << "xmpp component " << c.jid << " at " << where << ": OK, handshake accepted\n";
   } else if (r.component_error) {
@@ -67,7 +95,8 @@ XmppTally report_xmpp(const Config& config, const xmpp::ProbeReport& r, bool tim
   } else {
     ++tally.failed;
     out << "xmpp component " << c.jid << " at " << where << ": UNREACHABLE, no handshake within "
-        << kGiveUp.count() << " s; is " << where << " the server's component port (Prosody's component_ports)?\n";
+        << kGiveUp.count() << " s; is " << where << " the server's component port ("
+        << xmpp::kComponentPortSetting << ")?\n";
   }
   std::string own_domain;
   if (!config.check.jid.empty()) {
@@ -162,6 +191,11 @@ int run_check(Config config, const std::string& path, bool online, std::ostream&
 // The probe device token is made up: what the provider says about the credentials, not about
 // the token, is the answer. BadDeviceToken or a 400 on the token means the key was accepted.
 int check_online(Config config, std::ostream& out) {
+  out.flush();  // what was written so far survives a _exit() at the deadline
+  arm_hard_deadline();
+  struct Disarm {
+    ~Disarm() { alarm(0); }
+  } disarm;
   EventLoop loop;
   for (AppConfig& app : config.apps) app.deadline_ms = std::min(app.deadline_ms, 10000);  // no long retrying here
   ProviderSet providers;
@@ -180,7 +214,7 @@ int check_online(Config config, std::ostream& out) {
     try {
       const CheckConfig& k = config.check;
       account = xmpp::CheckAccount{k.jid, read_secret_file(k.password_file), k.host, k.port, k.ca_file,
-                                   !is_loopback(k.host)};
+                                   xmpp::password_needs_tls(k.host)};
     } catch (const std::exception& e) {
       account_problem = e.what();
     }

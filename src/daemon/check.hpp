@@ -20,9 +20,10 @@ int run_check(Config config, const std::string& path, bool online, std::ostream&
 // to `out`. At the same time the XMPP server is asked (xmpp/server_probe.hpp): the component
 // handshake, the disco#info and disco#items of the component's parent domain and of the
 // [check] account's domain, and that account's own disco#info; each finding is one line
-// (xmpp/server_check.hpp). Everything ends within 20 s. Returns 0 when every provider accepted
-// the credentials and nothing on the XMPP side is MISSING, REFUSED or UNREACHABLE (NOT CHECKED
-// and UNAVAILABLE are said, not failed), 1 otherwise.
+// (xmpp/server_check.hpp). It stops waiting after 20 s; a call that never returns (a stalled
+// TLS handshake, a name lookup) is ended by SIGALRM at 25 s: one FAILED line, exit 1. Returns
+// 0 when every provider accepted the credentials and nothing on the XMPP side is MISSING,
+// REFUSED or UNREACHABLE (NOT CHECKED and UNAVAILABLE are said, not failed), 1 otherwise.
 int check_online(Config config, std::ostream& out);
 
 }  // namespace pushgate

@@ -13,6 +13,19 @@
 #include "xmpp/stanza_pool.hpp"
 
 namespace pushgate::xmpp {
+namespace {
+
+// Where each server configures the component `jid`, with `prosody_key` (under its Component
+// line) and `ejabberd_key` (under its hosts: entry) when one is named. Neither the daemon nor a
+// refused handshake knows which server it is, so both are named.
+std::string server_setting(const std::string& jid, const std::string& prosody_key, const std::string& ejabberd_key) {
+  std::string prosody = "Prosody: Component \"" + jid + "\"" + (prosody_key.empty() ? "" : " with " + prosody_key);
+  std::string ejabberd = "ejabberd: listen: entry with module: ejabberd_service, hosts: " + jid + ":" +
+                         (ejabberd_key.empty() ? "" : " " + ejabberd_key);
+  return prosody + "; " + ejabberd;
+}
+
+}  // namespace
 
 std::string stream_error_name(xmpp_error_type_t t) {
   switch (t) {
@@ -82,9 +95,11 @@ Error describe_stream_error(const ComponentConfig& config, const xmpp_stream_err
   Error why;
   why.cause = "stream error " + stream_error_name(se.type) + (se.text ? std::string(": ") + se.text : "");
   if (se.type == XMPP_SE_NOT_AUTHORIZED) {
-    why.fix = "handshake refused: the secret does not match Prosody's component_secret for Component \"" + config.jid + "\"";
+    why.fix = "handshake refused: the secret does not match the server's for " + config.jid + " (" +
+              server_setting(config.jid, "component_secret", "password:") + ")";
   } else if (se.type == XMPP_SE_HOST_UNKNOWN || se.type == XMPP_SE_IMPROPER_ADDR) {
-    why.fix = "Prosody has no Component \"" + config.jid + "\": check [component] jid and Prosody's config";
+    why.fix = "the server has no component " + config.jid + " (" + server_setting(config.jid, "", "") +
+              "): check [component] jid and the server's config";
   } else if (se.type == XMPP_SE_CONFLICT) {
     why.fix = was_connected ? "another process connected as " + config.jid +
                                   " and Prosody replaced this session with it (component_conflict_resolve = "
@@ -92,7 +107,7 @@ Error describe_stream_error(const ComponentConfig& config, const xmpp_stream_err
                                   "nodes do not take the JID from each other in turns"
                             : "another process is already connected as " + config.jid;
   } else if (se.type == XMPP_SE_SYSTEM_SHUTDOWN) {
-    why.fix = "Prosody is shutting down or restarting; reconnecting";
+    why.fix = "the server is shutting down or restarting; reconnecting";
   }
   return why;
 }
@@ -103,7 +118,8 @@ Error describe_socket_end(const ComponentConfig& config, int error, bool was_con
   if (error != 0) {
     why.cause = std::strerror(error);
     if (error == ECONNREFUSED) {
-      why.fix = "nothing listens on " + where + ": is Prosody running with component_ports including " + std::to_string(config.port) + "?";
+      why.fix = "nothing listens on " + where + ": is the server running with a component port " +
+                std::to_string(config.port) + " (" + kComponentPortSetting + ")?";
     } else if (error == ETIMEDOUT) {
       why.fix = "no answer from " + where + ": check host, port and firewalls";
     }
@@ -111,7 +127,7 @@ Error describe_socket_end(const ComponentConfig& config, int error, bool was_con
     why.cause = "stream closed";
   } else {
     why.cause = "connection closed during the handshake";
-    why.fix = "Prosody closed the stream before the handshake completed: check [component] jid and secret";
+    why.fix = "the server closed the stream before the handshake completed: check [component] jid and secret";
   }
   return why;
 }

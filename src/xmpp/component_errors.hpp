@@ -13,6 +13,10 @@
 
 namespace pushgate::xmpp {
 
+// Where Prosody and ejabberd set the component port, for fix lines that cannot tell which.
+inline constexpr const char* kComponentPortSetting =
+    "Prosody: component_ports; ejabberd: port: of the listen: entry with module: ejabberd_service";
+
 // RFC 6120's name of a stream error condition ("not-authorized").
 std::string stream_error_name(xmpp_error_type_t type);
 

@@ -133,8 +133,10 @@ void ComponentSession::connect() {
   ping_deadline_ = loop_.call_after(kHandshakeTimeout, [this, gen] {
     ping_deadline_ = 0;
     if (gen == generation_ && !connected_ && conn_) {
-      log::warn("component_handshake_timeout", {{"host", config_.host}, {"port", std::to_string(config_.port)},
-                                                {"fix", "the port answers but no XEP-0114 handshake completed: is it Prosody's component_ports?"}});
+      std::string fix = std::string("the port answers but no XEP-0114 handshake completed: is it the server's "
+                                    "component port (") + kComponentPortSetting + ")?";
+      log::warn("component_handshake_timeout",
+                {{"host", config_.host}, {"port", std::to_string(config_.port)}, {"fix", fix}});
       close_stream();
     }
   });

@@ -3,6 +3,9 @@
 // (with prosody-modules) and ejabberd 23.01: both show push on the user's own account only.
 #include "xmpp/server_check.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -168,6 +171,29 @@ std::string parent_domain(const std::string& component_jid) {
   return component_jid.substr(dot + 1);
 }
 
+namespace {
+
+// The last two UTF-8 bytes (after 0xe2) of U+200B–U+200F (zero-width and directional marks),
+// U+202A–U+202E (bidi embeddings and overrides) and U+2066–U+2069 (bidi isolates).
+bool is_format_char(unsigned char b1, unsigned char b2) {
+  return (b1 == 0x80 && ((b2 >= 0x8b && b2 <= 0x8f) || (b2 >= 0xaa && b2 <= 0xae))) ||
+         (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9);
+}
+
+}  // namespace
+
+bool password_needs_tls(const std::string& host) {
+  if (host == "localhost") return false;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) != 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return false;
+    return !(IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  }
+  return true;
+}
+
 std::string printable(std::string_view text, std::size_t max) {
   std::string out;
   std::size_t i = 0;
@@ -179,6 +205,10 @@ std::string printable(std::string_view text, std::size_t max) {
                static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
       out += '?';  // a C1 control (U+0080–U+009F), which some terminals obey as ESC sequences
       ++i;
+    } else if (c == 0xe2 && i + 2 < text.size() && is_format_char(static_cast<unsigned char>(text[i + 1]),
+                                                                  static_cast<unsigned char>(text[i + 2]))) {
+      out += '?';  // a bidi or invisible format character, which can make a line read otherwise
+      i += 2;
     } else {
       out += static_cast<char>(c);
     }

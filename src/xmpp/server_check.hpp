@@ -59,7 +59,14 @@ ServerKind server_kind(const DiscoInfo& host_info);
 // (push.example.com → example.com); "" when it has only one label.
 std::string parent_domain(const std::string& component_jid);
 
-// Server text made safe for a terminal: control characters (C0, DEL, C1 in UTF-8 form) become
+// Whether the test account's password must go over TLS to `host` ([check] host; "" means the
+// JID's domain through DNS): always, unless `host` is exactly "localhost" or an IP literal of
+// this machine's loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). A name that merely starts
+// with "127." (127.example.net) is resolved like any other, so it needs TLS.
+bool password_needs_tls(const std::string& host);
+
+// Server text made safe for a terminal: control characters (C0, DEL, C1 in UTF-8 form) and the
+// bidi and invisible format characters (U+200B–U+200F, U+202A–U+202E, U+2066–U+2069) become
 // '?', and anything past `max` bytes is cut with "…".
 std::string printable(std::string_view text, std::size_t max = 200);
 

@@ -3,19 +3,28 @@
 // that came from the server goes through printable() before it is kept.
 #include "xmpp/server_probe.hpp"
 
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <unordered_map>
 #include <utility>
 
 #include "common/xml_writer.hpp"
 #include "xmpp/component_errors.hpp"
+#include "xmpp/outcome_errors.hpp"
 #include "xmpp/stanza_pool.hpp"
 
 namespace pushgate::xmpp {
 namespace {
+
+// libstrophe 0.12's read buffer: one xmpp_run_once() reads at most this from the socket.
+constexpr std::size_t kReadChunk = 4096;
 
 // libstrophe hands out a connection's socket only to the sockopt callback, which carries no
 // user data. One thread (the check's).
@@ -69,9 +78,21 @@ int ServerProbe::on_sockopt(xmpp_conn_t* conn, void* sock) {
 }
 
 bool ServerProbe::within_budget(Side& side, std::optional<Error>& cut_off, const char* who) {
-  int waiting = 0;
-  if (side.fd >= 0 && ioctl(side.fd, FIONREAD, &waiting) == 0 && waiting > 0) {
-    side.bytes_in += static_cast<std::size_t>(waiting);
+  if (side.fd >= 0) {
+    // What TCP took in on this socket so far, read or not: exact, so data waiting across
+    // several reads is counted once.
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(side.fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+        len >= offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received) {
+      side.bytes_in = static_cast<std::size_t>(info.tcpi_bytes_received);
+    } else {
+      // A kernel without the counter: libstrophe reads at most kReadChunk per turn.
+      int waiting = 0;
+      if (ioctl(side.fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+        side.bytes_in += std::min(static_cast<std::size_t>(waiting), kReadChunk);
+      }
+    }
   }
   if (side.bytes_in <= kMaxProbeBytes) return true;
   side.ended = true;
@@ -162,9 +183,22 @@ void ServerProbe::ask(Side& side, const std::string& to, const char* ns, std::fu
   xmpp_send_raw(side.conn.get(), text.data(), text.size());
 }
 
+std::optional<std::string> busy_reply(const std::string& component_jid, xmpp_stanza_t* iq) {
+  std::string type = attr(iq, "type");
+  if (type != "get" && type != "set") return std::nullopt;
+  return iq_reply_xml(component_jid, attr(iq, "from"), attr(iq, "id"), xmpp_error_for(OutcomeKind::Retry),
+                      "pushgate --check --online holds this connection, not the daemon: retry");
+}
+
 int ServerProbe::on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
   auto* side = static_cast<Side*>(userdata);
   std::string type = attr(stanza, "type");
+  if (side == &side->probe->comp_) {
+    if (auto reply = busy_reply(side->probe->component_.jid, stanza)) {
+      xmpp_send_raw(side->conn.get(), reply->data(), reply->size());
+      return 1;
+    }
+  }
   if (type != "result" && type != "error") return 1;  // a roster push, say: not ours to answer here
   auto it = side->waiting.find(attr(stanza, "id"));
   if (it == side->waiting.end()) return 1;
@@ -203,6 +237,10 @@ void ServerProbe::on_component_event(xmpp_conn_t*, xmpp_conn_event_t event, int 
   side.ended = true;
   side.waiting.clear();
   if (was_connected || side.cut_off) return;
+  if (se != nullptr && se->type == XMPP_SE_CONFLICT) {
+    self->report_.component_in_use = true;
+    return;
+  }
   Error why;
   if (se != nullptr) {
     why = describe_stream_error(self->component_, *se, false);

@@ -43,6 +43,9 @@ inline constexpr std::size_t kMaxProbeBytes = 1 << 20;
 
 struct ProbeReport {
   bool component_accepted = false;
+  // Refused with `conflict` before any handshake: another connection (the daemon) holds the JID.
+  // Prosody checks the secret first, so the secret is right; nothing was asked of the domains.
+  bool component_in_use = false;
   std::optional<Error> component_error;  // refused or ended before the handshake (printable)
   std::vector<DomainSeen> domains;
   bool account_logged_in = false;
@@ -54,6 +57,12 @@ struct ProbeReport {
   // Set when that connection brought in more than kMaxProbeBytes and was dropped.
   std::optional<Error> component_cut_off, account_cut_off;
 };
+
+// The answer to an IQ the server routed to the probe's component connection: every get or
+// set (a publish meant for the daemon, which ejabberd may route to any connection of the
+// component) gets the daemon's retry answer, wait/internal-server-error, so none is left
+// unanswered; nullopt for a result or an error, which is never answered.
+std::optional<std::string> busy_reply(const std::string& component_jid, xmpp_stanza_t* iq);
 
 class ServerProbe final {
  public:
@@ -84,7 +93,7 @@ class ServerProbe final {
     bool started = false, connected = false, ended = false;
     bool cut_off = false;      // dropped by within_budget(): its end is not the server's doing
     int fd = -1;               // from the sockopt callback; -1 until the socket exists
-    std::size_t bytes_in = 0;  // an upper bound of what was read (FIONREAD before each read)
+    std::size_t bytes_in = 0;  // what TCP received on it (TCP_INFO), checked before each read
     std::string last_log_error;  // libstrophe's last error line here (SASL, TLS), printable()
     std::map<std::string, std::function<void(xmpp_stanza_t*)>> waiting;  // by IQ id
   };

@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary bytes as a disco answer from the XMPP server, through
 // libstrophe's parser into --check --online's readers and findings. Must never crash, hang or
 // leak; what is kept stays within its bounds, and the report written from it holds no control
-// character but the newline ending each line.
+// character but the newline ending each line, and no bidi or invisible format character.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,6 +17,12 @@ void expect_terminal_safe(const std::string& text) {
     if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
         static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
       __builtin_trap();  // a C1 control
+    }
+    if (c == 0xe2 && i + 2 < text.size()) {
+      auto b1 = static_cast<unsigned char>(text[i + 1]), b2 = static_cast<unsigned char>(text[i + 2]);
+      bool format = (b1 == 0x80 && ((b2 >= 0x8b && b2 <= 0x8f) || (b2 >= 0xaa && b2 <= 0xae))) ||
+                    (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9);
+      if (format) __builtin_trap();  // a bidi or invisible format character (U+200B–F, U+202A–E, U+2066–9)
     }
   }
 }

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 
-from harness import PUSHGATE, Prosody, TestPki, WorkDir, free_port
+from harness import PUSHGATE, Prosody, Pushgate, TestPki, WorkDir, free_port, iq_round_trip, xmpp_session
 
 # The check gives up after 20 s; the process then closes its streams.
 TIMEOUT = 40
@@ -50,7 +50,7 @@ def _secret(w, name, value):
 
 
 def _check(w, server, *, account=True, secret=None, jid=None, component_port=None, password="alicepw",
-           name="pushgate.toml", ca_file=None):
+           name="pushgate.toml", ca_file=None, timeout=TIMEOUT):
     """Writes a configuration for `server` (a Prosody or an Ejabberd) with one `log` app and,
     with `account`, the [check] test account alice@localhost; runs --check --online on it."""
     comp = _secret(w, name + ".component.secret", secret or server.component_secret)
@@ -66,7 +66,7 @@ def _check(w, server, *, account=True, secret=None, jid=None, component_port=Non
     with open(path, "w") as f:
         f.write(text)
     r = subprocess.run([PUSHGATE, "--check", "--online", "--config", path], capture_output=True, text=True,
-                       timeout=TIMEOUT)
+                       timeout=timeout)
     out = r.stdout + r.stderr
     # A failing check exits 1 either way: a sanitizer's report must not hide behind it.
     assert "Sanitizer" not in out and "runtime error:" not in out, out
@@ -168,7 +168,9 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         assert rc == 1, out
         line = _line(out, r"^xmpp component push\.localhost at ")
         assert "REFUSED, stream error not-authorized" in line, out
-        assert "the secret does not match Prosody's component_secret for Component \"push.localhost\"" in line, out
+        assert "the secret does not match the server's for push.localhost (Prosody: Component \"push.localhost\" " \
+            "with component_secret; ejabberd: listen: entry with module: ejabberd_service, hosts: push.localhost: " \
+            "password:)" in line, out
         # The account check does not need the component: it still runs, and passes.
         assert _line(out, PUSH).endswith("OK, on alice@localhost's own disco#info"), out
         _line(out, r"^pushgate: online check FAILED")
@@ -176,7 +178,7 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         rc, out = _check(w, p, jid="nobody.localhost", name="name.toml")
         assert rc == 1, out
         line = _line(out, r"^xmpp component nobody\.localhost at ")
-        assert "REFUSED, stream error host-unknown" in line and "Prosody has no Component \"nobody.localhost\"" in line, out
+        assert "REFUSED, stream error host-unknown" in line and "the server has no component nobody.localhost" in line, out
 
         port = free_port()
         rc, out = _check(w, p, component_port=port, account=False, name="port.toml")
@@ -204,6 +206,32 @@ def test_check_online_names_the_refusal_wrong_secret_unknown_name_nothing_listen
         assert r.returncode == 1, r
         _line(r.stdout, r"^xmpp account alice@localhost: NOT USED, cannot read \[check\] password_file: ")
         assert "no login" not in r.stdout, r.stdout
+
+
+def test_check_online_beside_a_running_daemon_says_the_jid_is_in_use_and_leaves_the_daemon_connected():
+    """Prosody's default component_conflict_resolve = "kick_new" refuses the check's component
+    connection with conflict, after checking the secret: not a failure, and the account part
+    still runs. The daemon keeps its session and still answers through Prosody."""
+    with _prosody_with_alice(extra_modules=["cloud_notify_extensions"]) as (w, p, _):
+        daemon = Pushgate(w, p)
+        daemon.start()
+        try:
+            rc, out = _check(w, p, name="beside.toml")
+            assert rc == 0, out
+            line = _line(out, r"^xmpp component push\.localhost at ")
+            assert line.endswith(": OK, secret accepted; the JID is in use (pushgate is running?): domain "
+                                 "disco#info/items not asked from the component"), out
+            assert _line(out, PUSH).endswith("OK, on alice@localhost's own disco#info"), out
+            _line(out, r"^pushgate: online check passed")
+            p.wait_log(r"Second component attempted to connect, denying connection")
+            assert p.component_authentications() == 1, p.log()[-3000:]
+            assert "event=component_disconnected" not in daemon.log(), daemon.log()[-3000:]
+            info = xmpp_session("alice@localhost", "alicepw", p.c2s_port, iq_round_trip(
+                "<iq xmlns='jabber:client' type='get' to='push.localhost'>"
+                "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+            assert 'type="result"' in info and "urn:xmpp:push:0" in info, (info, daemon.log()[-3000:])
+        finally:
+            assert daemon.stop() == 0
 
 
 def test_check_online_logs_in_over_starttls_and_names_an_untrusted_certificate():

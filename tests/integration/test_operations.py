@@ -233,7 +233,7 @@ def test_ops_sighup_component_secret_is_used_from_the_next_reconnect():
         s.pushgate.wait_records(1)
         s.prosody.stop()
         s.prosody.start()
-        s.pushgate.wait_log(r"event=component_connect_failed .*does not match Prosody's component_secret", timeout=15)
+        s.pushgate.wait_log(r"event=component_connect_failed .*does not match the server's for push\.localhost .*component_secret", timeout=15)
         assert s.pushgate.log().count("event=component_connected") == 1
 
 

@@ -123,7 +123,7 @@ def test_wrong_component_secret_is_named_and_retried():
         with open(s.workdir.file("component.secret"), "w") as f:
             f.write("wrong-component-secret\n")
         s.pushgate.start(wait_connected=False)
-        s.pushgate.wait_log(r"event=component_connect_failed .*does not match Prosody's component_secret", timeout=10)
+        s.pushgate.wait_log(r"event=component_connect_failed .*does not match the server's for push\.localhost .*Prosody: Component .*component_secret.*ejabberd: .*password:", timeout=10)
         s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
         assert "wrong-component-secret" not in s.pushgate.log()
         assert s.pushgate.proc.poll() is None
@@ -251,6 +251,6 @@ def test_wrong_component_jid_is_named_and_retried():
         with open(s.pushgate.config, "w") as f:
             f.write(text.replace('jid = "push.localhost"', 'jid = "nopush.localhost"'))
         s.pushgate.start(wait_connected=False)
-        s.pushgate.wait_log(r"event=component_connect_failed .*Prosody has no Component \\\"nopush.localhost\\\"", timeout=10)
+        s.pushgate.wait_log(r"event=component_connect_failed .*the server has no component nopush\.localhost .*ejabberd_service", timeout=10)
         s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
         assert s.pushgate.proc.poll() is None

@@ -163,6 +163,36 @@ TEST_CASE("server text is made terminal-safe and bounded") {
   CHECK(printable("\xc3\xa9\xc3\xa9", 3) == "\xc3\xa9…");  // not cut inside a character
 }
 
+TEST_CASE("bidi and invisible format characters are replaced, other punctuation kept") {
+  CHECK(printable("a\xe2\x80\xae" "b") == "a?b");  // U+202E right-to-left override
+  CHECK(printable("a\xe2\x80\xaa" "b") == "a?b");  // U+202A
+  CHECK(printable("a\xe2\x81\xa6" "b\xe2\x81\xa9") == "a?b?");  // U+2066, U+2069 isolates
+  CHECK(printable("a\xe2\x80\x8b" "b\xe2\x80\x8f") == "a?b?");  // U+200B zero width, U+200F RLM
+  CHECK(printable("a\xe2\x80\x94" "b") == "a\xe2\x80\x94" "b");  // U+2014 em dash kept
+  CHECK(printable("a\xe2\x80\xaf" "b") == "a\xe2\x80\xaf" "b");  // U+202F narrow no-break space kept
+  CHECK(printable("a\xe2\x81\xa5" "b") == "a\xe2\x81\xa5" "b");  // U+2065 (unassigned) kept
+  CHECK(printable("a\xe2\x80") == "a\xe2\x80");                      // truncated sequence left alone
+}
+
+TEST_CASE("the test account's password may skip TLS only towards a loopback address") {
+  CHECK(password_needs_tls("127.example.net"));
+  CHECK(password_needs_tls("127.0.0.1.example.com"));
+  CHECK(password_needs_tls("127.mycorp.net"));
+  CHECK(password_needs_tls("xmpp.example.com"));
+  CHECK(password_needs_tls(""));  // the JID's domain, resolved through DNS
+  CHECK(password_needs_tls("localhost.example.com"));
+  CHECK(password_needs_tls("128.0.0.1"));
+  CHECK(password_needs_tls("::2"));
+  CHECK(password_needs_tls("::ffff:10.0.0.1"));
+  CHECK(password_needs_tls("0127.0.0.1"));  // not a dotted-quad inet_pton accepts
+  CHECK_FALSE(password_needs_tls("localhost"));
+  CHECK_FALSE(password_needs_tls("127.0.0.1"));
+  CHECK_FALSE(password_needs_tls("127.5.6.7"));
+  CHECK_FALSE(password_needs_tls("::1"));
+  CHECK_FALSE(password_needs_tls("0:0:0:0:0:0:0:1"));
+  CHECK_FALSE(password_needs_tls("::ffff:127.0.0.1"));
+}
+
 TEST_CASE("the component's parent domain is the domain it serves") {
   CHECK(parent_domain("push.example.com") == "example.com");
   CHECK(parent_domain("push.localhost") == "localhost");
