@@ -65,6 +65,22 @@ def wait_port(port, timeout=15.0):
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def recv_until(sock, needle, timeout=None, max_bytes=1 << 20):
+    """Reads from `sock` (plain or TLS) until the bytes received contain `needle`; returns them
+    all. A peer that closes first, or sends max_bytes without it, fails the test; with
+    `timeout`, so does one that goes quiet that long."""
+    if timeout is not None:
+        sock.settimeout(timeout)
+    got = b""
+    while needle not in got:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"the peer closed before {needle!r}: {got[:300]!r}")
+        got += chunk
+        assert len(got) < max_bytes, f"{max_bytes} bytes without {needle!r}: {got[:300]!r}"
+    return got
+
+
 def wait_for(predicate, timeout=10.0, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:

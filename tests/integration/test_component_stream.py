@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from harness import Pushgate, WorkDir
+from harness import Pushgate, WorkDir, recv_until
 
 SYS_pidfd_getfd = 438  # Linux 5.6 and later, x86-64 and arm64 alike
 
@@ -64,27 +64,17 @@ class FakeComponentServer:
     def component_authentications(self):
         return self.handshakes
 
-    def _read_until(self, conn, marker, limit=65536):
-        data = b""
-        while marker not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
-                raise AssertionError(f"pushgate closed the stream before {marker!r}: {data[:300]!r}")
-            data += chunk
-            assert len(data) < limit, data[:300]
-        return data
-
     def serve_handshake(self, timeout=15):
         try:
             self.listener.settimeout(timeout)
             conn, _ = self.listener.accept()
             conn.settimeout(timeout)
-            self._read_until(conn, b"<stream:stream")
+            recv_until(conn, b"<stream:stream", max_bytes=65536)
             stream_id = "s" + secrets.token_hex(6)
             conn.sendall(f"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
                          f"xmlns:stream='http://etherx.jabber.org/streams' from='{self.component_jid}' "
                          f"id='{stream_id}'>".encode())
-            got = self._read_until(conn, b"</handshake>").decode()
+            got = recv_until(conn, b"</handshake>", max_bytes=65536).decode()
             m = re.search(r"<handshake[^>]*>\s*([0-9a-fA-F]+)\s*</handshake>", got)
             assert m, got
             digest = m.group(1).lower()

@@ -13,7 +13,7 @@ import urllib.error
 import json
 
 from harness import (ApnsMock, Pushgate, Stack, TestPki, WorkDir, Prosody, apns_app_toml, device_token, free_port,
-                     wait_for, wait_port)
+                     recv_until, wait_for, wait_port)
 
 
 class NotifySocket:
@@ -376,15 +376,8 @@ def test_ops_sighup_swaps_the_legacy_certificate_and_keeps_relayed_connections()
         header = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
                   "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
 
-        def read_until(sock, needle, limit=5.0):
-            sock.settimeout(limit)
-            got = b""
-            while needle not in got:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise AssertionError(f"closed before {needle!r}: {got!r}")
-                got += chunk
-            return got
+        def read_until(sock, needle):
+            return recv_until(sock, needle, timeout=5.0)
 
         def subject():
             out = _s_client(port, pki.ca)
