@@ -7,17 +7,12 @@
 
 #include <doctest/doctest.h>
 
+#include "relay_script.hpp"
+
 using namespace pushgate::legacy;
 
 namespace {
-sockaddr_storage v4(const char* ip, int port) {
-  sockaddr_storage ss{};
-  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-  a->sin_family = AF_INET;
-  a->sin_port = htons(static_cast<std::uint16_t>(port));
-  inet_pton(AF_INET, ip, &a->sin_addr);
-  return ss;
-}
+using relay_script::v4;
 sockaddr_storage v6(const char* ip, int port) {
   sockaddr_storage ss{};
   auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
