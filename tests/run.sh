@@ -54,6 +54,8 @@ export LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"
 passed=0
 failed=0
 skipped=0
+# What failed, repeated just above the last line: CI shows the end of the output.
+failures=""
 
 echo "== unit tests (doctest)"
 unit_out=$("$build/tests/unit_tests" 2>&1)
@@ -65,11 +67,16 @@ if [ -n "$line" ]; then
   failed=$((failed + $(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')))
 fi
 if [ $unit_rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); fi
+# doctest names each failing case ("TEST CASE:  ...") and each failed check ("file:line: ERROR: ...").
+failures+=$(echo "$unit_out" | grep -E '^(TEST CASE:|[^ ]+:[0-9]+: (ERROR|FATAL ERROR): |  (values|logged): )' \
+  | head -n 60 | sed 's/^/  unit: /')
+if [ $unit_rc -ne 0 ] && [ -z "$line" ]; then failures+=$'\n'"  unit: the unit tests ended without doctest's summary (exit $unit_rc)"; fi
 
 echo "== integration tests (Prosody $(dpkg-query -W -f='${Version}' prosody), slixmpp)"
 PUSHGATE_BIN="$PWD/$build/pushgate" /usr/bin/python3 -u tests/integration/run.py "$@" 2>&1 \
   | grep -v 'Using slower stringprep' | tee /tmp/pushgate-integration.$$ 
 line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' /tmp/pushgate-integration.$$ | tail -n 1)
+failures+=$'\n'$(grep -E '^FAIL ' /tmp/pushgate-integration.$$ | head -n 40 | sed 's/^/  integration: /')
 rm -f /tmp/pushgate-integration.$$
 if [ -n "$line" ]; then
   passed=$((passed + $(echo "$line" | sed -E 's/integration: ([0-9]+) passed.*/\1/')))
@@ -85,6 +92,7 @@ fuzz_out=$(bash tests/fuzz/run.sh 20 2>&1)
 echo "$fuzz_out"
 passed=$((passed + $(echo "$fuzz_out" | grep -c '^PASS ')))
 failed=$((failed + $(echo "$fuzz_out" | grep -c '^FAIL ')))
+failures+=$'\n'$(echo "$fuzz_out" | grep -E '^FAIL ' | sed 's/^/  fuzz: /')
 
 echo "== leftover processes"
 stop_postgres
@@ -101,9 +109,15 @@ else
   echo "$leftovers"
   echo "FAIL the suite left processes running (killed now)"
   failed=$((failed + 1))
+  failures+=$'\n'"  leftovers: the suite left processes running"
 fi
 
 echo
+failures=$(echo "$failures" | sed '/^$/d')
+if [ -n "$failures" ]; then
+  echo "== what failed"
+  echo "$failures"
+fi
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -24,7 +24,7 @@ EventLoop::EventLoop() {
   check(uv_async_init(&loop_, &async_, &EventLoop::on_async), "uv_async_init");
   check(uv_idle_init(&loop_, &idle_), "uv_idle_init");
   check(uv_check_init(&loop_, &check_), "uv_check_init");
-  timer_.data = async_.data = idle_.data = check_.data = this;
+  timer_.data = wait_timer_.data = async_.data = idle_.data = check_.data = this;
   // The loop's own timers must not keep run() going once everything else is gone; the
   // async handle does (it is how stop() reaches the loop).
   uv_unref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
@@ -177,11 +177,12 @@ void EventLoop::run() {
   }
 }
 
-void EventLoop::run_once(std::chrono::milliseconds max_wait) {
+bool EventLoop::run_once(std::chrono::milliseconds max_wait) {
+  wait_ran_out_ = false;
   if (max_wait.count() <= 0) {
     // A 0 ms timer would run before the poll and leave it nothing to bound it.
     uv_run(&loop_, UV_RUN_NOWAIT);
-    return;
+    return false;
   }
   uv_update_time(&loop_);
   uv_timer_start(&wait_timer_, &EventLoop::on_wait_timer, static_cast<std::uint64_t>(max_wait.count()), 0);
@@ -189,7 +190,10 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
   uv_run(&loop_, UV_RUN_ONCE);
   uv_timer_stop(&wait_timer_);
   uv_unref(reinterpret_cast<uv_handle_t*>(&wait_timer_));
+  return wait_ran_out_;
 }
+
+void EventLoop::on_wait_timer(uv_timer_t* t) { static_cast<EventLoop*>(t->data)->wait_ran_out_ = true; }
 
 bool FdWatch::watch(int fd, int events) {
   if (handle_ != nullptr && fd != fd_) stop();

@@ -45,15 +45,16 @@ class EventLoop {
   void run();
   void stop();
   // One turn that sleeps at most `max_wait` for an event; for tests, benchmarks and the
-  // shutdown drain.
-  void run_once(std::chrono::milliseconds max_wait);
+  // shutdown drain. True when the turn ended because `max_wait` ran out: nothing else woke
+  // it (a test's "the loop did not sleep", as a fact instead of a clock reading).
+  bool run_once(std::chrono::milliseconds max_wait);
 
  private:
   static void on_timer(uv_timer_t* t);
   static void on_async(uv_async_t* a);
   static void on_idle(uv_idle_t* i);
   static void on_check(uv_check_t* c);
-  static void on_wait_timer(uv_timer_t*) {}
+  static void on_wait_timer(uv_timer_t* t);
   void run_due_timers();
   void arm_timer();
   void run_posted();
@@ -62,6 +63,7 @@ class EventLoop {
   uv_loop_t loop_{};
   uv_timer_t timer_{};       // fires at the earliest entry of timers_
   uv_timer_t wait_timer_{};  // bounds run_once()
+  bool wait_ran_out_ = false;
   uv_async_t async_{};       // post() and stop()
   uv_idle_t idle_{};         // active while deferred_ is not empty
   uv_check_t check_{};       // likewise: runs deferred_ right after the turn's I/O

@@ -9,6 +9,7 @@
 #include "../push/test_config.hpp"
 #include "store/registration_store.hpp"
 #include "store/store_worker.hpp"
+#include "support/loop_wait.hpp"
 
 #include <filesystem>
 #include <stdlib.h>
@@ -257,12 +258,11 @@ TEST_CASE("dispatcher: a registered node sends the real token, a dead token remo
   auto opened = open_sqlite_store(dir + "/p.db");
   Registration r = opened->upsert(DeviceKey{"example.org", "alice@example.org", "d1", ""}, "android", "REAL-TOKEN", 1);
   EventLoop loop;
-  StoreWorker store(loop, std::move(opened), {});
+  StoreWorker store(loop, std::move(opened), {.deadline = pushgate::test::kPatience});
   f.dispatcher->set_store(&store);
   // Lookups and removals run on the store's worker; the loop turns until they are answered.
   auto settle = [&] {
-    auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
-    while (store.pending() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return store.pending() == 0; });
     REQUIRE(store.pending() == 0);
   };
   PushRequest p;

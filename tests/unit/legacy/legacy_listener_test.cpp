@@ -17,6 +17,7 @@
 
 #include "legacy/tls_channel.hpp"
 #include "support/h2_server.hpp"
+#include "support/loop_wait.hpp"
 
 using namespace pushgate;
 using namespace pushgate::legacy;
@@ -122,7 +123,8 @@ struct Rig {
     return e;
   }
   // Turns the loop (and reads every end) until `done`, for at most `limit`.
-  bool until(const std::function<bool()>& done, std::vector<End*> ends, std::chrono::milliseconds limit = 3000ms) {
+  bool until(const std::function<bool()>& done, std::vector<End*> ends,
+             std::chrono::milliseconds limit = pushgate::test::kPatience) {
     auto stop = EventLoop::Clock::now() + limit;
     while (EventLoop::Clock::now() < stop) {
       loop.run_once(5ms);
@@ -231,7 +233,7 @@ TEST_CASE("listener: past max_connections a client is closed at once; stop_accep
 TEST_CASE("listener: the idle timeout ends a relayed connection, with close_notify") {
   Rig rig([](LegacyTlsConfig& c) { c.idle_timeout = 1; });
   auto [client, prosody] = rig.relayed();
-  REQUIRE(rig.until([&] { return client.eof && prosody.eof; }, {&client, &prosody}, 3000ms));
+  REQUIRE(rig.until([&] { return client.eof && prosody.eof; }, {&client, &prosody}));
   CHECK(client.tls_status == TlsChannel::Status::Closed);
   CHECK(rig.metrics().find("pushgate_legacy_errors_total{cause=\"idle-timeout\"} 1") != std::string::npos);
 }

@@ -10,6 +10,7 @@
 #include "push/dispatcher.hpp"
 #include "store/store_worker.hpp"
 #include "test_config.hpp"
+#include "support/loop_wait.hpp"
 
 using namespace pushgate;
 
@@ -298,13 +299,12 @@ TEST_CASE("registered nodes: a node-only (Tigase) registration needs no secret a
     providers.push_back(std::make_unique<HeldProvider>());
     Dispatcher d(cfg, std::move(providers));
     EventLoop loop;
-    StoreWorker worker(loop, std::move(store), {});
+    StoreWorker worker(loop, std::move(store), {.deadline = pushgate::test::kPatience});
     d.set_store(&worker);
     std::vector<Outcome> answers;
     // Each lookup runs on the store's worker: the push goes on once the loop has its answer.
     auto settle = [&] {
-      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
-      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      pushgate::test::turn_until(loop, [&] { return d.awaiting_store() == 0; });
       REQUIRE(d.awaiting_store() == 0);
     };
     auto publish = [&](const std::string& node, std::map<std::string, std::string> options) {
@@ -364,7 +364,7 @@ TEST_CASE(
     providers.push_back(std::make_unique<HeldProvider>());
     Dispatcher d(cfg, std::move(providers));
     EventLoop loop;
-    StoreWorker worker(loop, std::move(store), {});
+    StoreWorker worker(loop, std::move(store), {.deadline = pushgate::test::kPatience});
     d.set_store(&worker);
     auto publish = [&](const std::string& node, std::map<std::string, std::string> options, const char* encrypted) {
       PushRequest r = request(std::move(options));
@@ -374,8 +374,7 @@ TEST_CASE(
         if (*encrypted != '\0') r.encrypted->attributes["type"] = encrypted;
       }
       d.dispatch(std::move(r), [](const Outcome&) {});
-      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
-      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      pushgate::test::turn_until(loop, [&] { return d.awaiting_store() == 0; });
       REQUIRE(d.awaiting_store() == 0);
     };
     publish(siskin.node, {}, "");      // an encrypted message
@@ -421,13 +420,12 @@ TEST_CASE("with a store: an unregistered node naming its app is never item-not-f
     auto* monal_provider = static_cast<HeldProvider*>(providers[2].get());
     Dispatcher d(cfg, std::move(providers));
     EventLoop loop;
-    StoreWorker worker(loop, open_sqlite_store(std::string(dir) + "/r.db"), {});
+    StoreWorker worker(loop, open_sqlite_store(std::string(dir) + "/r.db"), {.deadline = pushgate::test::kPatience});
     d.set_store(&worker);
     std::vector<Outcome> answers;
     auto publish = [&](std::map<std::string, std::string> options) {
       d.dispatch(request(std::move(options)), [&](const Outcome& o) { answers.push_back(o); });
-      auto until = EventLoop::Clock::now() + std::chrono::seconds(5);
-      while (d.awaiting_store() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+      pushgate::test::turn_until(loop, [&] { return d.awaiting_store() == 0; });
       REQUIRE(d.awaiting_store() == 0);
     };
     publish({{"pushModule", "monalProdiOS"}});

@@ -15,6 +15,7 @@
 
 #include "push/log_provider.hpp"
 #include "test_config.hpp"
+#include "support/loop_wait.hpp"
 
 using namespace pushgate;
 
@@ -110,7 +111,7 @@ TEST_CASE("the provider writes one line per push and reports on the loop thread"
       p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
     }
     CHECK(outcomes.empty());  // never from inside send()
-    for (int i = 0; i < 200 && outcomes.size() < 3; ++i) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return outcomes.size() >= 3; });
   }
   REQUIRE(outcomes.size() == 3);
   for (auto k : outcomes) CHECK(k == OutcomeKind::Delivered);
@@ -161,7 +162,7 @@ TEST_CASE("files and /dev/null are written on the loop; a pipe goes through the 
     LogProvider p(loop, fifo, 10);
     CHECK_FALSE(p.writes_inline());
     p.send(job(cfg.apps[0], PushKind::Voip), [&](const Outcome& o) { outcomes.push_back(o.kind); });
-    for (int i = 0; i < 200 && outcomes.empty(); ++i) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return !outcomes.empty(); });
   }
   reader.join();
   close(read_end);
@@ -178,7 +179,7 @@ TEST_CASE("past its capacity the provider answers QueueFull, never silently drop
   LogProvider p(loop, "/dev/null", 2);
   for (int i = 0; i < 3; ++i) p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
   CHECK(outcomes.empty());
-  for (int i = 0; i < 20 && outcomes.size() < 3; ++i) loop.run_once(std::chrono::milliseconds(10));
+  pushgate::test::turn_until(loop, [&] { return outcomes.size() >= 3; });
   REQUIRE(outcomes.size() == 3);
   CHECK(std::count(outcomes.begin(), outcomes.end(), OutcomeKind::Delivered) == 2);
   CHECK(std::count(outcomes.begin(), outcomes.end(), OutcomeKind::QueueFull) == 1);
@@ -201,7 +202,7 @@ TEST_CASE("a failing output reports Retry, not Delivered") {
   {
     LogProvider p(loop, "/dev/full", 10);
     p.send(job(cfg.apps[0], PushKind::Alert), [&](const Outcome& o) { outcomes.push_back(o.kind); });
-    for (int i = 0; i < 200 && outcomes.empty(); ++i) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return !outcomes.empty(); });
   }
   REQUIRE(outcomes.size() == 1);
   CHECK(outcomes[0] == OutcomeKind::Retry);

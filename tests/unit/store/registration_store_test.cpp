@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "store/registration_store.hpp"
+#include "support/loop_wait.hpp"
 
 using namespace pushgate;
 
@@ -504,7 +505,7 @@ TEST_CASE("PostgreSQL that accepts TCP but never answers: the connection attempt
     CHECK(std::string(e.what()).find("timeout expired") != std::string::npos);
     CHECK(std::string(e.what()).find("[store] url") != std::string::npos);
   }
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+  CHECK(std::chrono::steady_clock::now() - start < pushgate::test::kPatience / 2);  // it gave up: no hang
   close(fd);
 }
 
@@ -596,9 +597,7 @@ TEST_CASE("PostgreSQL: a statement past statement_timeout fails with the server'
   } catch (const StoreError& e) {
     CHECK(std::string(e.what()).find("canceling statement due to statement timeout") != std::string::npos);
   }
-  auto waited = std::chrono::steady_clock::now() - start;
-  CHECK(waited >= std::chrono::milliseconds(500));
-  CHECK(waited < std::chrono::milliseconds(1500));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(500));  // the server's own cancel
   PQclear(PQexec(c, "COMMIT"));
   PQfinish(c);
   CHECK(std::holds_alternative<Registration>(s->register_device(key, Enrollment{"ios", "tok", "", false}, 1, 20)));
@@ -620,7 +619,8 @@ TEST_CASE("PostgreSQL: opening waits for another node's migration past the stead
   PGconn* watch = PQconnectdb(url);
   REQUIRE(PQstatus(watch) == CONNECTION_OK);
   bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
+  for (auto until = std::chrono::steady_clock::now() + pushgate::test::kPatience;
+       !waiting && std::chrono::steady_clock::now() < until;) {
     PGresult* r = PQexec(watch, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7364915 AND NOT granted");
     waiting = PQntuples(r) == 1 && std::string(PQgetvalue(r, 0, 0)) != "0";
     PQclear(r);

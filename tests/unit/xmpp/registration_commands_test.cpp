@@ -15,6 +15,7 @@
 #include "../push/test_config.hpp"
 #include "support/xml_check.hpp"
 #include "test_stanza.hpp"
+#include "support/loop_wait.hpp"
 
 using namespace pushgate;
 using xmpp::CommandError;
@@ -303,8 +304,7 @@ TEST_CASE("RegistrationCommands: one answer per command from the store; one user
     REQUIRE(run.replies.size() == 2);
     CHECK(run.replies[1].find("field token is required") != std::string::npos);
     open = true;
-    auto until = EventLoop::Clock::now() + std::chrono::seconds(10);
-    while (commands.in_progress() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return commands.in_progress() == 0; });
     REQUIRE(commands.in_progress() == 0);
     REQUIRE(run.replies.size() == 2 + xmpp::RegistrationCommands::kMaxCommandsPerUser + 1);
     std::size_t completed = 0, quota = 0;
@@ -325,13 +325,11 @@ TEST_CASE("RegistrationCommands: one answer per command from the store; one user
     CHECK(run.replies.back().find("tigase:push:encrypt:0") != std::string::npos);
     // A fourth device is over android's max_devices_per_user.
     run.send("alice@example.org/r", "register-push-fcm", {{"token", kFcmToken}, {"device-id", "d3"}});
-    until = EventLoop::Clock::now() + std::chrono::seconds(10);
-    while (commands.in_progress() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return commands.in_progress() == 0; });
     CHECK(run.replies.back().find("too many devices: 3") != std::string::npos);
     // Unregistering answers completed with no form.
     run.send("alice@example.org/r", "unregister-push-fcm", {{"device-id", "d0"}});
-    until = EventLoop::Clock::now() + std::chrono::seconds(10);
-    while (commands.in_progress() > 0 && EventLoop::Clock::now() < until) loop.run_once(std::chrono::milliseconds(10));
+    pushgate::test::turn_until(loop, [&] { return commands.in_progress() == 0; });
     CHECK(type_of(run.replies.back()) == "result");
     CHECK(run.replies.back().find("jabber:x:data") == std::string::npos);
   }
