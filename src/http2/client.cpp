@@ -59,7 +59,8 @@ struct Http2Client::Origin {
   std::vector<std::unique_ptr<H2Connection>> conns;
   std::deque<H2Exchange*> pending;
   std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;
-  std::size_t next_addr = 0;
+  std::size_t next_addr = 0;     // the address new connections go to: the last one that worked
+  std::size_t addr_failures = 0;  // addresses refused in a row since one worked or the lookup
   std::chrono::steady_clock::time_point resolved_at;
   bool resolving = false;
   unsigned failures = 0;  // connections in a row that never got ready
@@ -215,7 +216,7 @@ void Http2Client::open_connection(Origin& o) {
     start_resolve(o);
     return;
   }
-  const auto& [addr, len] = o.addrs[o.next_addr++ % o.addrs.size()];
+  const auto& [addr, len] = o.addrs[o.next_addr % o.addrs.size()];
   o.conns.push_back(std::make_unique<H2Connection>(loop_, static_cast<H2Connection::Listener&>(*this), o.ctx.get(), o.host, addr, len, options_.connection));
   ++connections_opened_;
   log::debug("http2_connecting", {{"origin", o.host + ":" + o.port}, {"connections", std::to_string(o.conns.size())}});
@@ -223,11 +224,12 @@ void Http2Client::open_connection(Origin& o) {
 
 void Http2Client::start_resolve(Origin& o) {
   o.resolving = true;
-  auto lookup = [host = o.host, port = o.port](bool numeric) {
+  // An address written out needs no lookup (and getaddrinfo does not block on it).
+  auto numeric_lookup = [](const std::string& host, const std::string& port) {
     Resolved r;
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = numeric ? AI_NUMERICHOST | AI_NUMERICSERV : AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
     addrinfo* res = nullptr;
     int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
     if (rc != 0) {
@@ -257,12 +259,23 @@ void Http2Client::start_resolve(Origin& o) {
       return;
     }
     o.addrs = std::move(r.addrs);
+    o.next_addr = 0;
+    o.addr_failures = 0;
     o.resolved_at = std::chrono::steady_clock::now();
     pump(o);
     schedule_service();
   };
-  Resolved numeric = lookup(true);
-  if (!numeric.addrs.empty()) {
+  if (auto given = options_.resolve.find(o.host + ":" + o.port); given != options_.resolve.end()) {
+    Resolved all;
+    for (const auto& address : given->second) {
+      Resolved one = numeric_lookup(address, o.port);
+      all.addrs.insert(all.addrs.end(), one.addrs.begin(), one.addrs.end());
+      if (all.error.empty()) all.error = one.error;
+    }
+    apply(o.key, std::move(all));
+    return;
+  }
+  if (Resolved numeric = numeric_lookup(o.host, o.port); !numeric.addrs.empty()) {
     apply(o.key, std::move(numeric));
     return;
   }
@@ -359,13 +372,24 @@ void Http2Client::sweep(Origin& o, std::chrono::steady_clock::time_point now) {
   for (auto it = o.conns.begin(); it != o.conns.end();) {
     H2Connection& c = **it;
     if (c.state() != H2Connection::State::Closed) {
+      if (c.state() == H2Connection::State::Ready) o.addr_failures = 0;
       ++it;
       continue;
     }
     pings_sent_ += c.pings_sent();
     if (c.goaway_received()) ++goaways_;
     std::string origin = o.host + ":" + o.port;
+    if (!c.ever_ready() && c.failure() == Http2Failure::Connect && ++o.addr_failures < o.addrs.size()) {
+      // The name has another address (an IPv6 one on a host without IPv6 routes, one server
+      // of several down): the next connection tries it at once, and what waits keeps waiting.
+      ++o.next_addr;
+      log::debug("http2_connect_next_address", {{"origin", origin}, {"error", c.error()}});
+      it = o.conns.erase(it);
+      continue;
+    }
     if (!c.ever_ready()) {
+      ++o.next_addr;
+      o.addr_failures = 0;
       ++o.failures;
       o.last_error = c.error();
       o.last_failure = c.failure();

@@ -20,6 +20,9 @@ namespace pushgate {
 struct Http2ClientOptions {
   std::size_t max_connections = 2;  // per origin
   H2ConnectionOptions connection;
+  // "host:port" → numeric addresses used instead of looking the name up, in that order (as
+  // curl's --resolve). For tests that need a name with several addresses.
+  std::unordered_map<std::string, std::vector<std::string>> resolve;
 };
 
 // An https URL taken apart; nullopt-like `ok == false` for anything else.

@@ -123,7 +123,7 @@ TEST_CASE("MAX_CONCURRENT_STREAMS = 1 is respected and every request still goes 
   o.max_streams = 1;
   H2Server server(o, [](const H2ServerRequest&) { return H2ServerAnswer{}; });
   server.start();
-  Client c(Http2ClientOptions{1, {}});
+  Client c(Http2ClientOptions{1, {}, {}});
   for (int i = 0; i < 30; ++i) c.send(server.port(), pki);
   REQUIRE(c.wait_answers(30));
   for (const auto& a : c.answers) CHECK(a.status == 200);
@@ -195,6 +195,56 @@ TEST_CASE("a closed port fails with Connect, not by the request's timeout, and s
   REQUIRE(c.wait_answers(2));
   CHECK(c.answers[1].failure == Http2Failure::Connect);
   CHECK(c.answers[1].error.find("retrying") != std::string::npos);
+}
+
+TEST_CASE("a name whose first address refuses is served by its next one at once, and stays there") {
+  // As an IPv4-only host sees a provider's name whose IPv6 address comes first.
+  Pki pki;
+  std::atomic<int> n{0};
+  H2Server server(server_options(pki), [&](const H2ServerRequest&) {
+    H2ServerAnswer a;
+    a.goaway = ++n == 1;  // the first connection that works goes away: the stream goes to another
+    return a;
+  });
+  server.start();  // on 127.0.0.1 only: 127.0.0.2 refuses
+  std::string port = std::to_string(server.port());
+  Http2ClientOptions o;
+  o.max_connections = 1;
+  o.resolve["localhost:" + port] = {"127.0.0.2", "127.0.0.1"};
+  Client c(o);
+  Http2Request r;
+  r.url = "https://localhost:" + port + "/named";
+  r.ca_file = pki.cert();
+  r.timeout = pushgate::test::kPatience;
+  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  REQUIRE(c.wait_answers(1));
+  CAPTURE(c.answers[0].error);
+  CHECK(c.answers[0].status == 200);  // not failed with the first address's refusal
+  CHECK(c.http.requeued() == 1);
+  // 127.0.0.2 (refused), 127.0.0.1 (GOAWAY), 127.0.0.1 again: not back to the refusing one.
+  CHECK(c.http.connections_opened() == 3);
+  CHECK(server.connections() == 2);
+}
+
+TEST_CASE("when every address of a name refuses, each is tried once and the request fails with Connect") {
+  Pki pki;
+  int port = 0;
+  {
+    H2Server probe(server_options(pki), [](const H2ServerRequest&) { return H2ServerAnswer{}; });
+    port = probe.port();
+  }  // closed again: nothing listens there on any loopback address
+  Http2ClientOptions o;
+  o.resolve["localhost:" + std::to_string(port)] = {"127.0.0.2", "127.0.0.3", "127.0.0.1"};
+  Client c(o);
+  Http2Request r;
+  r.url = "https://localhost:" + std::to_string(port) + "/named";
+  r.ca_file = pki.cert();
+  r.timeout = pushgate::test::kPatience;
+  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  REQUIRE(c.wait_answers(1));
+  CHECK(c.answers[0].failure == Http2Failure::Connect);
+  CHECK(c.answers[0].error.find("refused") != std::string::npos);
+  CHECK(c.http.connections_opened() == 3);
 }
 
 TEST_CASE("an unanswered stream times out alone; the connection goes on serving") {
