@@ -7,7 +7,7 @@ import ssl
 import subprocess
 import time
 
-from harness import (Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, server_round_trip,
+from harness import (PATIENCE, Prosody, Pushgate, TestPki, WorkDir, free_port, send_message, server_round_trip,
                      xmpp_session)
 
 STREAM = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
@@ -36,12 +36,12 @@ class LegacyStack:
     def s_client(self, *version_args):
         out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-starttls", "xmpp",
                               "-xmpphost", "localhost", "-CAfile", self.pki.ca, "-brief", *version_args],
-                             input="", capture_output=True, text=True, timeout=20)
+                             input="", capture_output=True, text=True, timeout=PATIENCE)
         return out.stdout + out.stderr
 
     def raw(self, data, wait=1.0, chunks=None):
         """Sends bytes before TLS; returns everything the listener answered until it closed."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=PATIENCE) as s:
             for part in chunks or [data]:
                 s.sendall(part.encode() if isinstance(part, str) else part)
                 time.sleep(0.01)
@@ -96,10 +96,10 @@ def chat_through_listener(stack):
         await server_round_trip(client)  # Prosody has our presence: bob's message is delivered, not stored
         # bob is a second client connected to Prosody directly, on a thread (one slixmpp loop each).
         await asyncio.to_thread(xmpp_session, "bob@localhost", "bobpw", stack.prosody.c2s_port,
-                                send_message("alice@localhost", "hi old phone"), 20.0,
+                                send_message("alice@localhost", "hi old phone"), PATIENCE,
                                 plain_context(stack) if stack.mode == "starttls" else None)
         seen["version"] = client.transport.get_extra_info("ssl_object").version()
-        seen["alice got"] = await asyncio.wait_for(got, 10)
+        seen["alice got"] = await asyncio.wait_for(got, PATIENCE)
         client.send_message(mto="bob@localhost", mbody="hello from TLS 1.0", mtype="chat")
         await server_round_trip(client)
         return True
@@ -110,7 +110,7 @@ def chat_through_listener(stack):
     t = threading.Thread(target=lambda: result.setdefault("r", xmpp_session(
         "alice@localhost", "alicepw", stack.port, alice, tls_context=ctx)))
     t.start()
-    t.join(40)
+    t.join(2 * PATIENCE)  # bob's session runs inside alice's
     assert result.get("r") is True, (result, stack.pushgate.log()[-3000:])
     return seen
 
@@ -144,7 +144,7 @@ def test_legacy_tls_tls10_client_chats_through_starttls_backend_with_prosody_req
 
 def test_legacy_tls_offers_only_starttls_in_one_write_and_answers_its_own_header():
     with LegacyStack() as s:
-        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=PATIENCE) as c:
             c.sendall(STREAM.encode())
             first = c.recv(65536).decode()
         assert 'from="localhost"' in first and 'id="' in first, first
@@ -187,7 +187,7 @@ def test_legacy_tls_input_split_byte_by_byte_still_gets_proceed():
 def test_legacy_tls_backend_down_is_remote_connection_failed():
     with LegacyStack() as s:
         s.prosody.stop()
-        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=PATIENCE)
         raw.sendall((STREAM + STARTTLS).encode())
         buf = b""
         while b"<proceed" not in buf:
@@ -216,12 +216,12 @@ def test_legacy_tls_thousands_of_connections_do_not_break_the_component_session(
     with LegacyStack() as s:
         idle = []
         for _ in range(1100):
-            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=PATIENCE)
             c.sendall(STREAM.encode())
             idle.append(c)
         s.prosody.stop()
         s.prosody.start()  # the component reconnects with a new socket
-        s.prosody.wait_authenticated(2, timeout=20)
+        s.prosody.wait_authenticated(2)
         assert s.pushgate.proc.poll() is None, s.pushgate.log()[-2000:]
         got = s.raw(STREAM + STARTTLS)
         assert "<proceed" in got, got
@@ -231,7 +231,7 @@ def test_legacy_tls_thousands_of_connections_do_not_break_the_component_session(
 
 def starttls_client(stack):
     """A client that does STARTTLS by hand (TLS 1.2+) and returns the TLS socket."""
-    raw = socket.create_connection(("127.0.0.1", stack.port), timeout=5)
+    raw = socket.create_connection(("127.0.0.1", stack.port), timeout=PATIENCE)
     raw.sendall((STREAM + STARTTLS).encode())
     buf = b""
     while b"<proceed" not in buf:
@@ -244,11 +244,12 @@ def test_legacy_tls_proxy_header_v1_and_v2_reach_the_backend_before_the_stream()
         backend = socket.socket()
         backend.bind(("127.0.0.1", 0))
         backend.listen(1)
+        backend.settimeout(PATIENCE)
         with LegacyStack(extra=f'proxy_protocol = "{version}"', backend_port=backend.getsockname()[1]) as s:
             tls = starttls_client(s)
             tls.sendall(STREAM.encode())
             conn, _ = backend.accept()
-            conn.settimeout(5)
+            conn.settimeout(PATIENCE)
             got = b""
             while STREAM.encode() not in got:
                 got += conn.recv(4096)

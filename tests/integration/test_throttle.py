@@ -24,12 +24,12 @@ def test_prosody_throttle_20_messages_in_2_s_make_2_pushes_and_20_results():
         start = time.time()
         s.as_bob(burst(20))
         assert time.time() - start < 6
-        wait_for(lambda: len(re.findall(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log())) >= 20, 10,
+        wait_for(lambda: len(re.findall(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log())) >= 20,
                  "20 IQ results at Prosody")
         # All 20 publishes are answered; 18 were coalesced into the trailing push, which has gone:
         # nothing is left to push.
         s.pushgate.wait_log(r"event=push .*outcome=coalesced", count=18)
-        s.pushgate.wait_records(2, timeout=10)
+        s.pushgate.wait_records(2)
         s.pushgate.wait_log(r"event=push .*outcome=delivered", count=2)
         assert len(s.pushgate.records()) == 2, s.pushgate.records()
         assert "Got error" not in s.prosody.log()
@@ -39,4 +39,4 @@ def test_prosody_throttle_never_delays_calls():
     with Stack() as s:
         s.enable(device_token(), type="voip")
         s.as_bob(burst(5))
-        s.pushgate.wait_records(5, timeout=10)
+        s.pushgate.wait_records(5)
