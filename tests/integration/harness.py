@@ -281,7 +281,11 @@ class Prosody:
 class Pushgate:
     """The daemon under test with the `log` provider writing JSON lines to a file."""
 
-    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra="", output=None, app_toml=None):
+    def __init__(self, workdir, prosody, app_secret=None, apps=None, extra="", output=None, app_toml=None,
+                 ping_interval=30, ping_timeout=20):
+        """ping_interval, ping_timeout: the component session's XEP-0199 self-ping. A ping that
+        times out ends the session, so the default timeout (the daemon's own) is far above any
+        answer a loaded machine gives; a test about the ping sets its own."""
         self.workdir = workdir
         self.prosody = prosody
         self.app_secret = app_secret or secrets.token_hex(16)
@@ -295,7 +299,7 @@ class Pushgate:
         self._secret_file(app_file, self.app_secret)
         apps = apps or [("demo", app_file)]
         text = (f'[component]\njid = "{prosody.component_jid}"\nhost = "127.0.0.1"\nport = {prosody.component_port}\n'
-                f'secret_file = "{comp_secret}"\nping_interval = 5\nping_timeout = 3\n\n')
+                f'secret_file = "{comp_secret}"\nping_interval = {ping_interval}\nping_timeout = {ping_timeout}\n\n')
         self.app_secret_file = app_file
         if app_toml is not None:
             # Callers build [[app]] tables themselves; {secret_file} and {output} are filled in.

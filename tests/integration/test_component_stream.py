@@ -99,12 +99,8 @@ def test_component_stream_replies_held_by_a_slow_reader_all_arrive_with_no_furth
     from the server (here: never; pings are an hour apart)."""
     w = WorkDir()
     fake = FakeComponentServer()
-    pg = Pushgate(w, fake)
+    pg = Pushgate(w, fake, ping_interval=3600)
     try:
-        with open(pg.config) as f:
-            text = f.read()
-        with open(pg.config, "w") as f:
-            f.write(text.replace("ping_interval = 5\n", "ping_interval = 3600\n"))
         server = threading.Thread(target=fake.serve_handshake)
         server.start()
         pg.start(wait_connected=False)

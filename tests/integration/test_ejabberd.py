@@ -28,13 +28,14 @@ class EjabberdStack:
     """A private ejabberd with bob and `users`, and `nodes` pushgate processes (the log
     provider, one work dir each, the same component secret and app secret) connected to it."""
 
-    def __init__(self, users=("alice",), nodes=1, extra_config="", app_toml=None, ping_interval=3600):
+    def __init__(self, users=("alice",), nodes=1, extra_config="", app_toml=None, ping_interval=3600, ping_timeout=20):
         self.workdir = WorkDir()
         self.workdirs = []
         self.nodes = []
         self.users = list(users)
         self.app_secret = secrets.token_hex(16)
         self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.ejabberd = Ejabberd(self.workdir, extra_config=extra_config)
         try:
             self.ejabberd.start()
@@ -55,10 +56,8 @@ class EjabberdStack:
         if app_toml is None:
             app_toml = ('[[app]]\nname = "demo"\nservice = "log"\nsecret_file = "{secret_file}"\n'
                         f'output = "{{output}}"\nthrottle_ms = {THROTTLE_MS}\n')
-        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml, extra=extra)
-        text = node.config_text()
-        assert "ping_interval = 5\n" in text
-        node.rewrite_config(text.replace("ping_interval = 5\n", f"ping_interval = {self.ping_interval}\n"))
+        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml, extra=extra,
+                        ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
         self.nodes.append(node)
         if start:
             node.start()
@@ -131,7 +130,7 @@ def test_ejabberd_publish_to_apns():
         pki = TestPki(pki_dir)
         mock = ApnsMock(pki).start()
         toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
-        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5) as s:
+        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5, ping_timeout=3) as s:
             node = s.nodes[0]
             token = device_token()
             s.enable("alice", token, type="message")

@@ -218,7 +218,7 @@ def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
     pushgate reconnects once Prosody runs again, and the next push flows."""
     import signal
     import subprocess as sp
-    with Stack() as s:
+    with Stack(ping_interval=5, ping_timeout=3) as s:
         token = device_token()
         s.enable(token, type="voip")
         lua = sp.run(["pgrep", "-f", f"prosody -F --config {s.prosody.config}"], capture_output=True, text=True)
