@@ -656,6 +656,10 @@ class NodeMock:
     def script(self, token, responses, sticky=False):
         return self._control("POST", "/script", {"token": token, "responses": responses, "sticky": sticky})
 
+    def release(self, token):
+        """Sends the answers a {"hold": True} step keeps for `token` (apns_mock.js)."""
+        return self._control("POST", "/release", {"token": token})
+
     def stats(self):
         return self._control("GET", "/stats")
 
