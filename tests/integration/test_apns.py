@@ -76,13 +76,15 @@ def test_prosody_apns_503_is_wait_after_retries_within_deadline():
         token = device_token()
         a.mock.script(token, [{"status": 503, "reason": "ServiceUnavailable"}], sticky=True)
         s.enable(token, type="voip")
-        start = time.time()
         s.message_alice()
         wait_for(lambda: re.search(r"Got error <wait:internal-server-error:ServiceUnavailable", s.prosody.log()),
                  "Prosody logging a wait error")
-        assert time.time() - start < 6, "the retry deadline was not respected"
         st = a.mock.stats()
         assert st["rejected"].get("ServiceUnavailable", 0) >= 2, st  # it was retried
+        # ... within the 1.5 s deadline, counted at the mock rather than timed: the shortest
+        # retry delays (50, 100, 200, 400, 800 ms) fit four retries into 1.5 s, never five, however
+        # fast the machine; the default voip deadline (5 s) fits at least five on a fast one.
+        assert st["rejected"]["ServiceUnavailable"] <= 5, st
         assert "NOT increasing error count" in s.prosody.log()
 
 
