@@ -93,15 +93,18 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
 
         pids = postgres_pids()
         assert len(pids) >= 3, pids  # the postmaster, pushgate's backend and PostgreSQL's own workers
-        frozen_at = time.monotonic()
         signal_all(pids, signal.SIGSTOP)
+        frozen_at = time.monotonic()
         try:
+            # PostgreSQL stays frozen until everything below was seen: what it proves happens
+            # "while the store does not answer" by construction, not by a clock.
             # A publish that needs the store, while it does not answer.
             s.message_alice("during")
             published_at = time.monotonic()
             # /health answers at once all along, and soon says the store is down and why.
             slowest, degraded = 0.0, None
-            while time.monotonic() - frozen_at < 7 and degraded is None:
+            deadline = time.monotonic() + PATIENCE  # a safety net, not a claim
+            while degraded is None and time.monotonic() < deadline:
                 took, body = health(s.port)
                 slowest = max(slowest, took)
                 if body["status"] == "degraded" and body["store"]["up"] is False:
@@ -115,14 +118,11 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
             # Prosody hears `wait` (it keeps the registration), before the database returns.
             wait_for(lambda: re.search(r"Got error <wait:internal-server-error:registration store: [^>]*>.*NOT increasing "
                                        r"error count", s.prosody.log()),
-                     "Prosody logging the wait error for the publish made during the freeze",
-                     7.5 - (time.monotonic() - frozen_at))
+                     "Prosody logging the wait error for the publish made during the freeze")
             answered_after = time.monotonic() - published_at
-            assert time.monotonic() - frozen_at < 8
             assert "pushgate_store_up{backend=\"postgresql\"} 0" in metrics(s.port)
             print(f"    /health slowest {slowest * 1000:.0f} ms, degraded after {degraded[0]:.2f} s; "
                   f"publish answered wait after {answered_after:.2f} s", flush=True)
-            time.sleep(max(0.0, 8 - (time.monotonic() - frozen_at)))  # the freeze lasts 8 s
         finally:
             signal_all(pids, signal.SIGCONT)
         # The log names the cause, once per change, not an empty "PostgreSQL: ".
