@@ -103,7 +103,9 @@ def test_http_api_curl_line_delivers_a_voip_push_even_with_prosody_down():
 
 
 def test_http_api_answers_403_400_410_404_and_503_with_clear_bodies():
-    with ApiStack(app_extra="voip_deadline_ms = 600") as a:
+    # A short deadline ends the sticky 503's retries soon; 3 s, not less, because the same
+    # deadline bounds the one attempt the 410 needs (a connection to set up, on a loaded machine).
+    with ApiStack(app_extra="voip_deadline_ms = 3000") as a:
         code, body = a.push(device_token(), secret="wrong")
         assert code == 403 and json.loads(body)["outcome"] == "forbidden", body
         code, body = curl("-X", "POST", f"{a.base}/push", "-H", "Content-Type: application/json", "-d", "{broken")
