@@ -157,7 +157,9 @@ def test_http_api_rate_limit_answers_429_past_the_per_client_budget():
 
 
 def test_http_api_health_follows_a_provider_going_down_and_coming_back():
-    with ApiStack(app_extra="voip_deadline_ms = 600\nping_interval = 1") as a:
+    # 3 s, not less: the deadline also bounds the pushes through the restarted mock, each of
+    # which may have to set up a connection first.
+    with ApiStack(app_extra="voip_deadline_ms = 3000\nping_interval = 1") as a:
         code, h = a.health()
         assert code == 200 and h["status"] == "ok", h
         assert [app["name"] for app in h["apps"]] == ["ios"] and h["apps"][0]["reachable"], h
