@@ -297,7 +297,7 @@ def run_unit_as_systemd_would(w, unit_file, config, creds, uid, gid, installed_p
         notify.wait("READY=1", after=notify.wait("RELOADING=1", after=ready + 1) + 1)
         notify.wait("WATCHDOG=1")  # WATCHDOG_USEC=2 s: a keep-alive every second
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=PATIENCE) == 0
         notify.wait("STOPPING=1")
         log = open(err_path).read()
         assert "event=reload " in log and "result=applied" in log, log[-2000:]
