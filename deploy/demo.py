@@ -40,7 +40,7 @@ def main():
         print(f"    pushgate's log: {re.search(r'event=push .*', s.pushgate.log()).group(0)}")
 
         step(6, "Prosody got pushgate's answer")
-        line = wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type='result'[^>]*>", p.log()), 5,
+        line = wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type='result'[^>]*>", p.log()),
                         "the IQ result in Prosody's log")
         print(f"    {line.group(0)}")
         print("    A `result` keeps alice's registration healthy; a dead device would get cancel/item-not-found.")

@@ -20,7 +20,7 @@ import shutil
 import signal
 import subprocess
 
-from harness import ROOT, free_port, spawn, terminate, wait_for
+from harness import PATIENCE, ROOT, free_port, spawn, terminate, wait_for
 
 SNIPPET = os.path.join(ROOT, "deploy", "ejabberd", "pushgate.yml")
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "ejabberd.yml")
@@ -149,7 +149,7 @@ class Ejabberd:
             log = self.log()
             return log.count("is started in the node") > before and len(listening.findall(log)) > before
         try:
-            wait_for(started, 60, "ejabberd: is started in the node, accepting on the component port")
+            wait_for(started, "ejabberd: is started in the node, accepting on the component port")
         except BaseException:
             self.stop()
             raise
@@ -188,7 +188,7 @@ class Ejabberd:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        wait_for(lambda: not [p for p in alive() if not _is_zombie(p)], 10, "ejabberd's processes to end")
+        wait_for(lambda: not [p for p in alive() if not _is_zombie(p)], "ejabberd's processes to end")
 
     def log(self):
         try:
@@ -202,11 +202,11 @@ class Ejabberd:
         rx = r"Accepted external component \S+ authentication for " + re.escape(jid or self.component_jid) + " from"
         return len(re.findall(rx, self.log()))
 
-    def wait_log(self, pattern, timeout=10.0, count=1):
+    def wait_log(self, pattern, timeout=PATIENCE, count=1):
         rx = re.compile(pattern)
         try:
-            return wait_for(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()), timeout,
-                            f"ejabberd log /{pattern}/ x{count}")
+            return wait_for(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
+                            f"ejabberd log /{pattern}/ x{count}", timeout)
         except TimeoutError as e:
             raise AssertionError(f"{e}\n--- ejabberd log (tail) ---\n{self.log()[-4000:]}") from None
 

@@ -16,7 +16,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import device_token, wait_for
+from harness import PATIENCE, device_token, wait_for
 from test_http_api import ApiStack, curl, make_client_pki
 
 ATTACKER = "127.0.0.2"
@@ -26,9 +26,9 @@ def timed_request(port, method="GET", path="/health", body=None, context=None):
     """One request on a new connection; returns (status or the error, seconds taken)."""
     start = time.monotonic()
     if context is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     else:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=PATIENCE, context=context)
     try:
         headers = {"Content-Type": "application/json"} if body else {}
         conn.request(method, path, body=body, headers=headers)
@@ -79,7 +79,7 @@ def test_api_abuse_200_idle_connections_do_not_delay_health():
     with ApiStack(http_extra="max_connections_per_address = 500") as a, contextlib.ExitStack() as sockets:
         for _ in range(200):
             sockets.enter_context(connect(a.port))
-        wait_for(lambda: held(a.metrics()) >= 200, 10, "pushgate holding the 200 idle connections")
+        wait_for(lambda: held(a.metrics()) >= 200, "pushgate holding the 200 idle connections")
         status, took = timed_request(a.port)
         print(f"  GET /health with 200 idle connections open: {status} in {took * 1000:.0f} ms")
         assert status == 200 and took < 1.0, (status, took)
@@ -103,7 +103,7 @@ def test_api_abuse_100_slow_header_connections_do_not_delay_health_or_push():
         sender = threading.Thread(target=trickle)
         sender.start()
         try:
-            wait_for(lambda: held(a.metrics()) >= 100, 10, "pushgate holding the 100 slow connections")
+            wait_for(lambda: held(a.metrics()) >= 100, "pushgate holding the 100 slow connections")
             health = timed_request(a.port)
             push = timed_request(a.port, "POST", "/push", push_body(a))
         finally:
@@ -116,7 +116,7 @@ def test_api_abuse_100_slow_header_connections_do_not_delay_health_or_push():
         # The whole-request deadline cuts them off with 408 although each sends a byte every 100 ms.
         first = slow[0].recv(4096)
         assert first.startswith(b"HTTP/1.1 408 "), first
-        wait_for(lambda: refused(a.metrics(), "request_timeout") >= 100, 10, "100 request timeouts counted")
+        wait_for(lambda: refused(a.metrics(), "request_timeout") >= 100, "100 request timeouts counted")
         log = a.stack.pushgate.log()
         assert len(re.findall(r"event=api_connection_refused reason=request_timeout", log)) == 1, log[-3000:]
 
@@ -179,7 +179,7 @@ def _unfinished_tls_handshakes(ca, cert, key):
         stalled = [sockets.enter_context(connect(a.port)) for _ in range(100)]
         for s in stalled[:50]:
             s.sendall(b"\x16\x03\x01\x02\x00")  # a ClientHello record header, then nothing
-        wait_for(lambda: held(metrics(*tls, f"{a.base}/metrics")) >= 100, 10,
+        wait_for(lambda: held(metrics(*tls, f"{a.base}/metrics")) >= 100,
                  "pushgate holding the 100 stalled handshakes")
         ctx = ssl.create_default_context(cafile=a.pki.ca)
         ctx.load_cert_chain(cert, key)

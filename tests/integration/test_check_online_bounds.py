@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from harness import WorkDir, free_port
+from harness import PATIENCE, WorkDir, free_port
 from test_check_online import _check, _line
 
 STREAM_NS = b"xmlns:stream='http://etherx.jabber.org/streams'"
@@ -70,7 +70,7 @@ class _FakeServer:
     def close(self):
         self.stop.set()
         self.sock.close()
-        self.thread.join(10)
+        self.thread.join(PATIENCE)
         assert not self.thread.is_alive()
 
 
@@ -92,7 +92,7 @@ def test_check_online_bounds_a_stalled_tls_handshake_ends_the_check_at_25_s():
             component_port = free_port()  # nothing listens: the component side ends at once
             c2s_port = fake.port
         started = time.monotonic()
-        rc, out = _check(w, Server, name="stall.toml", timeout=60)
+        rc, out = _check(w, Server, name="stall.toml")
         took = time.monotonic() - started
         assert rc == 1, out
         assert b"<starttls" in fake.seen, (fake.seen, out)

@@ -12,7 +12,7 @@ import re
 import secrets
 import xml.etree.ElementTree as ET
 
-from harness import (ApnsMock, FcmMock, Prosody, Pushgate, TestPki, WorkDir, apns_app_toml, device_token,
+from harness import (PATIENCE, ApnsMock, FcmMock, Prosody, Pushgate, TestPki, WorkDir, apns_app_toml, device_token,
                      server_round_trip,
                      fcm_app_toml, make_service_account_key, wait_for, write_service_account, xmpp_session)
 
@@ -36,7 +36,7 @@ def raw_iq(xml_text):
         iq.xml = ET.fromstring(xml_text)
         iq["id"] = client.new_id()
         try:
-            return (await iq.send(timeout=10)).xml
+            return (await iq.send(timeout=PATIENCE)).xml
         except slixmpp.exceptions.IqError as e:
             return e.iq.xml
     return action
@@ -108,7 +108,7 @@ def message_alice(prosody, body):
 
 def recent(mock, predicate, what):
     """Waits until the mock has recorded a request `predicate` accepts; returns it."""
-    found = wait_for(lambda: [r for r in mock.stats()["recent"] if predicate(r)], 15, what)
+    found = wait_for(lambda: [r for r in mock.stats()["recent"] if predicate(r)], what)
     return found[0]
 
 
@@ -160,7 +160,7 @@ def test_prosody_client_conversations_fcm_carries_the_account_hash_and_the_chann
         # What the app computes for its account, independently of pushgate.
         account = hashlib.sha1("alice@localhost".encode() + b"\0" + android_id.encode()).hexdigest()
         channel = hashlib.sha1(room.encode() + b"\0" + android_id.encode()).hexdigest()
-        wait_for(lambda: len(mock.stats()["recent"]) >= 2, 15, "two FCM messages at the mock")
+        wait_for(lambda: len(mock.stats()["recent"]) >= 2, "two FCM messages at the mock")
         messages = mock.stats()["recent"]
         assert all(m["token"] == token and m["data"]["account"] == account for m in messages), messages
         assert sorted(m["data"].get("channel", "") for m in messages) == ["", channel], messages
@@ -173,7 +173,7 @@ def test_prosody_client_conversations_fcm_carries_the_account_hash_and_the_chann
         reply = as_user(prosody, "alice", conversations_unregister_channel(channel, android_id))
         result_form(reply)
         message_alice(prosody, "again")
-        wait_for(lambda: len(mock.stats()["recent"]) >= 3, 15, "a third FCM message at the mock")
+        wait_for(lambda: len(mock.stats()["recent"]) >= 3, "a third FCM message at the mock")
         prosody.wait_log(r"item-not-found")
         messages = mock.stats()["recent"]
         assert len(messages) == 3 and "channel" not in messages[2]["data"], messages
@@ -299,7 +299,7 @@ def test_prosody_client_siskin_call_without_pushkit_token_rings_as_a_high_priori
         payload = json.loads(call["body"])
         assert payload["aps"]["mutable-content"] == 1 and decrypt(key, payload)["type"] == "call", payload
         assert mock.stats()["rejected"] == {}, mock.stats()
-        wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type=.result", prosody.log()), 10,
+        wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type=.result", prosody.log()),
                  "Prosody receiving the result")
 
 

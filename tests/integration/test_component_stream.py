@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from harness import Pushgate, WorkDir, recv_until
+from harness import PATIENCE, Pushgate, WorkDir, recv_until
 
 SYS_pidfd_getfd = 438  # Linux 5.6 and later, x86-64 and arm64 alike
 
@@ -64,7 +64,7 @@ class FakeComponentServer:
     def component_authentications(self):
         return self.handshakes
 
-    def serve_handshake(self, timeout=15):
+    def serve_handshake(self, timeout=PATIENCE):
         try:
             self.listener.settimeout(timeout)
             conn, _ = self.listener.accept()
@@ -99,16 +99,12 @@ def test_component_stream_replies_held_by_a_slow_reader_all_arrive_with_no_furth
     from the server (here: never; pings are an hour apart)."""
     w = WorkDir()
     fake = FakeComponentServer()
-    pg = Pushgate(w, fake)
+    pg = Pushgate(w, fake, ping_interval=3600)
     try:
-        with open(pg.config) as f:
-            text = f.read()
-        with open(pg.config, "w") as f:
-            f.write(text.replace("ping_interval = 5\n", "ping_interval = 3600\n"))
         server = threading.Thread(target=fake.serve_handshake)
         server.start()
         pg.start(wait_connected=False)
-        server.join(20)
+        server.join(PATIENCE)
         assert fake.conn is not None, f"no handshake: {fake.error}\n{pg.log()[-2000:]}"
         pg.wait_log(r"event=component_connected")
         shrink_send_buffer(pg.proc.pid, fake.component_port)
@@ -120,7 +116,7 @@ def test_component_stream_replies_held_by_a_slow_reader_all_arrive_with_no_furth
 
         answered = 0
         received = b""
-        deadline = time.monotonic() + 30  # a bound for the failure, not a wait: answers come at once
+        deadline = time.monotonic() + PATIENCE  # a bound for the failure, not a wait: answers come at once
         fake.conn.settimeout(1)
         while answered < count and time.monotonic() < deadline:
             try:

@@ -9,7 +9,7 @@ import shutil
 import stat
 import subprocess
 
-from harness import PUSHGATE, WorkDir, spawn
+from harness import PATIENCE, PUSHGATE, WorkDir, spawn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNITS = ("pushgate.service", "pushgate-legacy-tls.service")
@@ -272,32 +272,32 @@ def run_unit_as_systemd_would(w, unit_file, config, creds, uid, gid, installed_p
         env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = spawn(as_user + command(unit["ExecStart"]), "pushgate (installed unit)", stdout=out, stderr=err, env=env)
-        ready = notify.wait("READY=1", timeout=15)
+        ready = notify.wait("READY=1")
         status = open(f"/proc/{proc.pid}/status").read()
         assert re.search(rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", status, re.M), status  # not root
         assert re.search(r"^NoNewPrivs:\t1$", status, re.M)
-        wait_for(lambda: prosody.component_authentications() >= 1, 15, "Prosody: the component authenticated")
+        wait_for(lambda: prosody.component_authentications() >= 1, "Prosody: the component authenticated")
 
         token = "f" * 60 + "c0ffee"
         xmpp_session("alice@localhost", "alicepw", prosody.c2s_port,
                      enable_push("push.localhost", token, {"secret": secret["demo.secret"], "type": "call"}))
         xmpp_session("bob@localhost", "bobpw", prosody.c2s_port, send_message("alice@localhost", "ring"))
-        record = wait_for(lambda: [json.loads(l) for l in open(out_path) if l.startswith("{")], 10, "the push record")[0]
+        record = wait_for(lambda: [json.loads(l) for l in open(out_path) if l.startswith("{")], "the push record")[0]
         assert record["kind"] == "voip" and record["token"] == "…c0ffee" and record["app"] == "demo", record
 
         wait_port(api_port)
         req = urllib.request.Request(f"http://127.0.0.1:{api_port}/push", method="POST",
                                      data=json.dumps({"node": token, "secret": secret["push.secret"], "type": "message"}).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=PATIENCE) as resp:
             assert json.loads(resp.read()) == {"outcome": "delivered"}
 
         assert unit["ExecReload"] == "/bin/kill -HUP $MAINPID"
         proc.send_signal(signal.SIGHUP)
         notify.wait("READY=1", after=notify.wait("RELOADING=1", after=ready + 1) + 1)
-        notify.wait("WATCHDOG=1", timeout=5)  # WATCHDOG_USEC=2 s: a keep-alive every second
+        notify.wait("WATCHDOG=1")  # WATCHDOG_USEC=2 s: a keep-alive every second
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=PATIENCE) == 0
         notify.wait("STOPPING=1")
         log = open(err_path).read()
         assert "event=reload " in log and "result=applied" in log, log[-2000:]

@@ -17,8 +17,8 @@ import urllib.error
 import urllib.request
 
 from ejabberd import Ejabberd
-from harness import (ApnsMock, Pushgate, TestPki, WorkDir, apns_app_toml, device_token, enable_push, free_port,
-                     server_round_trip, wait_for, xmpp_session)
+from harness import (PATIENCE, ApnsMock, Pushgate, TestPki, WorkDir, apns_app_toml, device_token, enable_push,
+                     free_port, server_round_trip, wait_for, xmpp_session)
 
 THROTTLE_MS = 5000  # the default, written out: the tests count on its window
 ACCEPTED = r"accepted notification for (\S+)@localhost \((\w+)\)"
@@ -28,13 +28,14 @@ class EjabberdStack:
     """A private ejabberd with bob and `users`, and `nodes` pushgate processes (the log
     provider, one work dir each, the same component secret and app secret) connected to it."""
 
-    def __init__(self, users=("alice",), nodes=1, extra_config="", app_toml=None, ping_interval=3600):
+    def __init__(self, users=("alice",), nodes=1, extra_config="", app_toml=None, ping_interval=3600, ping_timeout=20):
         self.workdir = WorkDir()
         self.workdirs = []
         self.nodes = []
         self.users = list(users)
         self.app_secret = secrets.token_hex(16)
         self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.ejabberd = Ejabberd(self.workdir, extra_config=extra_config)
         try:
             self.ejabberd.start()
@@ -55,10 +56,8 @@ class EjabberdStack:
         if app_toml is None:
             app_toml = ('[[app]]\nname = "demo"\nservice = "log"\nsecret_file = "{secret_file}"\n'
                         f'output = "{{output}}"\nthrottle_ms = {THROTTLE_MS}\n')
-        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml, extra=extra)
-        text = node.config_text()
-        assert "ping_interval = 5\n" in text
-        node.rewrite_config(text.replace("ping_interval = 5\n", f"ping_interval = {self.ping_interval}\n"))
+        node = Pushgate(wd, self.ejabberd, app_secret=self.app_secret, app_toml=app_toml, extra=extra,
+                        ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
         self.nodes.append(node)
         if start:
             node.start()
@@ -85,9 +84,9 @@ class EjabberdStack:
         """(user, node) of every publish ejabberd logged as answered with a result."""
         return re.findall(ACCEPTED, self.ejabberd.log())
 
-    def wait_accepted(self, n, timeout=20):
+    def wait_accepted(self, n, timeout=PATIENCE):
         try:
-            wait_for(lambda: len(self.accepted()) >= n, timeout, f"ejabberd: {n} notifications accepted")
+            wait_for(lambda: len(self.accepted()) >= n, f"ejabberd: {n} notifications accepted", timeout)
         except TimeoutError as e:
             raise AssertionError(f"{e}\n--- ejabberd log (tail) ---\n{self.ejabberd.log()[-4000:]}\n" +
                                  "".join(f"--- pushgate {i} log (tail) ---\n{p.log()[-2000:]}\n"
@@ -131,7 +130,7 @@ def test_ejabberd_publish_to_apns():
         pki = TestPki(pki_dir)
         mock = ApnsMock(pki).start()
         toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
-        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5) as s:
+        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5, ping_timeout=3) as s:
             node = s.nodes[0]
             token = device_token()
             s.enable("alice", token, type="message")
@@ -185,7 +184,7 @@ def test_ejabberd_two_nodes_active_active():
         s.send([(u, f"message {r}") for r in range(rounds) for u in users])
         total = rounds * len(users)
         s.wait_accepted(total)
-        wait_for(lambda: len(s.answers(a)) + len(s.answers(b)) >= total, 10, f"{total} answers from the nodes")
+        wait_for(lambda: len(s.answers(a)) + len(s.answers(b)) >= total, f"{total} answers from the nodes")
         per_node = [s.answers(a), s.answers(b)]
         # Exactly one answer per publish: ejabberd logged one result for each, each node one
         # answer for each it got, and the two add up to what ejabberd published.
@@ -200,7 +199,7 @@ def test_ejabberd_two_nodes_active_active():
         # Throttling is per node: a user whose publishes were split gets a push from each node.
         counts = [[sum(tail == tokens[u][-6:] for tail, _ in answers) for u in users] for answers in per_node]
         expected = _provider_pushes(counts[0]) + _provider_pushes(counts[1])
-        wait_for(lambda: len(a.records()) + len(b.records()) >= expected, THROTTLE_MS / 1000 + 10,
+        wait_for(lambda: len(a.records()) + len(b.records()) >= expected,
                  f"{expected} provider pushes (trailing ones included)")
         split_users = sum(1 for i in range(len(users)) if counts[0][i] and counts[1][i])
         print(f"    measured: {total} publishes from {len(users)} users -> node A {len(per_node[0])}, "
@@ -210,11 +209,11 @@ def test_ejabberd_two_nodes_active_active():
 
         # Node A goes away: ejabberd drops its route, and node B answers every publish from now on.
         assert a.stop() == 0
-        wait_for(lambda: [c for c, _ in s.ejabberd.component_routes()] == [True], 10, "ejabberd: one route left")
+        wait_for(lambda: [c for c, _ in s.ejabberd.component_routes()] == [True], "ejabberd: one route left")
         before_b = len(s.answers(b))
         s.send([(u, "after failover") for u in users])
         s.wait_accepted(total + len(users))
-        wait_for(lambda: len(s.answers(b)) >= before_b + len(users), 10, "node B answering every publish")
+        wait_for(lambda: len(s.answers(b)) >= before_b + len(users), "node B answering every publish")
         assert len(s.accepted()) == total + len(users)
         _no_errors(s.ejabberd.log())
 
@@ -241,7 +240,7 @@ def test_ejabberd_bare_source_pins_a_host_to_one_node_and_drops_its_share_while_
         s.send([(u, f"message {r}") for r in range(2) for u in users])
         total = 2 * len(users)
         s.wait_accepted(total)
-        wait_for(lambda: sum(len(s.answers(n)) for n in s.nodes) >= total, 10, f"{total} answers")
+        wait_for(lambda: sum(len(s.answers(n)) for n in s.nodes) >= total, f"{total} answers")
         per_node = [len(s.answers(n)) for n in s.nodes]
         assert sorted(per_node) == [0, total], per_node
         print(f"    measured: bare_source: {total} publishes from {len(users)} users -> "
@@ -251,10 +250,10 @@ def test_ejabberd_bare_source_pins_a_host_to_one_node_and_drops_its_share_while_
         pinned = s.nodes[per_node.index(total)]
         other = s.nodes[per_node.index(0)]
         assert pinned.stop() == 0
-        wait_for(lambda: sorted(c for c, _ in s.ejabberd.component_routes()) == [False, True], 10,
+        wait_for(lambda: sorted(c for c, _ in s.ejabberd.component_routes()) == [False, True],
                  "ejabberd: the pinned node's slot empty, the other still connected")
         s.send([("user0", "while the pinned node is down")])
-        s.ejabberd.wait_log(r"Timeout sending notification for user0@localhost", timeout=45)
+        s.ejabberd.wait_log(r"Timeout sending notification for user0@localhost")
         assert len(s.answers(other)) == 0, "the node of the other slot got a publish"
 
         # The node comes back into the free slot and serves again.
@@ -272,14 +271,14 @@ def _api_push(port, push_secret, node, type="message"):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/push", data=body, method="POST",
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=PATIENCE) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
 
 
 def _metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE) as r:
         return r.read().decode()
 
 
@@ -323,15 +322,15 @@ def test_ejabberd_two_nodes_share_the_dead_token_list_through_postgresql():
             # ejabberd publishes to one node, at random: that node pushes, APNs answers 410,
             # the node answers ejabberd with an error and ejabberd disables alice's push.
             dead = r"event=push app=ios kind=alert token=…%s from=localhost outcome=token_dead" % token[-6:]
-            wait_for(lambda: any(re.search(dead, n.log()) for n in s.nodes), 20, "a node's outcome=token_dead")
-            s.ejabberd.wait_log(r"rejected notification for alice@localhost \(%s" % token, timeout=20)
+            wait_for(lambda: any(re.search(dead, n.log()) for n in s.nodes), "a node's outcome=token_dead")
+            s.ejabberd.wait_log(r"rejected notification for alice@localhost \(%s" % token)
             learned = [i for i, n in enumerate(s.nodes) if re.search(dead, n.log())]
             assert len(learned) == 1, learned
             other = 1 - learned[0]
             assert not re.search(r"token=…%s" % token[-6:], s.nodes[other].log()), "the other node pushed too"
             assert mock.stats()["requests"] == 1
             wait_for(lambda: psql(f"SELECT COUNT(*) FROM dead_tokens WHERE token = '{token}' AND app = 'ios'") == "1",
-                     5, "the dead token in PostgreSQL")
+                     "the dead token in PostgreSQL")
 
             # Both HTTP APIs refuse the token as dead, the other node first: it never pushed
             # to the token, so what it knows it read from the store.

@@ -66,7 +66,7 @@ def test_expiry_certificates_are_the_loaded_ones_and_follow_a_renewal_after_sigh
         assert certificates() == first
         s.pushgate.signal(signal.SIGHUP)
         s.pushgate.wait_log(r"event=reload .*result=applied")
-        wait_for(lambda: certificates() == renewed, 10, f"/metrics reporting the renewed certificates {renewed}")
+        wait_for(lambda: certificates() == renewed, f"/metrics reporting the renewed certificates {renewed}")
     finally:
         s.close()
 

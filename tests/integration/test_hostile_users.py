@@ -7,7 +7,7 @@ import asyncio
 import threading
 import xml.etree.ElementTree as ET
 
-from harness import Pushgate, Stack, xmpp_session
+from harness import PATIENCE, Pushgate, Stack, xmpp_session
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 
@@ -27,13 +27,13 @@ def _online(jid, password, port, ready, stop, received):
     async def action(client):
         client.add_event_handler("message", lambda m: received.append(str(m)))
         client.send_presence()
-        await client["xep_0030"].get_info(jid="localhost", local=False, timeout=10)  # presence processed
+        await client["xep_0030"].get_info(jid="localhost", local=False, timeout=PATIENCE)  # presence processed
         ready.set()
-        await asyncio.get_running_loop().run_in_executor(None, stop.wait, 120)
-        await client["xep_0030"].get_info(jid="localhost", local=False, timeout=10)
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait, 5 * PATIENCE)
+        await client["xep_0030"].get_info(jid="localhost", local=False, timeout=PATIENCE)
         return True
 
-    return xmpp_session(jid, password, port, action, timeout=180)
+    return xmpp_session(jid, password, port, action, timeout=6 * PATIENCE)
 
 
 def _attack(service_jid):
@@ -54,12 +54,12 @@ def _attack(service_jid):
                         ET.SubElement(f, "{jabber:x:data}value").text = value
                     iq.xml.append(cmd)
                     try:
-                        replies.append(str(await iq.send(timeout=10)))
+                        replies.append(str(await iq.send(timeout=PATIENCE)))
                     except Exception as e:  # noqa: BLE001 - an IqError carries the error reply
                         replies.append(str(getattr(e, "iq", e)))
         # In order on the component's stream: once this is answered, every reply (and anything
         # a broken reply could have carried) has passed through Prosody.
-        await client["xep_0030"].get_info(jid=service_jid, local=False, timeout=10)
+        await client["xep_0030"].get_info(jid=service_jid, local=False, timeout=PATIENCE)
         return replies
 
     return action
@@ -75,11 +75,11 @@ def test_hostile_adhoc_attributes_inject_nothing_and_never_break_the_component_s
             "bob", _online("bob@localhost", "bobpw", s.prosody.c2s_port, ready, stop, received)))
         bob.start()
         try:
-            assert ready.wait(30), "bob did not come online"
+            assert ready.wait(PATIENCE), "bob did not come online"
             replies = s.as_alice(_attack(s.prosody.component_jid))
         finally:
             stop.set()
-            bob.join(60)
+            bob.join(PATIENCE)
         assert result.get("bob") is True, "bob's session failed"
         assert len(replies) == len(PAYLOADS) * 4
         # Every answer is an error or a result addressed to alice, never carrying a message.

@@ -10,7 +10,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import (ApnsMock, FcmMock, Pushgate, Stack, TestPki, apns_app_toml, device_token, fcm_app_toml,
+from harness import (PATIENCE, ApnsMock, FcmMock, Pushgate, Stack, TestPki, apns_app_toml, device_token, fcm_app_toml,
                      free_port, make_service_account_key, run, wait_for, write_service_account)
 
 
@@ -103,7 +103,9 @@ def test_http_api_curl_line_delivers_a_voip_push_even_with_prosody_down():
 
 
 def test_http_api_answers_403_400_410_404_and_503_with_clear_bodies():
-    with ApiStack(app_extra="voip_deadline_ms = 600") as a:
+    # A short deadline ends the sticky 503's retries soon; 3 s, not less, because the same
+    # deadline bounds the one attempt the 410 needs (a connection to set up, on a loaded machine).
+    with ApiStack(app_extra="voip_deadline_ms = 3000") as a:
         code, body = a.push(device_token(), secret="wrong")
         assert code == 403 and json.loads(body)["outcome"] == "forbidden", body
         code, body = curl("-X", "POST", f"{a.base}/push", "-H", "Content-Type: application/json", "-d", "{broken")
@@ -139,7 +141,7 @@ def test_http_api_rate_limit_answers_429_past_the_per_client_budget():
             req = urllib.request.Request(f"{a.base}/push", method="POST", headers={"content-type": "application/json"},
                                          data=json.dumps({"node": device_token(), "secret": a.push_secret}).encode())
             try:
-                with urllib.request.urlopen(req, timeout=10) as r:
+                with urllib.request.urlopen(req, timeout=PATIENCE) as r:
                     return r.status, r.read().decode()
             except urllib.error.HTTPError as e:
                 return e.code, e.read().decode()
@@ -155,7 +157,9 @@ def test_http_api_rate_limit_answers_429_past_the_per_client_budget():
 
 
 def test_http_api_health_follows_a_provider_going_down_and_coming_back():
-    with ApiStack(app_extra="voip_deadline_ms = 600\nping_interval = 1") as a:
+    # 3 s, not less: the deadline also bounds the pushes through the restarted mock, each of
+    # which may have to set up a connection first.
+    with ApiStack(app_extra="voip_deadline_ms = 3000\nping_interval = 1") as a:
         code, h = a.health()
         assert code == 200 and h["status"] == "ok", h
         assert [app["name"] for app in h["apps"]] == ["ios"] and h["apps"][0]["reachable"], h
@@ -167,7 +171,7 @@ def test_http_api_health_follows_a_provider_going_down_and_coming_back():
         assert code == 503 and h["status"] == "down", h
         assert not h["apps"][0]["reachable"] and h["apps"][0]["last_error"].startswith("retry: connect"), h
         a.apns = ApnsMock(a.pki, port=port).start()
-        wait_for(lambda: a.push(device_token())[0] == 200, 10, "a push through the restarted mock")
+        wait_for(lambda: a.push(device_token())[0] == 200, "a push through the restarted mock")
         code, h = a.health()
         assert code == 200 and h["status"] == "ok" and h["apps"][0]["last_success"], h
 
@@ -277,7 +281,7 @@ def test_http_api_sighup_serves_a_renewed_certificate_to_new_connections():
 
         def subject():
             out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{a.port}", "-brief", "-CAfile", a.pki.ca],
-                                 input="", capture_output=True, text=True, timeout=20)
+                                 input="", capture_output=True, text=True, timeout=PATIENCE)
             m = re.search(r"Peer certificate: (.*)", out.stdout + out.stderr)
             assert m, out.stdout + out.stderr
             return m.group(1)
@@ -319,9 +323,9 @@ def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
     with ApiStack() as a:
         wrong = json.dumps({"node": device_token(), "secret": "wrong"}).encode()
         good = lambda: json.dumps({"node": device_token(), "secret": a.push_secret, "type": "call"}).encode()  # noqa: E731
-        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+        with socket.create_connection(("127.0.0.1", a.port), timeout=PATIENCE) as s:
             on_loop = [exchange(s, post(wrong)), exchange(s, post(good()))]  # one kept connection
-        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+        with socket.create_connection(("127.0.0.1", a.port), timeout=PATIENCE) as s:
             via_httplib = [exchange(s, post(wrong, target=b"/push?via=httplib")),
                            exchange(s, post(good(), target=b"/push?via=httplib"))]
         assert on_loop == via_httplib, (on_loop, via_httplib)
@@ -330,7 +334,7 @@ def test_http_api_push_answers_alike_whether_the_loop_or_httplib_reads_it():
                               b'Keep-Alive: timeout=10, max=100000\r\n\r\n{"outcome":"delivered"}'), on_loop
         answers = []
         for target in (b"/push", b"/push?via=httplib"):
-            with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+            with socket.create_connection(("127.0.0.1", a.port), timeout=PATIENCE) as s:
                 answers.append(exchange(s, post(good(), version=b"HTTP/1.0", target=target)))
                 assert s.recv(4096) == b"", "an HTTP/1.0 connection without Keep-Alive was kept"
         assert answers[0] == answers[1] and answers[0].startswith(b"HTTP/1.1 200 OK\r\n"), answers

@@ -70,18 +70,18 @@ def test_prosody_monal_push_module_without_secret_reaches_apns_with_mutable_cont
         token = device_token()
         m.enable_as_monal(token, "monalProdiOS")
         s.message_alice("first")
-        wait_for(lambda: m.mock.stats()["delivered"] >= 1, 10, "the first push at the mock APNs")
+        wait_for(lambda: m.mock.stats()["delivered"] >= 1, "the first push at the mock APNs")
         st = m.mock.stats()
         push = st["recent"][0]
         assert push["token"] == token, push
         assert push["headers"]["apns-push-type"] == "alert" and push["headers"]["apns-topic"] == TOPIC, push
         assert json.loads(push["body"])["aps"]["mutable-content"] == 1, push["body"]
         s.pushgate.wait_log(r"event=push app=monalProdiOS kind=alert token=…%s .*outcome=delivered" % token[-6:])
-        wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log()), 5,
+        wait_for(lambda: re.search(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log()),
                  "Prosody receiving the IQ result")
         # Prosody keeps the registration: the next message is pushed too, and it counted no error.
         s.message_alice("second")
-        wait_for(lambda: m.mock.stats()["delivered"] >= 2, 10, "the second push at the mock APNs")
+        wait_for(lambda: m.mock.stats()["delivered"] >= 2, "the second push at the mock APNs")
         assert _sent_pushes(s.prosody.log(), token) == 2
         assert "Got error" not in s.prosody.log(), s.prosody.log()[-3000:]
         assert "require_secret = false: anyone who knows a device token" in s.pushgate.log()

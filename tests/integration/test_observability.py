@@ -14,8 +14,9 @@ import subprocess
 import urllib.parse
 import urllib.request
 
-from harness import (ROOT, ApnsMock, FcmMock, Pushgate, Stack, TestPki, apns_app_toml, device_token, fcm_app_toml,
-                     free_port, make_service_account_key, spawn, terminate, wait_for, write_service_account)
+from harness import (PATIENCE, ROOT, ApnsMock, FcmMock, Pushgate, Stack, TestPki, apns_app_toml, device_token,
+                     fcm_app_toml, free_port, make_service_account_key, spawn, terminate, wait_for,
+                     write_service_account)
 from test_http_api import curl
 from test_registrations import command
 
@@ -100,7 +101,7 @@ class Prometheus:
         url = f"http://127.0.0.1:{self.port}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=PATIENCE) as r:
             return json.loads(r.read())
 
     def query(self, expr):
@@ -133,7 +134,7 @@ class Prometheus:
 
 def broken_legacy_client(port):
     """An old client that sends broken XML: the listener answers not-well-formed and closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as s:
         s.sendall(b"<stream:stream xmlns='jabber:client' <<<")
         while s.recv(4096):
             pass
@@ -169,9 +170,9 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
         s.pushgate.wait_log(r"event=legacy_tls_listening")
 
         prom = Prometheus(s.workdir, f"127.0.0.1:{api_port}")
-        wait_for(prom.ready, 30, "Prometheus ready")
+        wait_for(prom.ready, "Prometheus ready")
         # Scraped at least once before anything happens, so every rate() below sees the change.
-        wait_for(lambda: prom.value('up{job="pushgate"}') == 1, 30, "Prometheus scraping pushgate (up == 1)")
+        wait_for(lambda: prom.value('up{job="pushgate"}') == 1, "Prometheus scraping pushgate (up == 1)")
 
         # A registration and an unregistration through the ad-hoc commands (the store's ops).
         status, form = s.as_alice(command(s.prosody.component_jid, "register-push-apns",
@@ -199,7 +200,7 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
                  and (prom.value('sum(pushgate_pushes_total{outcome="token_dead"})') or 0) >= 1
                  and (prom.value('sum(pushgate_store_seconds_count{op="unregister"})') or 0) >= 1
                  and (prom.value('sum(pushgate_legacy_errors_total{cause="not-well-formed"})') or 0) >= 1,
-                 30, "Prometheus scraping the pushes, the registration and the legacy client")
+                 "Prometheus scraping the pushes, the registration and the legacy client")
 
         # Every query of every panel returns data, and a number somewhere (not only NaN). A
         # series born with its first request (the API's per-path counters, the store's per-op
@@ -214,7 +215,7 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
                     empty.append(f"{title}: {expr} -> {result}")
             return not empty
         try:
-            wait_for(all_have_data, 30, "every dashboard query returning data")
+            wait_for(all_have_data, "every dashboard query returning data")
         except TimeoutError:
             raise AssertionError("dashboard queries without data:\n" + "\n".join(empty)) from None
 
@@ -246,7 +247,7 @@ def test_observability_dashboard_queries_return_data_from_a_real_prometheus():
             groups = prom.get("/api/v1/rules")["data"]["groups"]
             rules = [r for g in groups for r in g["rules"]]
             return rules if rules and all(not r["lastEvaluation"].startswith("0001") for r in rules) else None
-        rules = wait_for(rules_evaluated, 30, "Prometheus evaluating the alert rules")
+        rules = wait_for(rules_evaluated, "Prometheus evaluating the alert rules")
         assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
         with open(RULES) as f:
             assert len(rules) == len(re.findall(r"^\s*- alert: ", f.read(), re.M)), [r["name"] for r in rules]

@@ -4,7 +4,7 @@ slixmpp clients, and pushgate's `log` provider."""
 import re
 import time
 
-from harness import Stack, device_token, wait_for
+from harness import PATIENCE, Stack, device_token, wait_for
 
 
 def _results_for_pushes(prosody_log):
@@ -27,7 +27,7 @@ def test_prosody_publish_to_log_voip():
         # Prosody's privacy settings from the snippet: no body, no sender in the payload.
         assert "ring ring" not in str(rec)
         s.pushgate.wait_log(r"event=push app=demo kind=voip token=…%s from=localhost outcome=delivered" % token[-6:])
-        wait_for(lambda: _results_for_pushes(s.prosody.log()), 5, "Prosody receiving the IQ result")
+        wait_for(lambda: _results_for_pushes(s.prosody.log()), "Prosody receiving the IQ result")
         # The full token and the secrets never reach pushgate's log or the record.
         log = s.pushgate.log()
         for secret in (token, s.pushgate.app_secret, s.prosody.component_secret):
@@ -41,7 +41,7 @@ def test_prosody_wrong_secret_is_auth_forbidden():
         s.enable(token, secret="not-the-secret", type="message")
         s.message_alice()
         s.pushgate.wait_log(r"event=push .*outcome=forbidden reason=\"wrong secret\"")
-        wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret>", s.prosody.log()), 5,
+        wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret>", s.prosody.log()),
                  "Prosody logging auth:forbidden")
         assert s.pushgate.records() == []
         assert "not-the-secret" not in s.pushgate.log()
@@ -51,7 +51,7 @@ def test_prosody_missing_secret_is_forbidden():
     with Stack() as s:
         s.as_alice(__import__("harness").enable_push(s.prosody.component_jid, device_token(), {"type": "voip"}))
         s.message_alice()
-        wait_for(lambda: "Got error <auth:forbidden:publish-options carry no secret>" in s.prosody.log(), 8,
+        wait_for(lambda: "Got error <auth:forbidden:publish-options carry no secret>" in s.prosody.log(),
                  "auth:forbidden for a publish without secret")
 
 
@@ -63,7 +63,7 @@ def test_prosody_several_nodes_one_push_each():
         s.message_alice()
         s.pushgate.wait_records(2)
         # Prosody has both answers: every publish it made was pushed, and only those.
-        wait_for(lambda: len(re.findall(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log())) >= 2, 10,
+        wait_for(lambda: len(re.findall(r"Received\[component\]: <iq [^>]*type=.result", s.prosody.log())) >= 2,
                  "2 IQ results at Prosody")
         recs = s.pushgate.records()
         assert len(recs) == 2, recs
@@ -101,9 +101,9 @@ def test_prosody_restart_reconnects_and_next_push_flows():
         token = device_token()
         s.enable(token, type="voip")
         s.prosody.stop()
-        s.pushgate.wait_log(r"event=component_disconnected", timeout=10)
+        s.pushgate.wait_log(r"event=component_disconnected")
         s.prosody.start()
-        s.prosody.wait_authenticated(2, timeout=15)
+        s.prosody.wait_authenticated(2)
         s.message_alice()
         rec = s.pushgate.wait_records(1)[0]
         assert rec["token"] == "…" + token[-6:]
@@ -113,9 +113,9 @@ def test_prosody_down_at_start_then_up():
     with Stack(start_pushgate=False) as s:
         s.prosody.stop()
         s.pushgate.start(wait_connected=False)
-        s.pushgate.wait_log(r"event=component_connect_failed .*cause=\"Connection refused\" fix=\"nothing listens on", timeout=10)
+        s.pushgate.wait_log(r"event=component_connect_failed .*cause=\"Connection refused\" fix=\"nothing listens on")
         s.prosody.start()
-        s.prosody.wait_authenticated(1, timeout=40)
+        s.prosody.wait_authenticated(1)
 
 
 def test_wrong_component_secret_is_named_and_retried():
@@ -123,8 +123,8 @@ def test_wrong_component_secret_is_named_and_retried():
         with open(s.workdir.file("component.secret"), "w") as f:
             f.write("wrong-component-secret\n")
         s.pushgate.start(wait_connected=False)
-        s.pushgate.wait_log(r"event=component_connect_failed .*does not match the server's for push\.localhost .*Prosody: Component .*component_secret.*ejabberd: .*password:", timeout=10)
-        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
+        s.pushgate.wait_log(r"event=component_connect_failed .*does not match the server's for push\.localhost .*Prosody: Component .*component_secret.*ejabberd: .*password:")
+        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2)
         assert "wrong-component-secret" not in s.pushgate.log()
         assert s.pushgate.proc.poll() is None
 
@@ -196,19 +196,19 @@ def test_prosody_full_queue_is_wait_resource_constraint_and_loop_stays_free():
         s.enable(device_token(), type="message")
         s.enable(device_token(), type="message")
         s.message_alice()
-        s.pushgate.wait_log(r"event=push .*outcome=queue_full", timeout=10)
-        wait_for(lambda: "Got error <wait:resource-constraint:push queue is full (1)>" in s.prosody.log(), 8,
+        s.pushgate.wait_log(r"event=push .*outcome=queue_full")
+        wait_for(lambda: "Got error <wait:resource-constraint:push queue is full (1)>" in s.prosody.log(),
                  "Prosody receiving wait/resource-constraint")
         # The stalled push completes once the reader drains the pipe: nothing was lost.
         drained = b""
-        deadline = time.time() + 10
+        deadline = time.time() + PATIENCE  # a net: the record comes as soon as the pipe has room
         while b'"sent":false' not in drained and time.time() < deadline:
             try:
                 drained += os.read(read_end, 65536)
             except BlockingIOError:
                 time.sleep(0.05)
         assert b'"sent":false' in drained
-        s.pushgate.wait_log(r"event=push .*outcome=delivered", timeout=10)
+        s.pushgate.wait_log(r"event=push .*outcome=delivered")
         os.close(fill)
         os.close(read_end)
 
@@ -218,7 +218,7 @@ def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
     pushgate reconnects once Prosody runs again, and the next push flows."""
     import signal
     import subprocess as sp
-    with Stack() as s:
+    with Stack(ping_interval=5, ping_timeout=3) as s:
         token = device_token()
         s.enable(token, type="voip")
         lua = sp.run(["pgrep", "-f", f"prosody -F --config {s.prosody.config}"], capture_output=True, text=True)
@@ -227,11 +227,11 @@ def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
         for pid in pids:
             os_kill(pid, signal.SIGSTOP)
         try:
-            s.pushgate.wait_log(r"event=component_ping_timeout", timeout=15)
+            s.pushgate.wait_log(r"event=component_ping_timeout")
         finally:
             for pid in pids:
                 os_kill(pid, signal.SIGCONT)
-        s.prosody.wait_authenticated(2, timeout=30)
+        s.prosody.wait_authenticated(2)
         s.message_alice()
         assert s.pushgate.wait_records(1)[0]["token"] == "…" + token[-6:]
 
@@ -251,6 +251,6 @@ def test_wrong_component_jid_is_named_and_retried():
         with open(s.pushgate.config, "w") as f:
             f.write(text.replace('jid = "push.localhost"', 'jid = "nopush.localhost"'))
         s.pushgate.start(wait_connected=False)
-        s.pushgate.wait_log(r"event=component_connect_failed .*the server has no component nopush\.localhost .*ejabberd_service", timeout=10)
-        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2, timeout=10)
+        s.pushgate.wait_log(r"event=component_connect_failed .*the server has no component nopush\.localhost .*ejabberd_service")
+        s.pushgate.wait_log(r"event=component_reconnect_scheduled", count=2)
         assert s.pushgate.proc.poll() is None

@@ -6,7 +6,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
-from harness import Stack, device_token, wait_for
+from harness import PATIENCE, Stack, device_token, wait_for
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 
@@ -22,7 +22,7 @@ def command(service_jid, node, fields):
             f = ET.SubElement(x, "{jabber:x:data}field", {"var": var})
             ET.SubElement(f, "{jabber:x:data}value").text = value
         iq.xml.append(cmd)
-        resp = await iq.send(timeout=10)
+        resp = await iq.send(timeout=PATIENCE)
         c = resp.xml.find(f"{{{NS_COMMANDS}}}command")
         out = {f.get("var"): f.findtext("{jabber:x:data}value") for f in c.iter("{jabber:x:data}field")}
         return c.get("status"), out
@@ -105,7 +105,7 @@ def registration_lifecycle(store):
         status, _ = s.run_command("unregister-push-fcm", **{"device-id": "phone-1"})
         assert status == "completed"
         s.message_alice()
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()),
                  "Prosody logging cancel:item-not-found")
         assert token not in s.pushgate.log() and new_token not in s.pushgate.log() and secret not in s.pushgate.log()
 
@@ -122,7 +122,7 @@ def test_prosody_registration_refuses_incomplete_forms_and_wrong_secrets():
         s.enable(form["node"], secret="not-the-secret")
         s.message_alice()
         wait_for(lambda: re.search(r"Got error <auth:forbidden:wrong secret for this registered node", s.prosody.log()),
-                 10, "Prosody logging auth:forbidden")
+                 "Prosody logging auth:forbidden")
 
 
 def test_prosody_registration_410_from_apns_deletes_the_registration():
@@ -137,7 +137,7 @@ def test_prosody_registration_410_from_apns_deletes_the_registration():
         s.enable(form["node"], secret=form["secret"], type="voip")
         s.message_alice()
         s.pushgate.wait_log(r'event=registration_removed .*reason="?Unregistered')
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()),
                  "Prosody logging cancel:item-not-found")
         assert mock.stats()["rejected"] == {"Unregistered": 1}
 
@@ -151,7 +151,7 @@ def test_prosody_registration_node_is_refused_to_another_domain():
         xmpp_session("mallory@other.localhost", "mallorypw", s.prosody.c2s_port,
                      enable_push(s.prosody.component_jid, form["node"], {"secret": form["secret"]}))
         xmpp_session("bob@localhost", "bobpw", s.prosody.c2s_port, send_message("mallory@other.localhost", "hi"))
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:no registration for this node", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:no registration for this node", s.prosody.log()),
                  "Prosody logging item-not-found for the other domain's publish")
         assert s.pushgate.records() == [], "a push went out for another domain's publish"
 
@@ -169,7 +169,7 @@ def enable_node_only(service_jid, node, fields=None):
                 f = ET.SubElement(form, "{jabber:x:data}field", {"var": var})
                 ET.SubElement(f, "{jabber:x:data}value").text = value
         iq.xml.append(enable)
-        await iq.send(timeout=10)
+        await iq.send(timeout=PATIENCE)
     return action
 
 
@@ -193,7 +193,7 @@ def test_prosody_registration_tigase_register_device_with_a_pushkit_token():
         node = form["node"]
         s.as_alice(enable_node_only(jid, node))
         s.message_alice()
-        wait_for(lambda: any(r["token"] == token for r in mock.stats()["recent"]), 10, "the alert at the device token")
+        wait_for(lambda: any(r["token"] == token for r in mock.stats()["recent"]), "the alert at the device token")
         alert = next(r for r in mock.stats()["recent"] if r["token"] == token)
         assert alert["headers"]["apns-push-type"] == "alert", alert
 
@@ -210,7 +210,7 @@ def test_prosody_registration_tigase_register_device_with_a_pushkit_token():
                                                                    "device-token": token}))
         assert status == "completed"
         s.message_alice()
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()),
                  "Prosody logging cancel:item-not-found after unregister-device")
         log = s.pushgate.log()
         assert token not in log and pushkit not in log and node not in log
@@ -225,7 +225,7 @@ def test_prosody_registration_admin_command_counts_and_forgets_devices():
 
     def admin(*args, stdin=None):
         out = subprocess.run([PUSHGATE, "registrations", "--config", s.pushgate.config, *args], input=stdin,
-                             capture_output=True, text=True, timeout=20)
+                             capture_output=True, text=True, timeout=PATIENCE)
         return out.returncode, out.stdout, out.stderr
 
     with RegStack() as s:
@@ -247,7 +247,7 @@ def test_prosody_registration_admin_command_counts_and_forgets_devices():
         # The daemon sees the same store: the forgotten nodes are item-not-found for Prosody.
         s.enable(own["node"], secret=own["secret"])
         s.message_alice()
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found", s.prosody.log()),
                  "Prosody logging cancel:item-not-found for a forgotten device")
         rc, _, err = admin("--delete-device", "phone-1")
         assert rc == 1 and "--jid" in err, err
@@ -304,7 +304,7 @@ def test_prosody_registration_limits_devices_per_user_and_token_shape():
         from harness import enable_push
         s.as_alice(enable_all)
         s.message_alice()
-        records = s.pushgate.wait_records(20, timeout=20)
+        records = s.pushgate.wait_records(20)
         sent = {r["token"] for r in records}
         expected = {"…" + t[-6:] for _, t in devices[1:20]} | {"…" + new_token[-6:]}
         assert len(records) == 20 and sent == expected, (sent, expected)

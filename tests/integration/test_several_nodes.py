@@ -17,7 +17,7 @@ import urllib.request
 
 import slixmpp.exceptions
 
-from harness import (ApnsMock, ProsodyScene, Pushgate, TestPki, apns_app_toml, device_token, enable_push,
+from harness import (PATIENCE, ApnsMock, ProsodyScene, Pushgate, TestPki, apns_app_toml, device_token, enable_push,
                      free_port, send_message, wait_for, xmpp_session)
 from test_registrations import command
 
@@ -58,17 +58,17 @@ class Node:
         """Starts the node while another serves the JID: returns once it says it stands by."""
         before = self.pg.log().count("event=component_standby ") if os.path.exists(self.pg.stderr_path) else 0
         self.pg.start(wait_connected=False)
-        self.pg.wait_log(r"event=component_standby ", count=before + 1, timeout=15)
+        self.pg.wait_log(r"event=component_standby ", count=before + 1)
 
     def health(self):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=PATIENCE) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=PATIENCE) as r:
             return r.read().decode()
 
     def push(self, node, type="call"):
@@ -77,7 +77,7 @@ class Node:
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/push", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=PATIENCE) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -87,7 +87,7 @@ class Node:
         time of the kill."""
         t = time.monotonic()
         self.pg.proc.send_signal(signal.SIGKILL)
-        self.pg.proc.wait(5)
+        self.pg.proc.wait(PATIENCE)
         self.pg.proc = None
         self.pg._stderr.close()
         return t
@@ -118,7 +118,8 @@ class TwoNodes(ProsodyScene):
             raise
 
     def as_carol(self, action):
-        return xmpp_session("carol@localhost", "carolpw", self.prosody.c2s_port, action, timeout=120)
+        # The limit is on the whole session, which lasts as long as the test needs: a net only.
+        return xmpp_session("carol@localhost", "carolpw", self.prosody.c2s_port, action, timeout=5 * PATIENCE)
 
     def enable(self, node, **fields):
         fields.setdefault("secret", self.app_secret)
@@ -184,10 +185,11 @@ class MessageStream:
                 client.send_message(mto="alice@localhost", mbody=f"m{self.sent}", mtype="chat")
                 self.sent += 1
                 await asyncio.sleep(self.every)
-            await client["xep_0030"].get_info(jid="localhost", local=False, timeout=10)
+            await client["xep_0030"].get_info(jid="localhost", local=False, timeout=PATIENCE)
             return True
         try:
-            xmpp_session("bob@localhost", "bobpw", self.s.prosody.c2s_port, action, timeout=120)
+            # The limit is on the whole stream, which lasts as long as the test needs: a net only.
+            xmpp_session("bob@localhost", "bobpw", self.s.prosody.c2s_port, action, timeout=5 * PATIENCE)
         except Exception as e:  # noqa: BLE001 - re-raised by stop()
             self._error = e
 
@@ -197,7 +199,7 @@ class MessageStream:
 
     def stop(self):
         self._stop.set()
-        self._thread.join(30)
+        self._thread.join(PATIENCE)
         if self._error:
             raise self._error
         return self.sent
@@ -239,7 +241,7 @@ def test_nodes_standby_takes_over_within_3_s_of_kill9_under_steady_publishes():
         s.b.start_standby()
         # Logged once at info, however many refusals follow. A 4th attempt comes only after the
         # 3rd refusal was handled (its retry line written), so after 4 denials two retries are logged.
-        s.prosody.wait_log(r"Second component attempted to connect, denying connection", count=4, timeout=10)
+        s.prosody.wait_log(r"Second component attempted to connect, denying connection", count=4)
         assert s.b.pg.log().count("event=component_standby ") == 1
         assert s.b.pg.log().count("event=component_standby_retry ") >= 2  # at debug
         assert not re.search(r"level=warn event=component_connect_failed", s.b.pg.log())
@@ -261,15 +263,15 @@ def test_nodes_standby_takes_over_within_3_s_of_kill9_under_steady_publishes():
 
         stream = MessageStream(s).start()
         try:
-            s.a.pg.wait_records(4, timeout=15)   # the stream flows through a
+            s.a.pg.wait_records(4)   # the stream flows through a
             auths = s.prosody.component_authentications()
             killed_at = s.a.kill9()
-            gap = _wait_authenticated_after(s.prosody, auths + 1, killed_at, 10)
+            gap = _wait_authenticated_after(s.prosody, auths + 1, killed_at, PATIENCE)
             print(f"    failover: kill -9 of the active node to Prosody's 'External component successfully "
                   f"authenticated' of the standby: {gap * 1000:.0f} ms", flush=True)
-            s.b.pg.wait_log(r"event=component_took_over", timeout=5)
+            s.b.pg.wait_log(r"event=component_took_over")
             before = len(s.b.pg.records())
-            s.b.pg.wait_records(before + 4, timeout=15)  # and now through b
+            s.b.pg.wait_records(before + 4)  # and now through b
         finally:
             sent = stream.stop()
         assert gap < 3.0, f"the standby took {gap:.2f}s to take over"
@@ -285,7 +287,7 @@ def test_nodes_standby_takes_over_within_3_s_of_kill9_under_steady_publishes():
             published, answers = publish_accounting(s.prosody.log())
             return published > 0 and sum(len(v) for v in answers.values()) >= published
         try:
-            wait_for(settled, 10, "an answer to every publish")
+            wait_for(settled, "an answer to every publish")
         except TimeoutError:
             pass  # counted below
         published, answers = publish_accounting(s.prosody.log())
@@ -329,12 +331,12 @@ def test_nodes_a_dead_token_learned_by_one_node_is_not_pushed_by_the_other():
         s.mock.script(token, [{"status": 410, "reason": "Unregistered", "timestamp": 1795320000123}], sticky=True)
         s.enable(token, type="voip")
         s.as_bob(send_message("alice@localhost", "first"))
-        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()), 10,
+        wait_for(lambda: re.search(r"Got error <cancel:item-not-found:Unregistered", s.prosody.log()),
                  "Prosody logging cancel:item-not-found")
         s.a.pg.wait_log(r"event=push app=ios kind=voip .*outcome=token_dead")
         assert s.mock.stats()["requests"] == 1
         wait_for(lambda: psql(f"SELECT COUNT(*) FROM dead_tokens WHERE token = '{token}' AND app = 'ios'") == "1",
-                 5, "the dead token in PostgreSQL")
+                 "the dead token in PostgreSQL")
 
         # The standby's HTTP API serves, and knows the token is dead without asking APNs.
         code, body = s.b.push(token)
@@ -345,11 +347,11 @@ def test_nodes_a_dead_token_learned_by_one_node_is_not_pushed_by_the_other():
         # After a failover, b answers Prosody's publish for it at once as well.
         auths = s.prosody.component_authentications()
         s.a.kill9()
-        s.prosody.wait_authenticated(auths + 1, timeout=10)
-        s.b.pg.wait_log(r"event=component_connected", timeout=5)
+        s.prosody.wait_authenticated(auths + 1)
+        s.b.pg.wait_log(r"event=component_connected")
         s.as_bob(send_message("alice@localhost", "second"))
         wait_for(lambda: re.search(r"Got error <cancel:item-not-found:token reported dead earlier", s.prosody.log()),
-                 10, "Prosody hearing item-not-found from b")
+                 "Prosody hearing item-not-found from b")
         assert s.mock.stats()["requests"] == 1, s.mock.stats()  # APNs saw no second request
         psql(f"DELETE FROM dead_tokens WHERE token = '{token}'")
 
@@ -395,7 +397,7 @@ def test_nodes_postgresql_restarted_under_load_nodes_reconnect_and_lose_nothing_
         worker.start()
         stream = MessageStream(s, every=0.1).start()
         try:
-            wait_for(lambda: len(acknowledged) >= 5, 15, "registrations flowing")
+            wait_for(lambda: len(acknowledged) >= 5, "registrations flowing")
             pg_bin = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(x) for x in v.split(".")])[-1]
             data = os.path.join(os.environ["PUSHGATE_TEST_POSTGRES_DIR"], "data")
             restarted = time.monotonic()
@@ -406,24 +408,24 @@ def test_nodes_postgresql_restarted_under_load_nodes_reconnect_and_lose_nothing_
                            timeout=60)
             back = time.monotonic() - restarted
             count, published_before = len(acknowledged), publish_accounting(s.prosody.log())[0]
-            wait_for(lambda: len(acknowledged) >= count + 5, 20, "registrations flowing again after the restart")
-            wait_for(lambda: publish_accounting(s.prosody.log())[0] >= published_before + 10, 20,
+            wait_for(lambda: len(acknowledged) >= count + 5, "registrations flowing again after the restart")
+            wait_for(lambda: publish_accounting(s.prosody.log())[0] >= published_before + 10,
                      "publishes flowing again after the restart")
         finally:
             stop.set()
-            worker.join(30)
+            worker.join(PATIENCE)
             stream.stop()
         assert not errors, errors
         # Both nodes found the database again, and every acknowledged registration is in it.
         wait_for(lambda: s.a.health()[1].get("store", {}).get("up") and s.b.health()[1].get("store", {}).get("up"),
-                 20, "both nodes' /health saying the store is up")
+                 "both nodes' /health saying the store is up")
         assert registered(list(acknowledged.values())) == len(acknowledged), (len(acknowledged), refused)
         # The standby's store connection works again too: a push to a registered node through it.
         code, body = s.b.push(node)
         assert code == 200, (code, body)
         # Every publish was answered once: by the node, or `wait` while the store was away.
         wait_for(lambda: (lambda p, a: p > 0 and sum(len(v) for v in a.values()) >= p)(
-            *publish_accounting(s.prosody.log())), 15, "an answer to every publish")
+            *publish_accounting(s.prosody.log())), "an answer to every publish")
         published, answers = publish_accounting(s.prosody.log())
         assert not {k: v for k, v in answers.items() if len(v) > 1}
         assert len(answers) == published
@@ -448,7 +450,7 @@ def test_nodes_frozen_active_node_starves_the_watchdog_and_its_end_lets_the_stan
             s.a.pg.start(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"})
             s.b.start_standby()
             first = len(notify.drain())
-            wait_for(lambda: sum(1 for m in notify.drain()[first:] if m == "WATCHDOG=1") >= 3, 10, "3 WATCHDOG=1")
+            wait_for(lambda: sum(1 for m in notify.drain()[first:] if m == "WATCHDOG=1") >= 3, "3 WATCHDOG=1")
             refusals = len(re.findall("Second component attempted to connect", s.prosody.log()))
             s.a.pg.signal(signal.SIGSTOP)
             frozen_at = time.monotonic()
@@ -456,7 +458,7 @@ def test_nodes_frozen_active_node_starves_the_watchdog_and_its_end_lets_the_stan
             try:
                 # The standby goes on being refused for three more retries (about 3 s, three
                 # times WatchdogSec): Prosody still routes to the frozen node.
-                s.prosody.wait_log("Second component attempted to connect", count=refusals + 3, timeout=10)
+                s.prosody.wait_log("Second component attempted to connect", count=refusals + 3)
                 silent_for = time.monotonic() - frozen_at
                 pings = [m for m in notify.drain()[mark:] if m == "WATCHDOG=1"]
                 assert pings == [], pings  # systemd would have ended it after 1 s
@@ -465,12 +467,12 @@ def test_nodes_frozen_active_node_starves_the_watchdog_and_its_end_lets_the_stan
                 s.a.pg.signal(signal.SIGCONT)
             # The loop turns again: the pings resume (the silence was the freeze).
             mark = len(notify.drain())
-            wait_for(lambda: "WATCHDOG=1" in notify.drain()[mark:], 5, "WATCHDOG=1 after SIGCONT")
+            wait_for(lambda: "WATCHDOG=1" in notify.drain()[mark:], "WATCHDOG=1 after SIGCONT")
             # What systemd does at WatchdogSec (SIGABRT, SIGKILL after TimeoutAbortSec): the
             # socket closes, the standby takes over.
             auths = s.prosody.component_authentications()
             killed_at = s.a.kill9()
-            gap = _wait_authenticated_after(s.prosody, auths + 1, killed_at, 10)
+            gap = _wait_authenticated_after(s.prosody, auths + 1, killed_at, PATIENCE)
             print(f"    frozen {silent_for:.1f}s with no WATCHDOG=1 (WatchdogSec=1s); standby took over "
                   f"{gap * 1000:.0f} ms after the kill", flush=True)
             assert gap < 3.0

@@ -12,7 +12,7 @@ import signal
 import time
 import urllib.request
 
-from harness import Pushgate, Stack, device_token, free_port, wait_for
+from harness import PATIENCE, Pushgate, Stack, device_token, free_port, wait_for
 from test_registrations import command
 
 
@@ -47,7 +47,7 @@ def health(port):
     """(seconds the answer took, parsed body)."""
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=PATIENCE) as r:
             body = r.read()
     except urllib.error.HTTPError as e:
         body = e.read()
@@ -55,7 +55,7 @@ def health(port):
 
 
 def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE) as r:
         return r.read().decode()
 
 
@@ -93,15 +93,18 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
 
         pids = postgres_pids()
         assert len(pids) >= 3, pids  # the postmaster, pushgate's backend and PostgreSQL's own workers
-        frozen_at = time.monotonic()
         signal_all(pids, signal.SIGSTOP)
+        frozen_at = time.monotonic()
         try:
+            # PostgreSQL stays frozen until everything below was seen: what it proves happens
+            # "while the store does not answer" by construction, not by a clock.
             # A publish that needs the store, while it does not answer.
             s.message_alice("during")
             published_at = time.monotonic()
             # /health answers at once all along, and soon says the store is down and why.
             slowest, degraded = 0.0, None
-            while time.monotonic() - frozen_at < 7 and degraded is None:
+            deadline = time.monotonic() + PATIENCE  # a safety net, not a claim
+            while degraded is None and time.monotonic() < deadline:
                 took, body = health(s.port)
                 slowest = max(slowest, took)
                 if body["status"] == "degraded" and body["store"]["up"] is False:
@@ -114,14 +117,12 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
             assert "registration store is down" in degraded[1]["hint"], degraded[1]
             # Prosody hears `wait` (it keeps the registration), before the database returns.
             wait_for(lambda: re.search(r"Got error <wait:internal-server-error:registration store: [^>]*>.*NOT increasing "
-                                       r"error count", s.prosody.log()), 7.5 - (time.monotonic() - frozen_at),
+                                       r"error count", s.prosody.log()),
                      "Prosody logging the wait error for the publish made during the freeze")
             answered_after = time.monotonic() - published_at
-            assert time.monotonic() - frozen_at < 8
             assert "pushgate_store_up{backend=\"postgresql\"} 0" in metrics(s.port)
             print(f"    /health slowest {slowest * 1000:.0f} ms, degraded after {degraded[0]:.2f} s; "
                   f"publish answered wait after {answered_after:.2f} s", flush=True)
-            time.sleep(max(0.0, 8 - (time.monotonic() - frozen_at)))  # the freeze lasts 8 s
         finally:
             signal_all(pids, signal.SIGCONT)
         # The log names the cause, once per change, not an empty "PostgreSQL: ".
@@ -130,9 +131,9 @@ def test_store_postgresql_frozen_health_degraded_publish_wait_then_recovers():
         assert 'error="PostgreSQL: "' not in log
 
         # Back: /health is ok again, and a publish and a registration work.
-        wait_for(lambda: health(s.port)[1]["store"]["up"], 20, "/health saying the store is up again")
+        wait_for(lambda: health(s.port)[1]["store"]["up"], "/health saying the store is up again")
         s.message_alice("after")
-        records = s.pushgate.wait_records(2, timeout=20)
+        records = s.pushgate.wait_records(2)
         assert records[-1]["token"] == "…" + token[-6:], records
         status, _ = s.run_command("register-push-fcm", token=device_token(), **{"device-id": "phone-2"})
         assert status == "completed"
@@ -168,7 +169,7 @@ def test_store_one_users_command_flood_while_the_store_hangs_is_bounded():
         finally:
             signal_all(pids, signal.SIGCONT)
         assert sorted(answers) == ["internal-server-error"] * 32 + ["resource-constraint"] * 8, answers
-        wait_for(lambda: health(s.port)[1]["store"]["up"], 20, "/health saying the store is up again")
+        wait_for(lambda: health(s.port)[1]["store"]["up"], "/health saying the store is up again")
         # The call that was running when the store froze may have registered its device once
         # the store came back: the database is shared with the other tests, leave nothing.
         async def unregister_all(client):

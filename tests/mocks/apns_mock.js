@@ -2,7 +2,8 @@
 // checks — the ES256 provider token (signature, kid, iss, age), the apns-* headers and
 // their combinations, the device token format and the payload size — and answering with
 // Apple's status codes and reasons. A plain-HTTP control port scripts answers per device
-// token (410 with timestamp, 400 reasons, 429, 5xx, GOAWAY, delays) and reports what came in.
+// token (410 with timestamp, 400 reasons, 429, 5xx, GOAWAY, delays, answers held until the
+// test releases them) and reports what came in.
 //
 // node apns_mock.js --port P --control-port C --cert F --key F --pubkey F --team T --key-id K
 //                   --topic TOPIC [--max-streams N]
@@ -23,11 +24,12 @@ const TEAM = args.team, KEY_ID = args['key-id'], TOPIC = args.topic;
 const PUSH_TYPES = new Set(['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'location', 'liveactivity']);
 
 const scripts = new Map();       // device token -> {responses: [...], sticky}
+const held = new Map();          // device token -> answers held by a {hold: true} step until /release
 const verifiedJwts = new Map();  // jwt -> iat (Apple caches verified tokens too)
 let stats;
 function resetStats() {
   stats = { requests: 0, delivered: 0, rejected: {}, by_push_type: {}, jwt_distinct: 0, connections: 0,
-            sessions_open: 0, max_sessions_open: 0, goaways: 0, recent: [] };
+            sessions_open: 0, max_sessions_open: 0, goaways: 0, held: 0, recent: [] };
   verifiedJwts.clear();
 }
 resetStats();
@@ -152,7 +154,13 @@ function answer(stream, headers, token, body) {
       stream.respond({ ':status': 200, 'apns-id': crypto.randomUUID() }, { endStream: true });
     }
   };
-  if (step && step.delay_ms) setTimeout(respond, step.delay_ms); else respond();
+  if (step && step.hold) {
+    // Answered when the test says so (POST /release): a slow answer with no clock in it.
+    stats.held++;
+    const key = token.toLowerCase();
+    if (!held.has(key)) held.set(key, []);
+    held.get(key).push(respond);
+  } else if (step && step.delay_ms) setTimeout(respond, step.delay_ms); else respond();
 }
 
 const server = http2.createSecureServer({
@@ -216,6 +224,14 @@ const control = http.createServer((req, res) => {
         const s = JSON.parse(data);
         scripts.set(String(s.token).toLowerCase(), { responses: s.responses || [], sticky: !!s.sticky });
         return send(200, { ok: true });
+      }
+      if (req.method === 'POST' && req.url === '/release') {
+        const token = String(JSON.parse(data).token).toLowerCase();
+        const answers = held.get(token) || [];
+        held.delete(token);
+        stats.held -= answers.length;
+        for (const respond of answers) respond();
+        return send(200, { released: answers.length });
       }
       if (req.method === 'POST' && req.url === '/reset') { scripts.clear(); resetStats(); return send(200, { ok: true }); }
       if (req.method === 'GET' && req.url === '/stats') return send(200, stats);

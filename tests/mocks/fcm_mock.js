@@ -8,7 +8,8 @@
 //    and ttl), and answers as FCM does, errors with error.details[].errorCode.
 // A plain-HTTP control port scripts per-device answers (UNREGISTERED, QUOTA_EXCEEDED with
 // Retry-After, UNAVAILABLE, INTERNAL, SENDER_ID_MISMATCH, INVALID_ARGUMENT, delays), the
-// token endpoint (lifetime, down, delay) and reports what came in.
+// token endpoint (lifetime, down, delay, hold: answers kept until hold is set false) and
+// reports what came in.
 //
 // node fcm_mock.js --port P --control-port C --cert F --key F --pubkey F --project ID
 //                  --client-email E [--token-ttl S]
@@ -31,12 +32,13 @@ const SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 
 const scripts = new Map();       // device token -> {responses: [...], sticky}
 const accessTokens = new Map();  // access token -> expiry (ms)
-let tokenEndpoint;               // {ttl, down, delay_ms}
+let tokenEndpoint;               // {ttl, down, delay_ms, hold}
+let heldTokenAnswers = [];       // token answers kept while tokenEndpoint.hold
 let stats;
 function reset() {
   scripts.clear();
   accessTokens.clear();
-  tokenEndpoint = { ttl: Number(args['token-ttl'] || 3600), down: false, delay_ms: 0 };
+  tokenEndpoint = { ttl: Number(args['token-ttl'] || 3600), down: false, delay_ms: 0, hold: false };
   stats = { requests: 0, delivered: 0, rejected: {}, by_type: {}, token_requests: 0, tokens_issued: 0,
             token_rejected: {}, unauthenticated: 0, connections: 0, recent: [] };
 }
@@ -139,6 +141,7 @@ server.on('stream', (stream, headers) => {
         if (status !== 200) stats.token_rejected[obj.error] = (stats.token_rejected[obj.error] || 0) + 1;
         send(stream, status, obj);
       };
+      if (tokenEndpoint.hold) return heldTokenAnswers.push(answer);  // a slow endpoint with no clock in it
       return tokenEndpoint.delay_ms ? setTimeout(answer, tokenEndpoint.delay_ms) : answer();
     }
     const m = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(path);
@@ -194,6 +197,11 @@ const control = http.createServer((req, res) => {
       }
       if (req.method === 'POST' && req.url === '/token-endpoint') {
         Object.assign(tokenEndpoint, JSON.parse(data));
+        if (!tokenEndpoint.hold) {
+          const answers = heldTokenAnswers;
+          heldTokenAnswers = [];
+          for (const answer of answers) answer();
+        }
         return reply(200, tokenEndpoint);
       }
       if (req.method === 'POST' && req.url === '/expire-tokens') {
