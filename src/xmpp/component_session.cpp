@@ -394,6 +394,8 @@ void ComponentSession::handle_iq(xmpp_stanza_t* iq) {
       ping_pending_.clear();
       if (ping_deadline_) loop_.cancel(ping_deadline_);
       ping_deadline_ = 0;
+      auto rtt = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ping_sent_at_);
+      log::debug("component_ping_answered", {{"id", id}, {"rtt_ms", std::to_string(rtt.count())}});
     }
     return;  // never answer a result or an error
   }
@@ -474,6 +476,7 @@ void ComponentSession::send_ping() {
   ping_timer_ = 0;
   if (!connected_) return;
   ping_pending_ = "pg-ping-" + std::to_string(++ping_seq_);
+  ping_sent_at_ = std::chrono::steady_clock::now();
   // Addressed to ourselves: the round trip through Prosody's router proves both directions.
   send_raw(ping_xml(config_.jid, config_.jid, ping_pending_));
   std::uint64_t gen = generation_;

@@ -137,6 +137,7 @@ class ComponentSession final {
   std::uint64_t replies_lost_ = 0;
   std::uint64_t ping_seq_ = 0;
   std::string ping_pending_;  // id of the ping awaiting its reply, "" when none
+  std::chrono::steady_clock::time_point ping_sent_at_;
   // Publishes whose push has not finished, by sequence number.
   struct Pending {
     std::string from, id;

@@ -130,7 +130,8 @@ def test_ejabberd_publish_to_apns():
         pki = TestPki(pki_dir)
         mock = ApnsMock(pki).start()
         toml = apns_app_toml("ios", pki, mock.endpoint, "{secret_file}")
-        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5, ping_timeout=3) as s:
+        # Pings every 5 s (the shortest allowed), each given the daemon's default 20 s: one comes back.
+        with EjabberdStack(nodes=1, app_toml=toml, ping_interval=5, ping_timeout=20) as s:
             node = s.nodes[0]
             token = device_token()
             s.enable("alice", token, type="message")
@@ -152,6 +153,7 @@ def test_ejabberd_publish_to_apns():
             for secret in (token, s.app_secret, s.ejabberd.component_secret):
                 assert secret not in node.log()
             # One node alone: its pings to itself come back through ejabberd.
+            node.wait_log(r"event=component_ping_answered id=pg-ping-\d+ rtt_ms=\d+")
             assert "component_ping_timeout" not in node.log()
     finally:
         if mock:
