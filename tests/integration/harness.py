@@ -130,6 +130,7 @@ def terminate(proc, timeout=PATIENCE):
     is left in the process's group (a spawn()ed process) is killed too."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)  # as systemd does: a stopped process gets to handle it
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -221,16 +221,19 @@ def test_prosody_frozen_is_detected_by_ping_and_session_recovers():
     with Stack(ping_interval=5, ping_timeout=3) as s:
         token = device_token()
         s.enable(token, type="voip")
-        lua = sp.run(["pgrep", "-f", f"prosody -F --config {s.prosody.config}"], capture_output=True, text=True)
+        # Only the server (lua) is frozen. runuser, its parent, mirrors a stopped child by
+        # stopping itself, and resumes the child when it is resumed: so the child is continued
+        # first and runuser after it (continued first, runuser would stop itself again and
+        # never pass on the SIGTERM that ends the test).
+        lua = sp.run(["pgrep", "-f", f"^lua.* -F --config {s.prosody.config}"], capture_output=True, text=True)
         pids = [int(p) for p in lua.stdout.split()]
-        assert pids, "prosody process not found"
-        for pid in pids:
-            os_kill(pid, signal.SIGSTOP)
+        assert len(pids) == 1, f"prosody's lua process not found: {lua.stdout!r}"
+        os_kill(pids[0], signal.SIGSTOP)
         try:
             s.pushgate.wait_log(r"event=component_ping_timeout")
         finally:
-            for pid in pids:
-                os_kill(pid, signal.SIGCONT)
+            os_kill(pids[0], signal.SIGCONT)
+            os_kill(s.prosody.proc.pid, signal.SIGCONT)
         s.prosody.wait_authenticated(2)
         s.message_alice()
         assert s.pushgate.wait_records(1)[0]["token"] == "…" + token[-6:]
