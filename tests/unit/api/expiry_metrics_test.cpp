@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <string>
 
@@ -18,9 +19,9 @@
 using namespace pushgate;
 
 namespace {
-std::int64_t epoch_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+// The clock OpenSSL dates certificates and measures their time left with: time(), which can
+// lag system_clock by a tick across a second's boundary.
+std::int64_t epoch_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 bool has(const std::string& text, const std::string& line) {
   return text.find(line) != std::string::npos;
 }
