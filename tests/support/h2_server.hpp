@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -87,5 +88,9 @@ void write_self_signed_cert(const std::string& dir);
 // A self-signed P-256 certificate for localhost valid from now+not_before to now+not_after
 // (seconds), and its key (mode 600).
 void write_cert_pair(const std::string& cert_path, const std::string& key_path, long not_after, long not_before = -60);
+// Now, in the clock these certificates are dated with and OpenSSL measures their time left
+// with: time(), which can read a second behind system_clock around a second's boundary. A
+// test bounding a certificate's dates reads this one.
+inline std::int64_t certificate_clock_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 }  // namespace pushgate::test

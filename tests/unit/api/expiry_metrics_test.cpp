@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <string>
 
@@ -19,9 +18,6 @@
 using namespace pushgate;
 
 namespace {
-// The clock OpenSSL dates certificates and measures their time left with: time(), which can
-// lag system_clock by a tick across a second's boundary.
-std::int64_t epoch_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 bool has(const std::string& text, const std::string& line) {
   return text.find(line) != std::string::npos;
 }
@@ -30,9 +26,9 @@ bool has(const std::string& text, const std::string& line) {
 TEST_CASE("certificate_not_after is the notAfter written into a generated certificate") {
   char tmpl[] = "/tmp/pushgate-expiry-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  std::int64_t before = epoch_now();
+  std::int64_t before = test::certificate_clock_now();
   test::write_cert_pair(dir + "/c.pem", dir + "/c.key", 30 * 86400);
-  std::int64_t after = epoch_now();
+  std::int64_t after = test::certificate_clock_now();
   std::FILE* f = std::fopen((dir + "/c.pem").c_str(), "r");
   REQUIRE(f != nullptr);
   X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
@@ -42,9 +38,9 @@ TEST_CASE("certificate_not_after is the notAfter written into a generated certif
   CHECK(not_after >= before + 30 * 86400);
   CHECK(not_after <= after + 30 * 86400);
   // It agrees with the seconds-left the certificate check computes.
-  std::int64_t checked_from = epoch_now();
+  std::int64_t checked_from = test::certificate_clock_now();
   long left = check_certificate_pair(dir + "/c.pem", dir + "/c.key");
-  std::int64_t checked_until = epoch_now();
+  std::int64_t checked_until = test::certificate_clock_now();
   CHECK(left >= not_after - checked_until - 1);  // whole seconds either side
   CHECK(left <= not_after - checked_from + 1);
   X509_free(cert);

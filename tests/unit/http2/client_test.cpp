@@ -50,8 +50,13 @@ struct Client {
 
   void send(int port, const Pki& pki, std::string path = "/x",
             std::chrono::milliseconds timeout = pushgate::test::kPatience) {
+    send_url("https://127.0.0.1:" + std::to_string(port) + path, pki, timeout);
+  }
+  // By name: looked up (or taken from the options' `resolve`), as a provider's host is.
+  void send_named(int port, const Pki& pki) { send_url("https://localhost:" + std::to_string(port) + "/named", pki); }
+  void send_url(std::string url, const Pki& pki, std::chrono::milliseconds timeout = pushgate::test::kPatience) {
     Http2Request r;
-    r.url = "https://127.0.0.1:" + std::to_string(port) + path;
+    r.url = std::move(url);
     r.headers = {{"x-test", "1"}};
     r.body = "{\"n\":1}";
     r.ca_file = pki.cert();
@@ -207,16 +212,11 @@ TEST_CASE("a name whose first address refuses is served by its next one at once,
     return a;
   });
   server.start();  // on 127.0.0.1 only: 127.0.0.2 refuses
-  std::string port = std::to_string(server.port());
   Http2ClientOptions o;
   o.max_connections = 1;
-  o.resolve["localhost:" + port] = {"127.0.0.2", "127.0.0.1"};
+  o.resolve["localhost:" + std::to_string(server.port())] = {"127.0.0.2", "127.0.0.1"};
   Client c(o);
-  Http2Request r;
-  r.url = "https://localhost:" + port + "/named";
-  r.ca_file = pki.cert();
-  r.timeout = pushgate::test::kPatience;
-  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  c.send_named(server.port(), pki);
   REQUIRE(c.wait_answers(1));
   CAPTURE(c.answers[0].error);
   CHECK(c.answers[0].status == 200);  // not failed with the first address's refusal
@@ -236,11 +236,7 @@ TEST_CASE("when every address of a name refuses, each is tried once and the requ
   Http2ClientOptions o;
   o.resolve["localhost:" + std::to_string(port)] = {"127.0.0.2", "127.0.0.3", "127.0.0.1"};
   Client c(o);
-  Http2Request r;
-  r.url = "https://localhost:" + std::to_string(port) + "/named";
-  r.ca_file = pki.cert();
-  r.timeout = pushgate::test::kPatience;
-  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  c.send_named(port, pki);
   REQUIRE(c.wait_answers(1));
   CHECK(c.answers[0].failure == Http2Failure::Connect);
   CHECK(c.answers[0].error.find("refused") != std::string::npos);
@@ -290,11 +286,7 @@ TEST_CASE("a host name is looked up off the loop (libuv's thread pool) and the r
   H2Server server(server_options(pki), [](const H2ServerRequest&) { return H2ServerAnswer{}; });
   server.start();
   Client c;
-  Http2Request r;
-  r.url = "https://localhost:" + std::to_string(server.port()) + "/named";
-  r.ca_file = pki.cert();
-  r.body = "{}";
-  c.http.submit(std::move(r), [&](Http2Response a) { c.answers.push_back(std::move(a)); });
+  c.send_named(server.port(), pki);
   CHECK(c.answers.empty());  // never answered inside submit()
   REQUIRE(c.wait_answers(1));
   CHECK(c.answers[0].status == 200);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -269,10 +268,7 @@ TEST_CASE("listener: a reload's context serves the next handshake; a context tha
 
 TEST_CASE("listener: the certificate expiry follows the context a reload brings") {
   Rig rig;  // its certificate ends a day from now
-  // OpenSSL dates certificates with time(), which can lag system_clock by a tick across a
-  // second's boundary: the bounds below read the same clock.
-  auto now = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
-  std::int64_t before = now();
+  std::int64_t before = pushgate::test::certificate_clock_now();
   CHECK(rig.listener->certificate_not_after() >= before + 86400 - 120);
   CHECK(rig.listener->certificate_not_after() <= before + 86400);
   LegacyTlsConfig fresh = rig.config;
@@ -285,5 +281,5 @@ TEST_CASE("listener: the certificate expiry follows the context a reload brings"
   CHECK(rig.listener->certificate_not_after() <= before + 86400);  // prepared, not yet in use
   rig.listener->use_tls(ctx);
   CHECK(rig.listener->certificate_not_after() >= before + 90 * 86400);
-  CHECK(rig.listener->certificate_not_after() <= now() + 90 * 86400);
+  CHECK(rig.listener->certificate_not_after() <= pushgate::test::certificate_clock_now() + 90 * 86400);
 }
